@@ -1,0 +1,135 @@
+"""The mount table: every cache path maps to exactly one S3 location, longest mount path first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from cache_service.config import MountConfig
+from cache_service.namespace.paths import is_within, normalize
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A cache path ``path`` backed by the S3 prefix ``bucket``/``prefix`` (``prefix`` has no trailing slash)."""
+
+    path: str
+    bucket: str
+    prefix: str
+
+    @property
+    def uri(self) -> str:
+        """The mount's S3 URI."""
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a cache path lives: its mount, its S3 bucket and key (``key`` is "" at a bucket-root mount's root)."""
+
+    path: str
+    mount: Mount
+    bucket: str
+    key: str
+
+    @property
+    def is_mount_point(self) -> bool:
+        """True for the mount's own root."""
+        return self.path == self.mount.path
+
+    @property
+    def uri(self) -> str:
+        """The S3 URI of this location."""
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def _parse_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
+        raise ValueError(f"mount uri {uri!r}: expected s3://bucket[/prefix]")
+    prefix = parsed.path.strip("/")
+    if any(p in (".", "..") or not p for p in prefix.split("/")) and prefix:
+        raise ValueError(f"mount uri {uri!r}: prefix has empty, '.' or '..' components")
+    return parsed.netloc, prefix
+
+
+def _prefixes_overlap(a: str, b: str) -> bool:
+    return not a or not b or is_within("/" + a, "/" + b) or is_within("/" + b, "/" + a)
+
+
+class MountTable:
+    """Resolves cache paths to S3 locations and back.
+
+    Mount paths may nest (the longest prefix wins), but two mounts may not share a path, and their S3 URIs may not
+    overlap: an S3 object must have exactly one cache path.
+    """
+
+    def __init__(self, mounts: Iterable[MountConfig]) -> None:
+        problems: list[str] = []
+        table: list[Mount] = []
+        for m in mounts:
+            try:
+                path = normalize(m.path)
+                if path == "/":
+                    raise ValueError("cannot mount at '/'")
+                bucket, prefix = _parse_uri(m.uri)
+            except ValueError as exc:
+                problems.append(f"mounts: {m.path!r}: {exc}")
+                continue
+            table.append(Mount(path=path, bucket=bucket, prefix=prefix))
+        for i, a in enumerate(table):
+            for b in table[i + 1 :]:
+                if a.path == b.path:
+                    problems.append(f"mounts: overlapping mounts: {a.path!r} is mounted twice")
+                elif a.bucket == b.bucket and _prefixes_overlap(a.prefix, b.prefix):
+                    problems.append(
+                        f"mounts: overlapping mounts: {a.path!r} ({a.uri}) and {b.path!r} ({b.uri}) share S3 objects"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        self._mounts = sorted(table, key=lambda m: len(m.path), reverse=True)
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The mounts, longest path first."""
+        return list(self._mounts)
+
+    def resolve(self, path: str) -> Location:
+        """The S3 location of normalised cache ``path``.
+
+        Raises ``FileNotFoundError`` when the path lies outside every mount.
+        """
+        for mount in self._mounts:
+            if is_within(path, mount.path):
+                rel = path[len(mount.path) :].lstrip("/")
+                key = f"{mount.prefix}/{rel}" if mount.prefix and rel else (mount.prefix or rel)
+                return Location(path=path, mount=mount, bucket=mount.bucket, key=key)
+        raise FileNotFoundError(f"File does not exist: {path} (outside every mount)")
+
+    def to_path(self, bucket: str, key: str) -> str | None:
+        """The cache path of S3 object ``bucket``/``key``, or None if no mount covers it."""
+        key = key.strip("/")
+        for mount in self._mounts:
+            if bucket != mount.bucket:
+                continue
+            if not mount.prefix:
+                return mount.path + ("/" + key if key else "")
+            if key == mount.prefix or key.startswith(mount.prefix + "/"):
+                return mount.path + key[len(mount.prefix) :]
+        return None
+
+    def mount_points_below(self, path: str) -> set[str]:
+        """Names of the direct children of ``path`` that exist only because a mount lies at or below them."""
+        names = set()
+        for mount in self._mounts:
+            if mount.path != path and is_within(mount.path, path):
+                rest = mount.path[len(path.rstrip("/")) + 1 :]
+                names.add(rest.split("/", 1)[0])
+        return names
+
+    def is_virtual_dir(self, path: str) -> bool:
+        """True for "/" and for directories that are only ancestors of mount points (not inside any mount)."""
+        return path == "/" or (
+            bool(self.mount_points_below(path)) and not any(is_within(path, m.path) for m in self._mounts)
+        )

@@ -1,0 +1,1 @@
+"""Lakecache provider for Apache Airflow: hooks, operators, sensors and triggers for the cache."""
