@@ -41,12 +41,15 @@ class EvictionPolicy(Protocol):
         ...
 
 
-def make_policy(name: str) -> EvictionPolicy:
-    """A new, empty policy by its configuration name (``lru`` or ``s3fifo``). Raises ``ValueError`` otherwise."""
+def make_policy(name: str, capacity: int) -> EvictionPolicy:
+    """A new, empty policy by its configuration name (``lru`` or ``s3fifo``) for a tier of ``capacity`` bytes.
+
+    Raises ``ValueError`` for an unknown name.
+    """
     from cache_service.eviction.lru import LruPolicy
     from cache_service.eviction.s3fifo import S3FifoPolicy
 
-    policies: dict[str, Callable[[], EvictionPolicy]] = {"lru": LruPolicy, "s3fifo": S3FifoPolicy}
+    policies: dict[str, Callable[[int], EvictionPolicy]] = {"lru": LruPolicy, "s3fifo": S3FifoPolicy}
     if name not in policies:
         raise ValueError(f"unknown eviction policy {name!r}; expected one of {sorted(policies)}")
-    return policies[name]()
+    return policies[name](capacity)
