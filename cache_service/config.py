@@ -358,6 +358,8 @@ def _validate(config: CacheConfig, problems: list[str]) -> None:
     media = [t.medium for t in store.tiers]
     if len(set(media)) != len(media):
         problems.append(f"store.tiers: at most one tier per medium, got {media}")
+    if "disk" not in media:
+        problems.append("store.tiers: a disk tier is required (staged writes and uploads are held there)")
     if media and media != sorted(media, key=_MEDIA.index):
         problems.append("store.tiers: list the memory tier before the disk tier (fastest first)")
     for port_name in ("webhdfs_port", "s3_port"):

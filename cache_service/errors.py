@@ -21,3 +21,7 @@ class UnsupportedOperationError(ValueError):
 
 class StagedDataError(PermissionError):
     """The operation would drop data that is held only in the cache (staged, not yet in S3)."""
+
+
+class DirectoryNotEmptyError(OSError):
+    """A non-recursive delete of a directory that has children."""

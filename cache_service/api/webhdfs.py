@@ -1,0 +1,349 @@
+"""The WebHDFS REST API (``/webhdfs/v1/<path>?op=...``): enough of HDFS for Hadoop's ``WebHdfsFileSystem``.
+
+Requests are translated into ``CacheFileSystem`` calls; errors come back as ``RemoteException`` JSON (no
+Content-Type, see ``JsonBody``). Data flows as a stream both ways: OPEN never buffers a whole file, CREATE spools the
+body to local disk as it arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
+
+from cache_service.api.webhdfs_errors import JsonBody, error_response
+from cache_service.errors import StaleObjectError, UnsupportedOperationError
+from cache_service.metrics import CacheMetrics
+from cache_service.namespace.filesystem import CacheFileSystem, FileStatus
+from cache_service.namespace.paths import normalize, parse_raw_path
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/webhdfs/v1"
+BLOCK_SIZE = 128 * 1024**2
+LIST_BATCH = 1000
+
+Handler = Callable[["WebHdfsRequest"], Awaitable[web.StreamResponse]]
+
+
+class WebHdfsRequest:
+    """One request: its cache path and typed, validated parameters."""
+
+    def __init__(self, request: web.Request, path: str) -> None:
+        self.http = request
+        self.path = path
+        self.params = request.query
+
+    def user(self) -> str:
+        """The caller's ``user.name`` (HDFS simple auth)."""
+        return self.params.get("user.name") or self.params.get("doas") or "lakecache"
+
+    def long(self, name: str, default: int | None) -> int | None:
+        """A non-negative integer parameter. Raises ``ValueError`` naming it."""
+        text = self.params.get(name)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not a number') from None
+        if value < 0:
+            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {value} is negative')
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A boolean parameter ("true"/"false", any case). Raises ``ValueError`` naming it."""
+        text = self.params.get(name)
+        if text is None or text == "":
+            return default
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not true or false')
+
+    def octal(self, name: str) -> None:
+        """Validate an octal permission parameter (accepted and ignored: S3 has no modes)."""
+        text = self.params.get(name)
+        if text is not None and text != "":
+            try:
+                value = int(text, 8)
+            except ValueError:
+                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not octal') from None
+            if not 0 <= value <= 0o1777:
+                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is out of range')
+
+
+class WebHdfsApi:
+    """Routes and handlers of the WebHDFS API."""
+
+    def __init__(self, fs: CacheFileSystem, metrics: CacheMetrics) -> None:
+        self._fs = fs
+        self._metrics = metrics
+        self._ops: dict[str, dict[str, Handler]] = {
+            "GET": {
+                "GETFILESTATUS": self._get_file_status,
+                "LISTSTATUS": self._list_status,
+                "LISTSTATUS_BATCH": self._list_status_batch,
+                "OPEN": self._open,
+                "GETFILEBLOCKLOCATIONS": self._block_locations,
+                "GETCONTENTSUMMARY": self._content_summary,
+                "GETFILECHECKSUM": self._checksum,
+                "GETHOMEDIRECTORY": self._home_directory,
+            },
+            "PUT": {
+                "CREATE": self._create,
+                "MKDIRS": self._mkdirs,
+                "RENAME": self._rename,
+                "SETPERMISSION": self._set_attribute,
+                "SETOWNER": self._set_attribute,
+                "SETTIMES": self._set_attribute,
+                "SETREPLICATION": self._set_replication,
+            },
+            "DELETE": {"DELETE": self._delete},
+            "POST": {},
+        }
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the API under ``/webhdfs/v1``."""
+        app.router.add_route("*", PREFIX + "{tail:.*}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Validate the path and op, run the op, and map any error to a ``RemoteException``."""
+        started = time.perf_counter()
+        op = request.query.get("op", "").upper()
+        try:
+            raw = request.raw_path.split("?", 1)[0]
+            if not raw.startswith(PREFIX):
+                raise ValueError(f"Invalid path: {raw!r} is not under {PREFIX}")
+            path = parse_raw_path(raw[len(PREFIX) :] or "/")
+            handler = self._handler(request.method, op)
+            response = await handler(WebHdfsRequest(request, path))
+        except Exception as exc:  # every error becomes a RemoteException; none escapes as a stack trace
+            response = error_response(exc)
+        self._metrics.requests.labels(api="webhdfs", op=op or "NONE", status=str(response.status)).inc()
+        self._metrics.request_seconds.labels(api="webhdfs", op=op or "NONE").observe(time.perf_counter() - started)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request",
+                extra={
+                    "api": "webhdfs",
+                    "method": request.method,
+                    "op": op,
+                    "path": request.path,
+                    "status": response.status,
+                    "seconds": round(time.perf_counter() - started, 6),
+                },
+            )
+        return response
+
+    def _handler(self, method: str, op: str) -> Handler:
+        if not op:
+            raise ValueError('Missing webhdfs parameter "op"')
+        by_method = self._ops.get(method)
+        if by_method is None:
+            raise UnsupportedOperationError(f"HTTP method {method} is not supported by WebHDFS")
+        handler = by_method.get(op)
+        if handler is None:
+            for other, ops in self._ops.items():
+                if op in ops:
+                    raise ValueError(f'Invalid value for webhdfs parameter "op": {op} is a {other} operation')
+            raise UnsupportedOperationError(f"Operation {op} is not supported by this cache")
+        return handler
+
+    # --- metadata ----------------------------------------------------------------------------------------------
+
+    def _status_json(self, st: FileStatus, suffix: str, user: str) -> dict[str, Any]:
+        mtime = int(st.mtime * 1000)
+        return {
+            "accessTime": 0 if st.is_dir else mtime,
+            "blockSize": 0 if st.is_dir else BLOCK_SIZE,
+            "childrenNum": 0,
+            "fileId": zlib.crc32(st.path.encode()) + 16386,
+            "group": "supergroup",
+            "length": 0 if st.is_dir else st.length,
+            "modificationTime": mtime,
+            "owner": user,
+            "pathSuffix": suffix,
+            "permission": "755" if st.is_dir else "644",
+            "replication": 0 if st.is_dir else 1,
+            "storagePolicy": 0,
+            "type": "DIRECTORY" if st.is_dir else "FILE",
+        }
+
+    async def _get_file_status(self, req: WebHdfsRequest) -> web.StreamResponse:
+        st = await self._fs.status(req.path)
+        return JsonBody({"FileStatus": self._status_json(st, "", req.user())})
+
+    async def _list_status(self, req: WebHdfsRequest) -> web.StreamResponse:
+        entries = await self._fs.list(req.path)
+        user = req.user()
+        items = [self._status_json(e, e.name if e.path != req.path else "", user) for e in entries]
+        return JsonBody({"FileStatuses": {"FileStatus": items}})
+
+    async def _list_status_batch(self, req: WebHdfsRequest) -> web.StreamResponse:
+        start_after = req.params.get("startAfter", "")
+        entries = [e for e in await self._fs.list(req.path) if e.path == req.path or e.name > start_after]
+        batch, remaining = entries[:LIST_BATCH], max(0, len(entries) - LIST_BATCH)
+        user = req.user()
+        items = [self._status_json(e, e.name if e.path != req.path else "", user) for e in batch]
+        return JsonBody(
+            {
+                "DirectoryListing": {
+                    "partialListing": {"FileStatuses": {"FileStatus": items}},
+                    "remainingEntries": remaining,
+                }
+            }
+        )
+
+    async def _block_locations(self, req: WebHdfsRequest) -> web.StreamResponse:
+        st = await self._fs.status(req.path)
+        if st.is_dir:
+            raise FileNotFoundError(f"Path is not a file: {req.path}")
+        offset = req.long("offset", 0) or 0
+        length = req.long("length", st.length)
+        assert length is not None
+        host = req.http.host.rsplit(":", 1)[0] if req.http.host else "localhost"
+        name = req.http.host or "localhost"
+        blocks = []
+        for start in range(0, st.length, BLOCK_SIZE):
+            size = min(BLOCK_SIZE, st.length - start)
+            if start + size <= offset or start >= offset + length:
+                continue
+            blocks.append(
+                {
+                    "offset": start,
+                    "length": size,
+                    "corrupt": False,
+                    "hosts": [host],
+                    "names": [name],
+                    "cachedHosts": [],
+                    "topologyPaths": [f"/default-rack/{name}"],
+                    "storageIds": ["lakecache"],
+                    "storageTypes": ["DISK"],
+                }
+            )
+        return JsonBody({"BlockLocations": {"BlockLocation": blocks}})
+
+    async def _content_summary(self, req: WebHdfsRequest) -> web.StreamResponse:
+        summary = await self._fs.content_summary(req.path)
+        return JsonBody(
+            {
+                "ContentSummary": {
+                    "directoryCount": summary.directories,
+                    "fileCount": summary.files,
+                    "length": summary.length,
+                    "quota": -1,
+                    "spaceConsumed": summary.length,
+                    "spaceQuota": -1,
+                    "typeQuota": {},
+                }
+            }
+        )
+
+    async def _checksum(self, req: WebHdfsRequest) -> web.StreamResponse:
+        algorithm, raw = await self._fs.checksum(req.path)
+        return JsonBody({"FileChecksum": {"algorithm": algorithm, "bytes": raw.hex(), "length": len(raw)}})
+
+    async def _home_directory(self, req: WebHdfsRequest) -> web.StreamResponse:
+        return JsonBody({"Path": f"/user/{req.user()}"})
+
+    # --- data --------------------------------------------------------------------------------------------------
+
+    async def _open(self, req: WebHdfsRequest) -> web.StreamResponse:
+        offset = req.long("offset", 0) or 0
+        length = req.long("length", None)
+        req.long("buffersize", None)
+        for attempt in (1, 2):
+            st, chunks = await self._fs.open(req.path, offset, length)
+            try:
+                first = await anext(aiter(chunks), None)
+                break
+            except StaleObjectError:
+                # The object changed in S3 since its status was cached: look again, once.
+                self._fs.forget(req.path)
+                if attempt == 2:
+                    raise
+        count = st.length - offset if length is None else min(length, st.length - offset)
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+        response.content_length = count
+        await response.prepare(req.http)
+        try:
+            if first is not None:
+                await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+        except (ConnectionResetError, ClientConnectionResetError):
+            log.debug("webhdfs: client went away while reading %s", req.path)
+        except Exception as exc:  # headers are gone: the client sees a short body, never wrong bytes
+            log.warning("webhdfs: aborting OPEN of %s after headers were sent: %s", req.path, exc)
+            response.force_close()
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        return response
+
+    async def _create(self, req: WebHdfsRequest) -> web.StreamResponse:
+        overwrite = req.flag("overwrite", False)
+        req.octal("permission")
+        req.long("blocksize", None)
+        req.long("buffersize", None)
+        replication = req.long("replication", None)
+        del replication
+        has_body = (req.http.can_read_body and (req.http.content_length or 0) > 0) or req.flag("data", False)
+        chunked = req.http.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if not (has_body or chunked):
+            self._fs.mounts.resolve(req.path)  # fail now for paths outside every mount
+            location = _with_param(req.http, "data", "true")
+            if req.flag("noredirect", False):
+                return JsonBody({"Location": location})
+            return web.Response(status=307, headers={"Location": location, "Content-Length": "0"})
+        st = await self._fs.create(req.path, _body(req.http), overwrite=overwrite)
+        host = req.http.host or "localhost"
+        return web.Response(status=201, headers={"Location": f"webhdfs://{host}{st.path}", "Content-Length": "0"})
+
+    # --- namespace changes -------------------------------------------------------------------------------------
+
+    async def _mkdirs(self, req: WebHdfsRequest) -> web.StreamResponse:
+        req.octal("permission")
+        return JsonBody({"boolean": await self._fs.mkdirs(req.path)})
+
+    async def _rename(self, req: WebHdfsRequest) -> web.StreamResponse:
+        destination = req.params.get("destination")
+        if not destination:
+            raise ValueError('Missing webhdfs parameter "destination"')
+        if not destination.startswith("/"):
+            raise ValueError(f'Invalid value for webhdfs parameter "destination": {destination!r} is not absolute')
+        return JsonBody({"boolean": await self._fs.rename(req.path, normalize(destination))})
+
+    async def _delete(self, req: WebHdfsRequest) -> web.StreamResponse:
+        recursive = req.flag("recursive", False)
+        return JsonBody({"boolean": await self._fs.delete(req.path, recursive=recursive)})
+
+    async def _set_attribute(self, req: WebHdfsRequest) -> web.StreamResponse:
+        req.octal("permission")
+        for name in ("modificationtime", "accesstime"):
+            text = req.params.get(name)
+            if text not in (None, "", "-1"):
+                req.long(name, None)
+        await self._fs.status(req.path)
+        return web.Response(status=200, headers={"Content-Length": "0"})
+
+    async def _set_replication(self, req: WebHdfsRequest) -> web.StreamResponse:
+        req.long("replication", None)
+        st = await self._fs.status(req.path)
+        return JsonBody({"boolean": not st.is_dir})
+
+
+def _with_param(request: web.Request, name: str, value: str) -> str:
+    url = request.url.update_query({name: value})
+    host = request.host or "localhost"
+    return f"http://{host}{url.raw_path_qs}"
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(1 << 20):
+        yield chunk

@@ -1,0 +1,1 @@
+"""``cachectl``: serve the cache and steer it from a shell."""

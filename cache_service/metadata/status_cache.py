@@ -1,0 +1,116 @@
+"""S3 object status and one-level listings, cached for ``metadata.sync_interval``.
+
+Within the interval a warm lookup costs no S3 request (so warm reads survive an S3 outage); after it, S3 is asked
+again and a change made directly in S3 is seen whole: a new ETag means a new object identity, hence new pages.
+Writes made through the cache update or invalidate the entries they touch at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from cache_service.metrics import CacheMetrics
+from cache_service.under_store import Listing, ObjectStatus, UnderStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Entry(Generic[T]):
+    value: T
+    expires: float
+
+
+class StatusCache:
+    """Cached ``head`` and ``list_level`` answers of the under store, negative answers included."""
+
+    def __init__(
+        self,
+        under: UnderStore,
+        ttl: float,
+        executor: Executor,
+        metrics: CacheMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._under = under
+        self._ttl = ttl
+        self._executor = executor
+        self._metrics = metrics
+        self._clock = clock
+        self._objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = {}
+        self._listings: dict[tuple[str, str], _Entry[Listing]] = {}
+        self._pending: dict[tuple[str, str, str], asyncio.Future[object]] = {}
+
+    async def _call(self, kind: str, bucket: str, key: str, fn: Callable[[], T]) -> T:
+        # Concurrent lookups of one key share one S3 request.
+        token = (kind, bucket, key)
+        future = self._pending.get(token)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._executor, fn)
+            self._pending[token] = future  # type: ignore[assignment]
+            future.add_done_callback(lambda _: self._pending.pop(token, None))
+        self._metrics.metadata_misses.inc()
+        return await asyncio.shield(future)  # type: ignore[return-value]
+
+    async def head(self, bucket: str, key: str) -> ObjectStatus | None:
+        """The object's status, or None if there is no such object. Raises ``UnderStoreUnavailableError``."""
+        entry = self._objects.get((bucket, key))
+        if entry is not None and entry.expires > self._clock():
+            self._metrics.metadata_hits.inc()
+            return entry.value
+
+        def lookup() -> ObjectStatus | None:
+            try:
+                return self._under.head(bucket, key)
+            except FileNotFoundError:
+                return None
+
+        status = await self._call("head", bucket, key, lookup)
+        self._objects[(bucket, key)] = _Entry(status, self._clock() + self._ttl)
+        return status
+
+    async def listing(self, bucket: str, prefix: str) -> Listing:
+        """Objects and common prefixes directly below key prefix ``prefix`` ("" or ending in "/").
+
+        Raises ``FileNotFoundError`` if the bucket does not exist, ``UnderStoreUnavailableError`` if S3 is down.
+        """
+        entry = self._listings.get((bucket, prefix))
+        if entry is not None and entry.expires > self._clock():
+            self._metrics.metadata_hits.inc()
+            return entry.value
+        listing = await self._call("list", bucket, prefix, lambda: self._under.list_level(bucket, prefix))
+        now = self._clock()
+        self._listings[(bucket, prefix)] = _Entry(listing, now + self._ttl)
+        for status in listing.objects:
+            self._objects[(bucket, status.key)] = _Entry(status, now + self._ttl)
+        return listing
+
+    def record(self, status: ObjectStatus) -> None:
+        """Remember an object the cache itself just wrote, and forget listings it changes."""
+        self._objects[(status.bucket, status.key)] = _Entry(status, self._clock() + self._ttl)
+        self._forget_listings(status.bucket, status.key)
+
+    def forget(self, bucket: str, key: str) -> None:
+        """Forget what is known of ``key`` (deleted or renamed through the cache) and of listings above it."""
+        self._objects.pop((bucket, key), None)
+        self._forget_listings(bucket, key)
+
+    def forget_prefix(self, bucket: str, prefix: str) -> None:
+        """Forget every object and listing at or below key ``prefix`` (a directory deleted or renamed)."""
+        base = prefix.rstrip("/")
+        for table in (self._objects, self._listings):
+            for k in [k for k in table if k[0] == bucket and (k[1] == base or k[1].startswith(base + "/"))]:
+                del table[k]  # type: ignore[attr-defined]
+        self._forget_listings(bucket, base)
+
+    def _forget_listings(self, bucket: str, key: str) -> None:
+        parts = key.split("/")
+        for depth in range(len(parts)):
+            prefix = "/".join(parts[:depth]) + "/" if depth else ""
+            self._listings.pop((bucket, prefix), None)

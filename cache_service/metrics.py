@@ -1,0 +1,67 @@
+"""Prometheus metrics of one cache worker, in a registry of its own (several workers may share a process in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+PREFIX = "lakecache"
+
+
+class CacheMetrics:
+    """Counters and histograms updated on the data path; gauges are read from the live state at scrape time."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(f"{PREFIX}_requests", "Requests answered", ["api", "op", "status"], registry=r)
+        self.request_seconds = Histogram(
+            f"{PREFIX}_request_seconds",
+            "Time to answer a request (to the last byte)",
+            ["api", "op"],
+            buckets=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30),
+            registry=r,
+        )
+        self.bytes_served = Counter(
+            f"{PREFIX}_bytes_served", "Bytes served to clients, by source", ["tier"], registry=r
+        )
+        self.s3_bytes_read = Counter(f"{PREFIX}_s3_bytes_read", "Bytes read from S3 (the under store)", registry=r)
+        self.s3_bytes_written = Counter(f"{PREFIX}_s3_bytes_written", "Bytes written to S3", registry=r)
+        self.page_hits = Counter(f"{PREFIX}_page_hits", "Page reads served from a tier", ["tier"], registry=r)
+        self.page_misses = Counter(f"{PREFIX}_page_misses", "Page reads that went to S3", registry=r)
+        self.metadata_hits = Counter(f"{PREFIX}_metadata_hits", "Status/listing lookups served from cache", registry=r)
+        self.metadata_misses = Counter(f"{PREFIX}_metadata_misses", "Status/listing lookups sent to S3", registry=r)
+        self.evictions = Counter(
+            f"{PREFIX}_evictions", "Pages dropped, by tier and reason", ["tier", "reason"], registry=r
+        )
+        self.promotions = Counter(f"{PREFIX}_promotions", "Pages promoted from disk to memory", registry=r)
+        self.demotions = Counter(f"{PREFIX}_demotions", "Pages dropped from memory, kept on disk", registry=r)
+        self.corrupt_pages = Counter(f"{PREFIX}_corrupt_pages", "Pages whose checksum failed (refetched)", registry=r)
+        self.publishes = Counter(f"{PREFIX}_published_files", "Staged files published to S3", registry=r)
+
+    def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
+        """Register a callback that yields gauge families from live state at every scrape."""
+        self.registry.register(_CallbackCollector(source))
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class _CallbackCollector(Collector):
+    def __init__(self, source: Callable[[], Iterable[Metric]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return self._source()
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+def gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    """A gauge family named with the project prefix."""
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)

@@ -1,0 +1,403 @@
+"""The cache's file system: one namespace over S3 (through the mount table) and the staging area.
+
+This is where HDFS semantics live (what exists, what a rename or a delete means); the protocol layers only translate
+requests and errors. Inside, a missing path is ``FileNotFoundError``, an existing one ``FileExistsError``, a
+mount point that may not change ``PermissionError``, and bad arguments ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import struct
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from cache_service.config import WriteConfig
+from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError
+from cache_service.metadata import StatusCache
+from cache_service.namespace.mounts import Location, MountTable
+from cache_service.namespace.paths import basename, is_within, join, parent
+from cache_service.page_store import ObjectIdentity, PageStore
+from cache_service.under_store import ObjectStatus, UnderStore
+from cache_service.write.staging import StagedEntry, StagingArea
+from cache_service.write.uploads import Uploader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """A file or directory as clients see it."""
+
+    path: str
+    is_dir: bool
+    length: int = 0
+    mtime: float = 0.0
+    object: ObjectIdentity | None = None
+    staged: bool = False
+
+    @property
+    def name(self) -> str:
+        """The last path component."""
+        return basename(self.path)
+
+
+@dataclass(frozen=True)
+class ContentSummary:
+    """Totals below a path."""
+
+    length: int
+    files: int
+    directories: int
+
+
+class CacheFileSystem:
+    """HDFS-like operations on cache paths."""
+
+    def __init__(
+        self,
+        mounts: MountTable,
+        write: WriteConfig,
+        under: UnderStore,
+        status: StatusCache,
+        pages: PageStore,
+        staging: StagingArea,
+        uploader: Uploader,
+        executor: Executor,
+    ) -> None:
+        self.mounts = mounts
+        self._write = write
+        self._under = under
+        self._status = status
+        self.pages = pages
+        self.staging = staging
+        self._uploader = uploader
+        self._executor = executor
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def is_staging(self, path: str) -> bool:
+        """True for paths whose data stays in the cache until published."""
+        return self._write.is_staging(path)
+
+    # --- status and listings -----------------------------------------------------------------------------------
+
+    async def status(self, path: str) -> FileStatus:
+        """Status of normalised ``path``. Raises ``FileNotFoundError``."""
+        found = await self.lookup(path)
+        if found is None:
+            raise FileNotFoundError(f"File does not exist: {path}")
+        return found
+
+    async def lookup(self, path: str) -> FileStatus | None:
+        """Status of normalised ``path``, or None if nothing is there. Raises ``FileNotFoundError`` outside mounts."""
+        if self.mounts.is_virtual_dir(path):
+            return FileStatus(path=path, is_dir=True)
+        loc = self.mounts.resolve(path)
+        staged = self.staging.stat(path)
+        if self.is_staging(path):
+            return None if staged is None else _from_staged(staged)
+        if staged is not None and self.staging.children(path):
+            # a non-staging directory that so far holds only staged data (e.g. a table's _temporary)
+            return _from_staged(staged)
+        if loc.is_mount_point:
+            return FileStatus(path=path, is_dir=True)
+        obj = await self._status.head(loc.bucket, loc.key) if loc.key else None
+        if obj is not None:
+            return _from_object(path, obj)
+        listing = await self._status.listing(loc.bucket, _dir_prefix(loc.key))
+        if listing.objects or listing.prefixes:
+            return FileStatus(path=path, is_dir=True)
+        return None
+
+    async def list(self, path: str) -> list[FileStatus]:
+        """Children of directory ``path`` sorted by name, or ``[status]`` for a file. Raises ``FileNotFoundError``."""
+        st = await self.status(path)
+        if not st.is_dir:
+            return [st]
+        children: dict[str, FileStatus] = {}
+        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
+            loc = self.mounts.resolve(path)
+            prefix = _dir_prefix(loc.key)
+            listing = await self._status.listing(loc.bucket, prefix)
+            for obj in listing.objects:
+                name = obj.key[len(prefix) :]
+                if _addressable(name):
+                    children[name] = _from_object(join(path, name), obj)
+            for sub in listing.prefixes:
+                name = sub[len(prefix) :]
+                if _addressable(name):
+                    children[name] = FileStatus(path=join(path, name), is_dir=True)
+        for entry in self.staging.children(path):
+            children[basename(entry.path)] = _from_staged(entry)
+        for name in self.mounts.mount_points_below(path):
+            children.setdefault(name, FileStatus(path=join(path, name), is_dir=True))
+        return [children[name] for name in sorted(children)]
+
+    async def content_summary(self, path: str) -> ContentSummary:
+        """Total length, file count and directory count at or below ``path``. Raises ``FileNotFoundError``."""
+        st = await self.status(path)
+        if not st.is_dir:
+            return ContentSummary(st.length, 1, 0)
+        length, files, dirs = 0, 0, {path}
+        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
+            loc = self.mounts.resolve(path)
+            prefix = _dir_prefix(loc.key)
+            for obj in await self._run(lambda: list(self._under.list_recursive(loc.bucket, prefix))):
+                rel = obj.key[len(prefix) :]
+                parts = rel.split("/")
+                for depth in range(1, len(parts)):
+                    dirs.add(join(path, "/".join(parts[:depth])))
+                if not rel.endswith("/"):
+                    length += obj.size
+                    files += 1
+        for entry in self.staging.walk(path):
+            if entry.is_dir:
+                dirs.add(entry.path)
+            else:
+                length, files = length + entry.size, files + 1
+        return ContentSummary(length, files, len(dirs))
+
+    async def checksum(self, path: str) -> tuple[str, bytes]:
+        """An HDFS-shaped file checksum (algorithm name, 28 bytes): equal for equal S3 identities.
+
+        Derived from the ETag and length, so it costs no data read. Raises ``FileNotFoundError`` for a missing
+        path and ``IsADirectoryError`` for a directory.
+        """
+        st = await self.status(path)
+        if st.is_dir:
+            raise IsADirectoryError(f"Path is not a file: {path}")
+        digest = hashlib.md5(usedforsecurity=False)
+        if st.object is not None:
+            digest.update(f"{st.object.etag}:{st.length}".encode())
+        else:
+            with open(self.staging.local(path), "rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+        return "MD5-of-0MD5-of-512CRC32C", struct.pack(">iq", 512, 0) + digest.digest()
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    async def open(
+        self, path: str, offset: int, length: int | None
+    ) -> tuple[FileStatus, AsyncIterator[bytes | memoryview]]:
+        """The file's status and an iterator of its bytes from ``offset`` (``length`` bytes, or to the end).
+
+        Raises ``FileNotFoundError``, ``IsADirectoryError``, and ``ValueError`` when ``offset`` is past the end.
+        """
+        st = await self.status(path)
+        if st.is_dir:
+            raise IsADirectoryError(f"Path is not a file: {path}")
+        if offset > st.length:
+            raise ValueError(f"Offset={offset} out of the range [0, {st.length}]: {path}")
+        count = st.length - offset if length is None else min(length, st.length - offset)
+        if st.object is not None:
+            return st, self.pages.read(st.object, offset, count)
+        return st, _read_local(self.staging.local(path).as_posix(), offset, count)
+
+    def forget(self, path: str) -> None:
+        """Drop cached metadata of ``path`` (after a stale read) so the next lookup asks S3."""
+        loc = self.mounts.resolve(path)
+        self._status.forget(loc.bucket, loc.key)
+
+    # --- writes ------------------------------------------------------------------------------------------------
+
+    async def create(self, path: str, body: AsyncIterator[bytes], *, overwrite: bool) -> FileStatus:
+        """Write a file from ``body``. Staging paths stay in the cache; other paths are acknowledged only once in S3.
+
+        Raises ``FileExistsError`` (exists and not ``overwrite``, or a directory is there), ``FileNotFoundError``
+        outside every mount, ``NotADirectoryError`` when the parent is a file.
+        """
+        loc = self.mounts.resolve(path)
+        existing = await self.lookup(path)
+        if existing is not None:
+            if existing.is_dir:
+                raise FileExistsError(f"{path} already exists as a directory")
+            if not overwrite:
+                raise FileExistsError(f"{path} already exists")
+        await self._check_parent_is_dir(path)
+        if self.is_staging(path):
+            tmp = self.staging.new_file(path)
+            try:
+                await _drain_to(body, tmp.as_posix())
+                size = self.staging.commit(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return FileStatus(path=path, is_dir=False, length=size, staged=True)
+        spool = self._uploader.spool_file()
+        try:
+            await _drain_to(body, spool.as_posix())
+            obj = await self._uploader.upload(loc.bucket, loc.key, spool)
+        finally:
+            spool.unlink(missing_ok=True)
+        return _from_object(path, obj)
+
+    async def _check_parent_is_dir(self, path: str) -> None:
+        up = parent(path)
+        if self.mounts.is_virtual_dir(up):
+            return
+        st = await self.lookup(up)
+        if st is not None and not st.is_dir:
+            raise NotADirectoryError(f"Parent path is not a directory: {up}")
+
+    async def mkdirs(self, path: str) -> bool:
+        """Create directory ``path`` with its parents. Raises ``FileExistsError`` if a file is in the way."""
+        st = await self.lookup(path)
+        if st is not None:
+            if not st.is_dir:
+                raise FileExistsError(f"Parent path is not a directory: {path}")
+            return True
+        await self._check_parent_is_dir(path)
+        if self.is_staging(path):
+            self.staging.mkdirs(path)
+            return True
+        loc = self.mounts.resolve(path)
+        marker = await self._run(self._under.put_bytes, loc.bucket, _dir_prefix(loc.key), b"")
+        self._status.record(marker)
+        return True
+
+    async def rename(self, src: str, dst: str) -> bool:
+        """Move ``src`` to ``dst`` with HDFS semantics; False when HDFS would refuse quietly.
+
+        Moving staged data to a non-staging path publishes it: this returns only once every byte is in S3.
+        Moving published data copies it within S3 and re-keys its cached pages. Raises ``PermissionError`` for
+        mount points and ``UnsupportedOperationError`` across buckets.
+        """
+        for p in (src, dst):
+            if self.mounts.is_virtual_dir(p) and p == src:
+                raise PermissionError(f"Cannot rename {p}: it is the namespace root")
+        if any(m.path == src for m in self.mounts.mounts):
+            raise PermissionError(f"Cannot rename mount point {src}")
+        src_st = await self.lookup(src)
+        if src_st is None:
+            return False
+        if src == dst:
+            return not src_st.is_dir
+        if is_within(dst, src):
+            return False
+        dst_st = await self.lookup(dst)
+        if dst_st is not None:
+            if not dst_st.is_dir:
+                return False
+            dst = join(dst, src_st.name)
+            if await self.lookup(dst) is not None:
+                return False
+        else:
+            up = await self.lookup(parent(dst))
+            if up is None or not up.is_dir:
+                return False
+        src_loc, dst_loc = self.mounts.resolve(src), self.mounts.resolve(dst)
+        if not self.is_staging(src) and src_loc.bucket != dst_loc.bucket:
+            raise UnsupportedOperationError(f"Cannot rename across buckets: {src_loc.uri} -> {dst_loc.uri}")
+        if self.staging.stat(src) is not None:
+            await self._move_staged(src, dst)
+        if not self.is_staging(src):
+            await self._move_objects(src_loc, dst_loc, src_st)
+        return True
+
+    async def _move_staged(self, src: str, dst: str) -> None:
+        """Move the staged tree at ``src``: to staging paths locally, to other paths by publishing to S3."""
+        if self.is_staging(dst):
+            self.staging.rename(src, dst)
+            return
+        entries = list(self.staging.walk(src))
+        uploads = []
+        for entry in entries:
+            target = dst + entry.path[len(src) :]
+            if self.is_staging(target):
+                continue
+            loc = self.mounts.resolve(target)
+            if not entry.is_dir:
+                uploads.append(self._uploader.upload(loc.bucket, loc.key, self.staging.local(entry.path)))
+            elif not any(e.path != entry.path and is_within(e.path, entry.path) for e in entries):
+                uploads.append(self._uploader.mark_directory(loc.bucket, _dir_prefix(loc.key)))
+        await asyncio.gather(*uploads)
+        # Everything bound for S3 is durable now; entries bound for nested staging paths move locally.
+        for entry in entries:
+            target = dst + entry.path[len(src) :]
+            if not entry.is_dir and self.is_staging(target):
+                self.staging.rename(entry.path, target)
+        self.staging.remove(src)
+        self.staging.prune_empty_parents(src, keep=self.is_staging)
+
+    async def _move_objects(self, src_loc: Location, dst_loc: Location, src_st: FileStatus) -> None:
+        if not src_st.is_dir:
+            assert src_st.object is not None
+            await self._uploader.move(src_st.object, dst_loc.key)
+            return
+        src_prefix, dst_prefix = _dir_prefix(src_loc.key), _dir_prefix(dst_loc.key)
+        objects = await self._run(lambda: list(self._under.list_recursive(src_loc.bucket, src_prefix)))
+        moves = []
+        for obj in objects:
+            identity = ObjectIdentity(obj.bucket, obj.key, obj.etag, obj.size)
+            moves.append(self._uploader.move(identity, dst_prefix + obj.key[len(src_prefix) :]))
+        await asyncio.gather(*moves)
+        if not objects:
+            await self._uploader.mark_directory(dst_loc.bucket, dst_prefix)
+        self._status.forget_prefix(src_loc.bucket, src_prefix)
+        self._status.forget_prefix(dst_loc.bucket, dst_prefix)
+
+    async def delete(self, path: str, *, recursive: bool) -> bool:
+        """Delete a file or directory from S3, the cache and the staging area; False if nothing was there.
+
+        Raises ``PermissionError`` for mount points and ``OSError`` for a non-empty directory without ``recursive``.
+        """
+        if self.mounts.is_virtual_dir(path) or any(m.path == path for m in self.mounts.mounts):
+            raise PermissionError(f"Cannot delete mount point {path}")
+        st = await self.lookup(path)
+        if st is None:
+            return False
+        if st.is_dir and not recursive and await self.list(path):
+            raise DirectoryNotEmptyError(f"`{path} is non empty': Directory is not empty")
+        self.staging.remove(path)
+        self.staging.prune_empty_parents(path, keep=self.is_staging)
+        if self.is_staging(path):
+            return True
+        loc = self.mounts.resolve(path)
+        if not st.is_dir:
+            await self._uploader.delete(loc.bucket, [loc.key])
+            return True
+        prefix = _dir_prefix(loc.key)
+        objects = await self._run(lambda: list(self._under.list_recursive(loc.bucket, prefix)))
+        await self._uploader.delete(loc.bucket, [o.key for o in objects] + [prefix])
+        self._status.forget_prefix(loc.bucket, prefix)
+        return True
+
+
+def _dir_prefix(key: str) -> str:
+    return f"{key}/" if key else ""
+
+
+def _addressable(name: str) -> bool:
+    """S3 keys can hold names a path cannot ("a//b", ".."); those stay invisible rather than break listings."""
+    return bool(name) and name not in (".", "..") and "/" not in name
+
+
+def _from_object(path: str, obj: ObjectStatus) -> FileStatus:
+    identity = ObjectIdentity(obj.bucket, obj.key, obj.etag, obj.size)
+    return FileStatus(path=path, is_dir=False, length=obj.size, mtime=obj.mtime, object=identity)
+
+
+def _from_staged(entry: StagedEntry) -> FileStatus:
+    return FileStatus(path=entry.path, is_dir=entry.is_dir, length=entry.size, mtime=entry.mtime, staged=True)
+
+
+async def _drain_to(body: AsyncIterator[bytes], local_path: str) -> None:
+    with open(local_path, "wb") as f:
+        async for chunk in body:
+            f.write(chunk)
+
+
+async def _read_local(local_path: str, offset: int, count: int) -> AsyncIterator[bytes]:
+    with open(local_path, "rb") as f:
+        f.seek(offset)
+        while count > 0:
+            block = f.read(min(count, 1 << 20))
+            if not block:
+                break
+            count -= len(block)
+            yield block

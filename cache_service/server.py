@@ -1,0 +1,93 @@
+"""The HTTP servers of one worker: WebHDFS, admin, health and metrics on ``webhdfs_port``."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+
+from aiohttp import web
+
+from cache_service.api.webhdfs import WebHdfsApi
+from cache_service.config import CacheConfig
+from cache_service.service import CacheService
+
+log = logging.getLogger(__name__)
+
+
+def build_app(service: CacheService) -> web.Application:
+    """The aiohttp application serving the WebHDFS port."""
+    app = web.Application(client_max_size=1024**2)
+    WebHdfsApi(service.fs, service.metrics).add_routes(app)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        if not service.ready:
+            return web.json_response({"status": "starting"}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=service.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(config: CacheConfig) -> None:
+    """Refuse to serve beyond loopback without an admin token. Raises ``ValueError``."""
+    if not _is_loopback(config.server.host) and not config.admin.token:
+        raise ValueError(
+            f"refusing to listen on {config.server.host} without an admin token: set CACHE_ADMIN_TOKEN "
+            "(or [admin] token) or listen on 127.0.0.1"
+        )
+
+
+async def run(config: CacheConfig) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    check_exposure(config)
+    service = CacheService(config)
+    app = build_app(service)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.server.host, config.server.webhdfs_port, backlog=1024, reuse_address=True)
+    await site.start()
+    await service.start()
+    log.info(
+        "lakecache serving",
+        extra={
+            "webhdfs": f"http://{config.server.host}:{config.server.webhdfs_port}",
+            "mounts": {m.path: m.uri for m in service.mounts.mounts},
+        },
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("lakecache stopping")
+    await runner.cleanup()
+    await service.stop()
+
+
+def serve(config: CacheConfig) -> None:
+    """Run the worker on uvloop (when installed) until it is told to stop."""
+    try:
+        import uvloop
+
+        uvloop.run(run(config))
+    except ImportError:
+        asyncio.run(run(config))

@@ -1,0 +1,69 @@
+"""One cache worker's components, built from its configuration and wired together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client.core import Metric
+
+from cache_service.config import CacheConfig
+from cache_service.metadata import StatusCache
+from cache_service.metrics import CacheMetrics, gauge
+from cache_service.namespace.filesystem import CacheFileSystem
+from cache_service.namespace.mounts import MountTable
+from cache_service.page_store import PageStore
+from cache_service.under_store import UnderStore
+from cache_service.under_store.s3 import S3UnderStore
+from cache_service.write.staging import StagingArea
+from cache_service.write.uploads import Uploader
+
+log = logging.getLogger(__name__)
+
+
+class CacheService:
+    """The cache: under store, mount table, status cache, page store, staging area and file system."""
+
+    def __init__(self, config: CacheConfig, under: UnderStore | None = None) -> None:
+        self.config = config
+        self.metrics = CacheMetrics()
+        self.executor = ThreadPoolExecutor(max_workers=config.under_store.max_connections, thread_name_prefix="io")
+        self.under: UnderStore = under or S3UnderStore(config.under_store)
+        self.mounts = MountTable(config.mounts)
+        disk = config.store.disk_tier
+        assert disk is not None and disk.path is not None, "config validation requires a disk tier"
+        root = Path(disk.path)
+        self.pages = PageStore(config.store, self.under, self.metrics, self.executor)
+        self.status = StatusCache(self.under, config.metadata.sync_interval, self.executor, self.metrics)
+        self.staging = StagingArea(root / "staging")
+        self.pages.reserved_bytes = lambda: self.staging.used_bytes
+        self.uploader = Uploader(self.under, self.status, self.pages, root / "spool", self.executor, self.metrics)
+        self.fs = CacheFileSystem(
+            self.mounts, config.write, self.under, self.status, self.pages, self.staging, self.uploader, self.executor
+        )
+        self.ready = False
+        self.metrics.add_gauges(self._gauges)
+
+    async def start(self) -> None:
+        """Recover the disk tier, then accept traffic."""
+        await self.pages.open()
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Stop accepting work and release threads."""
+        self.ready = False
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _gauges(self) -> Iterable[Metric]:
+        capacity = gauge("tier_capacity_bytes", "Capacity of each tier", ["tier"])
+        used = gauge("tier_used_bytes", "Bytes used in each tier (staged files count on disk)", ["tier"])
+        pages = gauge("tier_pages", "Pages held in each tier", ["tier"])
+        for usage in self.pages.usage():
+            capacity.add_metric([usage.medium], usage.capacity_bytes)
+            used.add_metric([usage.medium], usage.used_bytes)
+            pages.add_metric([usage.medium], usage.pages)
+        staged = gauge("staged_bytes", "Bytes held only in the cache, waiting to be published")
+        staged.add_metric([], self.staging.used_bytes)
+        return [capacity, used, pages, staged]
