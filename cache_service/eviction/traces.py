@@ -34,7 +34,7 @@ def zipf_with_scans(
         raise ValueError(f"scan_share must be in [0, 1), got {scan_share}")
     rng = random.Random(f"scans:{seed}:{alpha}:{scan_share}")
     length = scan_length or max(1, objects // 10)
-    scans = round(requests * scan_share / length)
+    scans = int(requests * scan_share) // length
     popular = _zipf_draws(rng, requests - scans * length, objects, alpha)
     starts = sorted(rng.randrange(len(popular) + 1) for _ in range(scans))
     trace: list[int] = []
