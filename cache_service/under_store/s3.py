@@ -69,7 +69,8 @@ class S3UnderStore:
         self._endpoint = config.endpoint_url or f"AWS ({config.region})"
         botocore_config = Config(
             region_name=config.region,
-            retries={"max_attempts": config.max_attempts, "mode": "standard"},
+            # botocore's "max_attempts" counts retries only; ours counts every attempt, the first included.
+            retries={"total_max_attempts": config.max_attempts, "mode": "standard"},
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             max_pool_connections=config.max_connections,

@@ -1,0 +1,55 @@
+"""Fixtures every test may use: the S3 emulator as a real process, throwaway buckets, and cache workers.
+
+No Docker engine answers on the machines this suite runs on, so the services are local processes on ephemeral
+loopback ports; nothing here is skipped for want of Docker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from infra.s3_emulator import S3Emulator
+from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.support.caches import CacheFactory
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@pytest.fixture(scope="session")
+def s3_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator]:
+    """moto's S3 server, one process for the whole session; use ``endpoint_url``."""
+    with S3Emulator(tmp_path_factory.mktemp("s3-emulator")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_emulator: S3Emulator) -> S3Client:
+    """A boto3 S3 client talking straight to the emulator (bypassing any cache)."""
+    return s3_emulator.client()
+
+
+@pytest.fixture
+def bucket(s3_client: S3Client) -> Iterator[str]:
+    """A new, empty bucket on the emulator, removed after the test."""
+    name = unique_bucket_name()
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    remove_bucket(s3_client, name)
+
+
+@pytest.fixture
+def cache_factory(s3_emulator: S3Emulator, tmp_path: Path) -> Iterator[CacheFactory]:
+    """Call it with mounts (and config overrides) to get a started cache worker; all are stopped at teardown.
+
+    ``cache_factory({"/warehouse": f"s3://{bucket}/warehouse"}, {"metadata": {"sync_interval": "1s"}})`` returns an
+    ``infra.cache_process.CacheProcess`` with ``webhdfs_url``, ``s3_url``, ``token``, ``config_path``, ``stop()``,
+    ``kill()`` and ``start()`` (a restart keeps its ports and disk tier).
+    """
+    factory = CacheFactory(tmp_path / "caches", s3_emulator.endpoint_url)
+    yield factory
+    factory.stop_all()

@@ -1,0 +1,47 @@
+"""Starting cache workers for tests: each under its own directory, all stopped at teardown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.cache_process import CacheProcess
+
+
+class CacheFactory:
+    """Starts cache workers against the S3 emulator at ``s3_endpoint``, each in a new directory under ``root``."""
+
+    def __init__(self, root: Path, s3_endpoint: str) -> None:
+        self.root = root
+        self.s3_endpoint = s3_endpoint
+        self.caches: list[CacheProcess] = []
+
+    def __call__(
+        self,
+        mounts: Mapping[str, str] | Iterable[tuple[str, str]],
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        start: bool = True,
+        **options: Any,
+    ) -> CacheProcess:
+        """A worker mounting ``mounts`` (cache path -> S3 URI) with ``overrides`` merged into its TOML config.
+
+        Started and ready unless ``start`` is false; ``options`` go to ``CacheProcess`` (ports, token, capacities).
+        """
+        cache = CacheProcess(
+            self.root / f"cache-{len(self.caches)}",
+            s3_endpoint=self.s3_endpoint,
+            mounts=mounts,
+            overrides=overrides,
+            **options,
+        )
+        self.caches.append(cache)
+        if start:
+            cache.start()
+        return cache
+
+    def stop_all(self) -> None:
+        """Stop every worker this factory started that still runs."""
+        for cache in self.caches:
+            cache.stop()
