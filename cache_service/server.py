@@ -9,7 +9,9 @@ import signal
 
 from aiohttp import web
 
+from cache_service.api.protocol_errors import answer_protocol_errors_as_remote_exceptions
 from cache_service.api.webhdfs import WebHdfsApi
+from cache_service.api.webhdfs_errors import remote_exception
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
 
@@ -35,6 +37,11 @@ def build_app(service: CacheService) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+
+    async def unknown(request: web.Request) -> web.StreamResponse:
+        return remote_exception(404, "FileNotFoundException", f"No such endpoint: {request.method} {request.path}")
+
+    app.router.add_route("*", r"/{tail:[\s\S]*}", unknown)
     return app
 
 
@@ -63,6 +70,7 @@ async def run(config: CacheConfig) -> None:
     app = build_app(service)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    answer_protocol_errors_as_remote_exceptions(runner)
     site = web.TCPSite(runner, config.server.host, config.server.webhdfs_port, backlog=1024, reuse_address=True)
     await site.start()
     await service.start()

@@ -109,7 +109,8 @@ class WebHdfsApi:
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the API under ``/webhdfs/v1``."""
-        app.router.add_route("*", PREFIX + "{tail:.*}", self.handle)
+        # [\s\S]: a decoded %0A must still reach the handler (and be refused there), not fall through the router.
+        app.router.add_route("*", PREFIX + r"{tail:[\s\S]*}", self.handle)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Validate the path and op, run the op, and map any error to a ``RemoteException``."""

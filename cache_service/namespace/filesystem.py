@@ -110,9 +110,7 @@ class CacheFileSystem:
         if obj is not None:
             return _from_object(path, obj)
         listing = await self._status.listing(loc.bucket, _dir_prefix(loc.key))
-        if listing.objects or listing.prefixes:
-            return FileStatus(path=path, is_dir=True)
-        return None
+        return FileStatus(path=path, is_dir=True) if listing.exists else None
 
     async def list(self, path: str) -> list[FileStatus]:
         """Children of directory ``path`` sorted by name, or ``[status]`` for a file. Raises ``FileNotFoundError``."""

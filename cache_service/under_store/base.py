@@ -23,11 +23,18 @@ class ObjectStatus:
 class Listing:
     """One level of a prefix: the objects directly in it and the common prefixes ("subdirectories") below it.
 
-    ``prefixes`` hold the full key prefix without the trailing delimiter (``warehouse/t/dt=1``).
+    ``prefixes`` hold the full key prefix without the trailing delimiter (``warehouse/t/dt=1``). An object whose
+    key is the prefix itself (a directory marker) is not listed; ``has_marker`` says whether there was one.
     """
 
     objects: list[ObjectStatus] = field(default_factory=list)
     prefixes: list[str] = field(default_factory=list)
+    has_marker: bool = False
+
+    @property
+    def exists(self) -> bool:
+        """True when the prefix is a directory: it has children or a marker."""
+        return self.has_marker or bool(self.objects or self.prefixes)
 
 
 class UnderStore(Protocol):

@@ -109,18 +109,21 @@ class S3UnderStore:
         Raises ``FileNotFoundError`` if the bucket does not exist.
         """
         listing = Listing()
+        marker = False
         request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
         with self._errors(_uri(bucket, prefix)):
             while limit is None or len(listing.objects) + len(listing.prefixes) < limit:
                 if limit is not None:
                     request["MaxKeys"] = min(_LIST_PAGE, limit - len(listing.objects) - len(listing.prefixes))
                 page = self._client.list_objects_v2(**request)
-                listing.objects.extend(_status(bucket, o) for o in page.get("Contents", []) if o["Key"] != prefix)
+                contents = page.get("Contents", [])
+                marker = marker or any(o["Key"] == prefix for o in contents)
+                listing.objects.extend(_status(bucket, o) for o in contents if o["Key"] != prefix)
                 listing.prefixes.extend(p["Prefix"].removesuffix("/") for p in page.get("CommonPrefixes", []))
                 if not page.get("IsTruncated"):
                     break
                 request["ContinuationToken"] = page["NextContinuationToken"]
-        return listing
+        return Listing(objects=listing.objects, prefixes=listing.prefixes, has_marker=marker)
 
     def list_recursive(self, bucket: str, prefix: str) -> Iterator[ObjectStatus]:
         """Every object whose key starts with ``prefix``, in key order, one page requested at a time.
