@@ -155,7 +155,7 @@ class CacheConfig:
 
 # --- loading -----------------------------------------------------------------------------------------------
 
-_SECTIONS: dict[str, type] = {
+_SECTIONS: dict[str, Any] = {
     "server": ServerConfig,
     "admin": AdminConfig,
     "under_store": UnderStoreConfig,

@@ -18,7 +18,7 @@ from cache_service.api.webhdfs_errors import remote_exception
 log = logging.getLogger(__name__)
 
 
-class _RemoteExceptionRequestHandler(RequestHandler):  # type: ignore[type-arg]
+class _RemoteExceptionRequestHandler(RequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -39,7 +39,7 @@ class _RemoteExceptionRequestHandler(RequestHandler):  # type: ignore[type-arg]
 
 
 class _RemoteExceptionServer(web.Server):
-    def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+    def __call__(self) -> RequestHandler:
         return _RemoteExceptionRequestHandler(self, loop=self._loop, **self._kwargs)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cache_service.metrics import CacheMetrics
 from cache_service.under_store import Listing, ObjectStatus, UnderStore
@@ -44,7 +44,7 @@ class StatusCache:
         self._clock = clock
         self._objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = {}
         self._listings: dict[tuple[str, str], _Entry[Listing]] = {}
-        self._pending: dict[tuple[str, str, str], asyncio.Future[object]] = {}
+        self._pending: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
 
     async def _call(self, kind: str, bucket: str, key: str, fn: Callable[[], T]) -> T:
         # Concurrent lookups of one key share one S3 request.
@@ -53,10 +53,11 @@ class StatusCache:
         if future is None:
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._executor, fn)
-            self._pending[token] = future  # type: ignore[assignment]
+            self._pending[token] = future
             future.add_done_callback(lambda _: self._pending.pop(token, None))
         self._metrics.metadata_misses.inc()
-        return await asyncio.shield(future)  # type: ignore[return-value]
+        result: T = await asyncio.shield(future)
+        return result
 
     async def head(self, bucket: str, key: str) -> ObjectStatus | None:
         """The object's status, or None if there is no such object. Raises ``UnderStoreUnavailableError``."""
@@ -106,7 +107,7 @@ class StatusCache:
         base = prefix.rstrip("/")
         for table in (self._objects, self._listings):
             for k in [k for k in table if k[0] == bucket and (k[1] == base or k[1].startswith(base + "/"))]:
-                del table[k]  # type: ignore[attr-defined]
+                del table[k]
         self._forget_listings(bucket, base)
 
     def _forget_listings(self, bucket: str, key: str) -> None:

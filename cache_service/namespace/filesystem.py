@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -303,7 +303,7 @@ class CacheFileSystem:
             self.staging.rename(src, dst)
             return
         entries = list(self.staging.walk(src))
-        uploads = []
+        uploads: list[Awaitable[object]] = []
         for entry in entries:
             target = dst + entry.path[len(src) :]
             if self.is_staging(target):

@@ -142,13 +142,13 @@ class PageStore:
         if "memory" in entry.media:
             self._policies["memory"].on_access(key)
             self._metrics.page_hits.labels(tier="memory").inc()
-            chunk = self._tiers["memory"].read(key, start, stop)
             self._metrics.bytes_served.labels(tier="memory").inc(stop - start)
-            return chunk
+            return self._tiers["memory"].read(key, start, stop)
         disk = self._tiers["disk"]
+        chunk: memoryview | bytes
         try:
             if not entry.verified or ("memory" in self._tiers and entry.hits >= 1):
-                data = disk.read(key)
+                data = bytes(disk.read(key))
                 if checksum(data) != entry.checksum:
                     log.warning(
                         "page store: corrupt page %s of s3://%s/%s dropped", key[1], entry.owner.bucket, entry.owner.key
@@ -159,7 +159,7 @@ class PageStore:
                 entry.verified = True
                 if entry.hits >= 1 and "memory" in self._tiers:
                     self._promote(entry, data)
-                chunk: memoryview | bytes = memoryview(data)[start:stop]
+                chunk = memoryview(data)[start:stop]
             else:
                 chunk = disk.read(key, start, stop)
         except (KeyError, FileNotFoundError):

@@ -21,7 +21,10 @@ def test_generated_config_is_valid_and_holds_ports_mounts_and_tiers(tmp_path):
 
     assert (config.server.webhdfs_port, config.server.s3_port) == (cache.webhdfs_port, cache.s3_port)
     assert config.under_store.endpoint_url == "http://127.0.0.1:5000"
-    assert [(m.path, m.uri) for m in config.mounts] == [("/warehouse", "s3://lake/warehouse"), ("/raw", "s3://lake/raw")]
+    assert [(m.path, m.uri) for m in config.mounts] == [
+        ("/warehouse", "s3://lake/warehouse"),
+        ("/raw", "s3://lake/raw"),
+    ]
     assert config.store.page_size == 64 * 1024
     assert config.store.disk_tier is not None
     assert config.store.disk_tier.path == str(cache.data_dir)

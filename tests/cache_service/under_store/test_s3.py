@@ -102,7 +102,8 @@ def test_list_level_separates_objects_from_subdirectories(store, s3_client, buck
     assert [o.key for o in level.objects] == ["t/a", "t/b"]
     assert level.objects[0].size == 3
     assert level.prefixes == ["t/d1", "t/d2"]
-    assert (root.objects, root.prefixes) == ([], ["other", "t"])
+    assert level.has_marker
+    assert (root.objects, root.prefixes, root.has_marker) == ([], ["other", "t"], False)
 
 
 def test_list_level_follows_continuation_pages(store, wide_bucket):
