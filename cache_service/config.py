@@ -60,10 +60,21 @@ class UnderStoreConfig:
 
 @dataclass(frozen=True)
 class MountConfig:
-    """One entry of the mount table: cache path ``path`` is the S3 prefix ``uri``."""
+    """One entry of the mount table: cache path ``path`` is the S3 prefix ``uri``.
+
+    ``quota`` caps the mount's share of a tier, per medium: bytes (int) or a fraction of the tier (float <= 1).
+    """
 
     path: str
     uri: str
+    quota: tuple[tuple[str, int | float], ...] = ()
+
+    def quota_bytes(self, medium: str, capacity: int) -> int | None:
+        """The mount's cap in ``medium`` (of ``capacity`` bytes), or None when it has none."""
+        for name, value in self.quota:
+            if name == medium:
+                return int(value * capacity) if isinstance(value, float) else value
+        return None
 
 
 @dataclass(frozen=True)
@@ -302,14 +313,36 @@ def _build_mounts(value: Any, problems: list[str]) -> tuple[MountConfig, ...]:
         return ()
     mounts = []
     for i, entry in enumerate(value):
-        if not isinstance(entry, dict) or set(entry) != {"path", "uri"}:
-            problems.append(f"mounts[{i}]: expected exactly the keys 'path' and 'uri', got {entry!r}")
+        if not isinstance(entry, dict) or not {"path", "uri"} <= set(entry) <= {"path", "uri", "quota"}:
+            problems.append(f"mounts[{i}]: expected the keys 'path', 'uri' and optionally 'quota', got {entry!r}")
             continue
         if not isinstance(entry["path"], str) or not isinstance(entry["uri"], str):
             problems.append(f"mounts[{i}]: 'path' and 'uri' must be strings")
             continue
-        mounts.append(MountConfig(path=entry["path"], uri=entry["uri"]))
+        quota = _build_quota(f"mounts[{i}].quota", entry.get("quota", {}), problems)
+        mounts.append(MountConfig(path=entry["path"], uri=entry["uri"], quota=quota))
     return tuple(mounts)
+
+
+def _build_quota(where: str, value: Any, problems: list[str]) -> tuple[tuple[str, int | float], ...]:
+    if not isinstance(value, dict):
+        problems.append(f'{where}: expected a table like {{ memory = "1GiB", disk = 0.5 }}')
+        return ()
+    quota: list[tuple[str, int | float]] = []
+    for medium, cap in value.items():
+        if medium not in _MEDIA:
+            problems.append(f"{where}: unknown medium {medium!r}; expected one of {list(_MEDIA)}")
+        elif isinstance(cap, float):
+            if not 0 < cap <= 1:
+                problems.append(f"{where}.{medium}: a fraction must be in (0, 1], got {cap}")
+            else:
+                quota.append((medium, cap))
+        else:
+            try:
+                quota.append((medium, parse_size(cap)))
+            except ValueError as exc:
+                problems.append(f"{where}.{medium}: {exc}")
+    return tuple(quota)
 
 
 def _build_tiers(value: Any, problems: list[str]) -> tuple[TierConfig, ...]:

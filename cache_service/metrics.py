@@ -40,6 +40,10 @@ class CacheMetrics:
         self.promotions = Counter(f"{PREFIX}_promotions", "Pages promoted from disk to memory", registry=r)
         self.demotions = Counter(f"{PREFIX}_demotions", "Pages dropped from memory, kept on disk", registry=r)
         self.corrupt_pages = Counter(f"{PREFIX}_corrupt_pages", "Pages whose checksum failed (refetched)", registry=r)
+        self.purge_runs = Counter(f"{PREFIX}_purge_runs", "Purges that ran, by trigger", ["trigger"], registry=r)
+        self.purge_bytes = Counter(
+            f"{PREFIX}_purge_freed_bytes", "Bytes freed by purges, by trigger", ["trigger"], registry=r
+        )
         self.publishes = Counter(f"{PREFIX}_published_files", "Staged files published to S3", registry=r)
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:

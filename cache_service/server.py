@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from cache_service.api.admin import AdminApi
 from cache_service.api.protocol_errors import answer_protocol_errors_as_remote_exceptions
 from cache_service.api.webhdfs import WebHdfsApi
 from cache_service.api.webhdfs_errors import remote_exception
@@ -37,6 +38,7 @@ def build_app(service: CacheService) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    AdminApi(service).add_routes(app)
 
     async def unknown(request: web.Request) -> web.StreamResponse:
         return remote_exception(404, "FileNotFoundException", f"No such endpoint: {request.method} {request.path}")

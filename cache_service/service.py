@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,8 @@ from pathlib import Path
 from prometheus_client.core import Metric
 
 from cache_service.config import CacheConfig
+from cache_service.jobs import JobState
+from cache_service.management.manager import CacheManager
 from cache_service.metadata import StatusCache
 from cache_service.metrics import CacheMetrics, gauge
 from cache_service.namespace.filesystem import CacheFileSystem
@@ -43,17 +46,24 @@ class CacheService:
         self.fs = CacheFileSystem(
             self.mounts, config.write, self.under, self.status, self.pages, self.staging, self.uploader, self.executor
         )
+        self.manager = CacheManager(config, self.fs, self.pages, self.metrics)
         self.ready = False
+        self._maintenance: asyncio.Task[None] | None = None
         self.metrics.add_gauges(self._gauges)
 
     async def start(self) -> None:
         """Recover the disk tier, then accept traffic."""
         await self.pages.open()
+        interval = self.config.store.pressure_check_interval
+        self._maintenance = asyncio.create_task(self.manager.maintain(interval), name="cache-maintenance")
         self.ready = True
 
     async def stop(self) -> None:
         """Stop accepting work and release threads."""
         self.ready = False
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        await self.manager.jobs_registry.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def _gauges(self) -> Iterable[Metric]:
@@ -66,4 +76,16 @@ class CacheService:
             pages.add_metric([usage.medium], usage.pages)
         staged = gauge("staged_bytes", "Bytes held only in the cache, waiting to be published")
         staged.add_metric([], self.staging.used_bytes)
-        return [capacity, used, pages, staged]
+        pinned = gauge("pinned_bytes", "Cached bytes protected from eviction by pins")
+        pinned.add_metric([], self.pages.protected_bytes())
+        jobs = gauge("jobs", "Jobs remembered, by kind and state", ["kind", "state"])
+        progress = gauge("job_bytes", "Bytes of running jobs: done and total", ["job", "kind", "measure"])
+        counts: dict[tuple[str, str], int] = {}
+        for job in self.manager.jobs():
+            counts[(job.kind, str(job.state))] = counts.get((job.kind, str(job.state)), 0) + 1
+            if job.state is JobState.RUNNING:
+                progress.add_metric([job.id, job.kind, "done"], job.progress.bytes_done)
+                progress.add_metric([job.id, job.kind, "total"], job.progress.bytes_total)
+        for (kind, state), n in counts.items():
+            jobs.add_metric([kind, state], n)
+        return [capacity, used, pages, staged, pinned, jobs, progress]

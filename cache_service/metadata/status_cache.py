@@ -106,7 +106,7 @@ class StatusCache:
         """Forget every object and listing at or below key ``prefix`` (a directory deleted or renamed)."""
         base = prefix.rstrip("/")
         for table in (self._objects, self._listings):
-            for k in [k for k in table if k[0] == bucket and (k[1] == base or k[1].startswith(base + "/"))]:
+            for k in [k for k in table if k[0] == bucket and (not base or k[1] == base or k[1].startswith(base + "/"))]:
                 del table[k]
         self._forget_listings(bucket, base)
 

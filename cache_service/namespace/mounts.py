@@ -108,15 +108,23 @@ class MountTable:
         raise FileNotFoundError(f"File does not exist: {path} (outside every mount)")
 
     def to_path(self, bucket: str, key: str) -> str | None:
-        """The cache path of S3 object ``bucket``/``key``, or None if no mount covers it."""
+        """The cache path of S3 object ``bucket``/``key``, or None if no mount covers it.
+
+        An object below a nested mount's path in its parent mount's prefix is shadowed (that path belongs to the
+        nested mount), so it has no cache path either.
+        """
         key = key.strip("/")
         for mount in self._mounts:
             if bucket != mount.bucket:
                 continue
             if not mount.prefix:
-                return mount.path + ("/" + key if key else "")
-            if key == mount.prefix or key.startswith(mount.prefix + "/"):
-                return mount.path + key[len(mount.prefix) :]
+                path = mount.path + ("/" + key if key else "")
+            elif key == mount.prefix or key.startswith(mount.prefix + "/"):
+                path = mount.path + key[len(mount.prefix) :]
+            else:
+                continue
+            back = self.resolve(path)
+            return path if (back.bucket, back.key) == (bucket, key) else None
         return None
 
     def mount_points_below(self, path: str) -> set[str]:

@@ -47,7 +47,7 @@ def parse_raw_path(raw: str) -> str:
     if "\x00" in raw:
         raise ValueError("Invalid path name: NUL character in path")
     if not raw.startswith("/"):
-        raw = "/" + raw
+        raise ValueError(f"Invalid path name {raw!r}: the path must be absolute")
     decoded = []
     for part in raw.split("/"):
         if not part:

@@ -17,7 +17,9 @@ All methods run on the event loop thread; blocking S3 and disk writes go to the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ class PageEntry:
     verified: bool = False
     hits: int = 0
     readers: int = 0
+    admitted: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ class PageStore:
         """Bytes on the disk tier that are not pages (staged files); set by the write path."""
         self.is_protected: Callable[[ObjectIdentity], bool] = lambda owner: False
         """True for objects whose pages must not be evicted (pinned); set by cache management."""
+        self.group_of: Callable[[ObjectIdentity], str] = lambda owner: ""
+        """The quota group (mount path) of an object; set by cache management."""
+        self.quotas: dict[str, dict[str, int]] = {}
+        """Per group, per medium: the most bytes the group may hold in that tier."""
+        self._group_usage: dict[tuple[str, str], int] = {}
+        self.hits = 0
+        self.misses = 0
 
     # --- life cycle ------------------------------------------------------------------------------------------
 
@@ -141,6 +151,7 @@ class PageStore:
             return None
         if "memory" in entry.media:
             self._policies["memory"].on_access(key)
+            self.hits += 1
             self._metrics.page_hits.labels(tier="memory").inc()
             self._metrics.bytes_served.labels(tier="memory").inc(stop - start)
             return self._tiers["memory"].read(key, start, stop)
@@ -166,6 +177,7 @@ class PageStore:
             self._drop(key, reason="lost")
             return None
         entry.hits += 1
+        self.hits += 1
         self._policies["disk"].on_access(key)
         self._metrics.page_hits.labels(tier="disk").inc()
         self._metrics.bytes_served.labels(tier="disk").inc(stop - start)
@@ -173,7 +185,7 @@ class PageStore:
 
     def _promote(self, entry: PageEntry, data: bytes) -> None:
         key = (entry.owner.file_id, entry.index)
-        if self._make_room("memory", len(data)):
+        if self._make_room("memory", len(data), entry.owner):
             self._tiers["memory"].write(entry.owner, entry.index, data, entry.checksum)
             entry.media.add("memory")
             self._policies["memory"].on_insert(key, len(data))
@@ -207,6 +219,7 @@ class PageStore:
     async def _fetch_page(self, owner: ObjectIdentity, index: int, promote: bool) -> bytes:
         start, end = owner.page_bounds(index, self.page_size)
         loop = asyncio.get_running_loop()
+        self.misses += 1
         self._metrics.page_misses.inc()
         data = await loop.run_in_executor(
             self._executor, self._under.get_range, owner.bucket, owner.key, start, end, owner.etag
@@ -226,7 +239,7 @@ class PageStore:
         """
         digest = checksum(data)
         stored = False
-        if self._last == "disk" and self._make_room("disk", len(data)):
+        if self._last == "disk" and self._make_room("disk", len(data), owner):
             disk = self._tiers["disk"]
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, disk.write, owner, index, data, digest)
@@ -236,7 +249,11 @@ class PageStore:
                 entry = self._register(owner, index, len(data), digest, "disk")
                 entry.verified = True
                 stored = True
-        if "memory" in self._tiers and (promote or self._last == "memory") and self._make_room("memory", len(data)):
+        if (
+            "memory" in self._tiers
+            and (promote or self._last == "memory")
+            and self._make_room("memory", len(data), owner)
+        ):
             self._tiers["memory"].write(owner, index, data, digest)
             self._register(owner, index, len(data), digest, "memory")
             stored = True
@@ -260,9 +277,12 @@ class PageStore:
         for index in self._files.pop(old.file_id):
             entry = self._entries.pop((old.file_id, index))
             for medium in entry.media:
+                self._account(entry, medium, -1)
                 self._policies[medium].on_remove((old.file_id, index))
                 self._policies[medium].on_insert((new.file_id, index), entry.size)
             entry.owner = new
+            for medium in entry.media:
+                self._account(entry, medium, +1)
             self._entries[(new.file_id, index)] = entry
             self._files.setdefault(new.file_id, set()).add(index)
         self._forget_owner(old)
@@ -292,6 +312,7 @@ class PageStore:
             return 0
         freed = 0
         for medium in entry.media:
+            self._account(entry, medium, -1)
             self._policies[medium].on_remove(key)
             removed = self._tiers[medium].remove(key)
             if medium == self._last:
@@ -313,6 +334,10 @@ class PageStore:
             if not versions:
                 del self._versions[(owner.bucket, owner.key)]
 
+    def _account(self, entry: PageEntry, medium: str, sign: int) -> None:
+        group = (medium, self.group_of(entry.owner))
+        self._group_usage[group] = self._group_usage.get(group, 0) + sign * entry.size
+
     def _register(self, owner: ObjectIdentity, index: int, size: int, digest: int, medium: str) -> PageEntry:
         key = (owner.file_id, index)
         entry = self._entries.get(key)
@@ -322,7 +347,9 @@ class PageStore:
             self._files.setdefault(owner.file_id, set()).add(index)
             self._owners[owner.file_id] = owner
             self._versions.setdefault((owner.bucket, owner.key), set()).add(owner.file_id)
-        entry.media.add(medium)
+        if medium not in entry.media:
+            entry.media.add(medium)
+            self._account(entry, medium, +1)
         self._policies[medium].on_insert(key, size)
         return entry
 
@@ -335,43 +362,144 @@ class PageStore:
     def _reserved(self, medium: str) -> int:
         return self.reserved_bytes() if medium == "disk" else 0
 
-    def _make_room(self, medium: str, need: int) -> bool:
-        """Evict from ``medium`` until ``need`` more bytes fit; False if they cannot."""
+    def _make_room(self, medium: str, need: int, owner: ObjectIdentity) -> bool:
+        """Evict from ``medium`` until ``need`` more bytes of ``owner`` fit its group's quota and the tier."""
+        group = self.group_of(owner)
+        quota = self.quotas.get(group, {}).get(medium)
+        if quota is not None:
+            while self._group_usage.get((medium, group), 0) + need > quota:
+                if not self.evict_one(medium, reason="quota", can_evict=lambda k: self._in_group(k, group)):
+                    return False
         tier = self._tiers[medium]
         while tier.used_bytes + self._reserved(medium) + need > tier.capacity:
             if not self.evict_one(medium, reason="capacity"):
                 return False
         return True
 
-    def evict_one(self, medium: str, *, reason: str) -> int:
-        """Evict the policy's next victim from ``medium``; returns its size (0 when nothing may go)."""
-        victim = self._policies[medium].evict(self._evictable)
+    def _in_group(self, key: PageKey, group: str) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and self.group_of(entry.owner) == group
+
+    def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[object], bool]:
+        if can_evict is None:
+            return self._evictable
+        return lambda key: self._evictable(key) and can_evict(key)  # type: ignore[arg-type]
+
+    def evict_one(self, medium: str, *, reason: str, can_evict: Callable[[PageKey], bool] | None = None) -> int:
+        """Evict the policy's next victim from ``medium``; returns its size (0 when nothing may go).
+
+        ``can_evict`` narrows the candidates beyond the store's own rule (pinned and in-use pages always stay).
+        """
+        victim = self._policies[medium].evict(self._rule(can_evict))
         if victim is None:
             return 0
         key: PageKey = victim  # type: ignore[assignment]
+        return self._remove_victim(medium, key, reason)
+
+    def _remove_victim(self, medium: str, key: PageKey, reason: str) -> int:
+        """Remove a page the policy of ``medium`` already gave up; returns its size."""
         entry = self._entries[key]
-        if medium == self._last:
-            # the policy already forgot the key; _drop tells the other tiers' policies
+        if medium != self._last:
+            # leaving memory is a demotion: the last tier keeps its copy
             entry.media.discard(medium)
-            freed = self._tiers[medium].remove(key)
-            for other in list(entry.media):
-                self._policies[other].on_remove(key)
-                self._tiers[other].remove(key)
-            entry.media.clear()
-            self._entries.pop(key)
-            indexes = self._files.get(key[0], set())
-            indexes.discard(key[1])
-            if not indexes:
-                self._files.pop(key[0], None)
-                self._forget_owner(entry.owner)
-            self._metrics.evictions.labels(tier=medium, reason=reason).inc()
-            return freed or entry.size
-        entry.media.discard(medium)
-        self._tiers[medium].remove(key)
-        self._metrics.demotions.inc()
+            self._account(entry, medium, -1)
+            self._tiers[medium].remove(key)
+            self._metrics.demotions.inc()
+            return entry.size
+        for held in entry.media:
+            self._account(entry, held, -1)
+            self._tiers[held].remove(key)
+            if held != medium:
+                self._policies[held].on_remove(key)
+        entry.media.clear()
+        del self._entries[key]
+        indexes = self._files.get(key[0], set())
+        indexes.discard(key[1])
+        if not indexes:
+            self._files.pop(key[0], None)
+            self._forget_owner(entry.owner)
+        self._metrics.evictions.labels(tier=medium, reason=reason).inc()
         return entry.size
 
+    # --- purging -----------------------------------------------------------------------------------------------
+
+    def evict_to(
+        self, medium: str, target_bytes: int, *, reason: str, can_evict: Callable[[PageKey], bool] | None = None
+    ) -> list[tuple[ObjectIdentity, int]]:
+        """Evict from ``medium`` in policy order until its use is at most ``target_bytes`` or nothing more may go.
+
+        Returns (owner, bytes) per victim. Pinned pages, pages being read and staged data are never taken.
+        """
+        evicted: list[tuple[ObjectIdentity, int]] = []
+        rule = self._rule(can_evict)
+        policy = self._policies[medium]
+        while self.used(medium) > target_bytes:
+            victim = policy.evict(rule)
+            if victim is None:
+                break
+            key: PageKey = victim  # type: ignore[assignment]
+            owner = self._entries[key].owner
+            evicted.append((owner, self._remove_victim(medium, key, reason)))
+        return evicted
+
+    def plan_eviction(
+        self, medium: str, target_bytes: int, *, can_evict: Callable[[PageKey], bool] | None = None
+    ) -> list[tuple[ObjectIdentity, int]]:
+        """What ``evict_to`` would take, in order, without changing anything (for dry runs)."""
+        trial = copy.deepcopy(self._policies[medium])
+        rule = self._rule(can_evict)
+        used = self.used(medium)
+        planned: list[tuple[ObjectIdentity, int]] = []
+        while used > target_bytes:
+            victim = trial.evict(rule)
+            if victim is None:
+                break
+            entry = self._entries[victim]  # type: ignore[index]
+            planned.append((entry.owner, entry.size))
+            used -= entry.size
+        return planned
+
+    def expired(self, ttl_of: Callable[[ObjectIdentity], float | None], now: float) -> list[ObjectIdentity]:
+        """Cached object versions whose oldest page has outlived the TTL that ``ttl_of`` gives them."""
+        found = []
+        for file_id, owner in self._owners.items():
+            ttl = ttl_of(owner)
+            if ttl is None:
+                continue
+            oldest = min(self._entries[(file_id, i)].admitted for i in self._files.get(file_id, ()))
+            if oldest + ttl <= now:
+                found.append(owner)
+        return found
+
     # --- questions ---------------------------------------------------------------------------------------------
+
+    def has_page(self, owner: ObjectIdentity, index: int) -> bool:
+        """True when page ``index`` of ``owner`` is cached in some tier."""
+        return (owner.file_id, index) in self._entries
+
+    def owners(self) -> list[ObjectIdentity]:
+        """Every object version with at least one cached page."""
+        return list(self._owners.values())
+
+    def usage_of_group(self, medium: str, group: str) -> int:
+        """Bytes the quota group holds in ``medium``."""
+        return self._group_usage.get((medium, group), 0)
+
+    def protected_bytes(self) -> int:
+        """Bytes of cached pages that eviction may not take because they are pinned."""
+        return sum(self.cached_bytes(owner) for owner in self._owners.values() if self.is_protected(owner))
+
+    def media(self) -> list[str]:
+        """The tiers, fastest first."""
+        return list(self._tiers)
+
+    def capacity(self, medium: str) -> int:
+        """Capacity of one tier in bytes."""
+        return self._tiers[medium].capacity
+
+    def used(self, medium: str) -> int:
+        """Bytes used in one tier (staged files count on disk)."""
+        return self._tiers[medium].used_bytes + self._reserved(medium)
 
     def cached_bytes(self, owner: ObjectIdentity) -> int:
         """Bytes of ``owner`` held in the store."""

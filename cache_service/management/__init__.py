@@ -1,0 +1,1 @@
+"""Cache management: status, warmup, free, purge under pressure, pins, TTLs and quotas."""

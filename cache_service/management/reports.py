@@ -1,0 +1,119 @@
+"""What management operations answer: plain dataclasses, rendered as JSON by the admin API and as tables by cachectl."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class InvalidFieldError(ValueError):
+    """A management request has a bad value; ``field`` names it (``target``, ``paths[2]``, ``ttl``...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PathNotFoundError(FileNotFoundError):
+    """A path (or glob) named in a management request matches nothing; ``field`` names the request field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class TierReport:
+    """One tier's capacity and use."""
+
+    medium: str
+    capacity_bytes: int
+    used_bytes: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The whole cache at a glance (``cachectl status``)."""
+
+    capacity_bytes: int
+    used_bytes: int
+    pinned_bytes: int
+    staged_bytes: int
+    hit_ratio: float
+    high_watermark: float
+    low_watermark: float
+    page_size: int
+    eviction: str
+    tiers: list[TierReport]
+    mounts: list[dict[str, Any]]
+    jobs_running: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """One path as cache management sees it (``cachectl stat``)."""
+
+    path: str
+    is_dir: bool
+    length: int
+    cached_bytes: int
+    pinned: bool
+    persisted: bool
+    ttl_seconds: float | None
+    uri: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Part of a request that was refused, and why (e.g. staged data that is not yet in S3)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FreeReport:
+    """What ``free`` dropped."""
+
+    freed_bytes: int
+    freed_pages: int
+    refused: list[Refusal] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvictedPath:
+    """Bytes a purge removed (or would remove) from one file."""
+
+    path: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What a purge did, or with ``dry_run`` would do."""
+
+    target: float
+    dry_run: bool
+    used_bytes_before: int
+    used_bytes_after: int
+    freed_bytes: int
+    evicted: list[EvictedPath]
+    refused: list[Refusal]
+    reached_target: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
