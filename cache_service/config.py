@@ -233,7 +233,9 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[str])
         if key not in _SECTIONS[section].__dataclass_fields__:
             problems.append(f"{name}: unknown key {key!r} in section [{section}]")
             continue
-        value = text if key in ("token", "secret_access_key", "secret_key") else _env_value(text)
+        default = getattr(_SECTIONS[section](), key)
+        # Strings stay strings even when they look like numbers (an all-digit access key is still a key).
+        value = text if default is None or isinstance(default, str) else _env_value(text)
         raw.setdefault(section, {})[key] = value
 
 
@@ -362,17 +364,18 @@ def _build_tiers(value: Any, problems: list[str]) -> tuple[TierConfig, ...]:
         if medium not in _MEDIA:
             problems.append(f"{where}.medium: expected one of {list(_MEDIA)}, got {medium!r}")
             continue
+        # A tier with a mistake still counts as declared, so the mistake is reported once, not also as "missing".
         try:
             capacity = parse_size(entry.get("capacity", 0))
         except ValueError as exc:
             problems.append(f"{where}.capacity: {exc}")
-            continue
+            capacity = 1
         if capacity <= 0:
             problems.append(f"{where}.capacity: must be greater than zero")
         path = entry.get("path")
         if medium == "disk" and not isinstance(path, str):
             problems.append(f"{where}.path: a disk tier needs a path")
-            continue
+            path = ""
         tiers.append(TierConfig(medium=medium, capacity=capacity, path=path))
     return tuple(tiers)
 

@@ -45,6 +45,8 @@ class StatusCache:
         self._objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = {}
         self._listings: dict[tuple[str, str], _Entry[Listing]] = {}
         self._pending: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
+        # Bumped by every change the cache makes itself, so an S3 answer requested before it is not stored after it.
+        self._generation = 0
 
     async def _call(self, kind: str, bucket: str, key: str, fn: Callable[[], T]) -> T:
         # Concurrent lookups of one key share one S3 request.
@@ -72,8 +74,10 @@ class StatusCache:
             except FileNotFoundError:
                 return None
 
+        generation = self._generation
         status = await self._call("head", bucket, key, lookup)
-        self._objects[(bucket, key)] = _Entry(status, self._clock() + self._ttl)
+        if generation == self._generation:
+            self._objects[(bucket, key)] = _Entry(status, self._clock() + self._ttl)
         return status
 
     async def listing(self, bucket: str, prefix: str) -> Listing:
@@ -85,7 +89,10 @@ class StatusCache:
         if entry is not None and entry.expires > self._clock():
             self._metrics.metadata_hits.inc()
             return entry.value
+        generation = self._generation
         listing = await self._call("list", bucket, prefix, lambda: self._under.list_level(bucket, prefix))
+        if generation != self._generation:
+            return listing
         now = self._clock()
         self._listings[(bucket, prefix)] = _Entry(listing, now + self._ttl)
         for status in listing.objects:
@@ -94,16 +101,19 @@ class StatusCache:
 
     def record(self, status: ObjectStatus) -> None:
         """Remember an object the cache itself just wrote, and forget listings it changes."""
+        self._generation += 1
         self._objects[(status.bucket, status.key)] = _Entry(status, self._clock() + self._ttl)
         self._forget_listings(status.bucket, status.key)
 
     def forget(self, bucket: str, key: str) -> None:
         """Forget what is known of ``key`` (deleted or renamed through the cache) and of listings above it."""
+        self._generation += 1
         self._objects.pop((bucket, key), None)
         self._forget_listings(bucket, key)
 
     def forget_prefix(self, bucket: str, prefix: str) -> None:
         """Forget every object and listing at or below key ``prefix`` (a directory deleted or renamed)."""
+        self._generation += 1
         base = prefix.rstrip("/")
         for table in (self._objects, self._listings):
             for k in [k for k in table if k[0] == bucket and (not base or k[1] == base or k[1].startswith(base + "/"))]:

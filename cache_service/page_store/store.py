@@ -95,6 +95,7 @@ class PageStore:
         self.quotas: dict[str, dict[str, int]] = {}
         """Per group, per medium: the most bytes the group may hold in that tier."""
         self._group_usage: dict[tuple[str, str], int] = {}
+        self._writing = 0  # bytes of disk writes under way: room already promised to them
         self.hits = 0
         self.misses = 0
 
@@ -239,16 +240,21 @@ class PageStore:
         """
         digest = checksum(data)
         stored = False
-        if self._last == "disk" and self._make_room("disk", len(data), owner):
+        if self._last == "disk":
+            if not self._make_room("disk", len(data), owner):
+                return False  # every cached page lives in the last tier; memory only holds copies
             disk = self._tiers["disk"]
+            self._writing += len(data)
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, disk.write, owner, index, data, digest)
             except OSError as exc:
                 log.warning("page store: cannot write page to disk: %s", exc)
-            else:
-                entry = self._register(owner, index, len(data), digest, "disk")
-                entry.verified = True
-                stored = True
+                return False
+            finally:
+                self._writing -= len(data)
+            entry = self._register(owner, index, len(data), digest, "disk")
+            entry.verified = True
+            stored = True
         if (
             "memory" in self._tiers
             and (promote or self._last == "memory")
@@ -360,7 +366,7 @@ class PageStore:
         return entry is not None and entry.readers == 0 and not self.is_protected(entry.owner)
 
     def _reserved(self, medium: str) -> int:
-        return self.reserved_bytes() if medium == "disk" else 0
+        return self.reserved_bytes() + self._writing if medium == "disk" else 0
 
     def _make_room(self, medium: str, need: int, owner: ObjectIdentity) -> bool:
         """Evict from ``medium`` until ``need`` more bytes of ``owner`` fit its group's quota and the tier."""

@@ -36,8 +36,8 @@ class CountingUnderStore:
         self.inner = inner
         self.calls: Counter[str] = Counter()
         self.gets: Counter[tuple[str, int]] = Counter()
-        self.before_call: Callable[[str], None] = lambda method: None
-        """Runs in the calling thread before a call is forwarded (a test may hold a call back here)."""
+        self.after_call: Callable[[str], None] = lambda method: None
+        """Runs in the calling thread once S3 has answered, before the answer is returned (a test may hold it)."""
         self._lock = threading.Lock()
 
     def get_range(self, bucket: str, key: str, start: int, end: int, etag: str) -> bytes:
@@ -54,7 +54,9 @@ class CountingUnderStore:
         def call(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
                 self.calls[method] += 1
-            self.before_call(method)
-            return target(*args, **kwargs)
+            try:
+                return target(*args, **kwargs)
+            finally:
+                self.after_call(method)
 
         return call

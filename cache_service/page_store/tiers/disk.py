@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ _PAGE_NAME = re.compile(r"^(\d+)\.([0-9a-f]{16})$")
 
 
 class DiskTier:
-    """Pages as files on a local disk."""
+    """Pages as files on a local disk. Safe to call from several threads: every change holds one lock."""
 
     medium = "disk"
 
@@ -36,6 +37,8 @@ class DiskTier:
         self._pages: dict[PageKey, tuple[str, int]] = {}
         self._by_file: dict[str, set[int]] = {}
         self._used = 0
+        # The page store writes from its I/O threads; a page write is a page-cache copy, so one lock costs little.
+        self._lock = threading.RLock()
 
     @property
     def used_bytes(self) -> int:
@@ -52,19 +55,27 @@ class DiskTier:
         os.replace(tmp, meta)
 
     def write(self, owner: ObjectIdentity, index: int, data: bytes, checksum: int) -> None:
-        """Store the page atomically (temporary file, then rename). Raises ``OSError`` (e.g. disk full)."""
+        """Store the page atomically (temporary file, then rename), replacing any copy. Raises ``OSError``."""
         key = (owner.file_id, index)
         directory = self._dir(owner.file_id)
-        if not (directory / "meta.json").exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            self._write_meta(owner, directory)
-        self.remove(key)
-        final = directory / f"{index}.{checksum:016x}"
-        tmp = directory / f".{index}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, final)
-        self._add(key, str(final), len(data))
+        with self._lock:
+            if not (directory / "meta.json").exists():
+                directory.mkdir(parents=True, exist_ok=True)
+                self._write_meta(owner, directory)
+            final = directory / f"{index}.{checksum:016x}"
+            tmp = directory / f".{index}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, final)
+            old = self._pages.get(key)
+            if old is not None:
+                # a rewrite replaces the page file only; the object's directory and meta stay
+                if old[0] != str(final):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(old[0])
+                self._used -= old[1]
+                self._by_file[key[0]].discard(index)
+            self._add(key, str(final), len(data))
 
     def _add(self, key: PageKey, path: str, size: int) -> None:
         self._pages[key] = (path, size)
@@ -87,6 +98,10 @@ class DiskTier:
 
     def remove(self, key: PageKey) -> int:
         """Delete the page's file; returns the bytes freed."""
+        with self._lock:
+            return self._remove(key)
+
+    def _remove(self, key: PageKey) -> int:
         entry = self._pages.pop(key, None)
         if entry is None:
             return 0
@@ -103,11 +118,15 @@ class DiskTier:
 
     def rekey(self, old: ObjectIdentity, new: ObjectIdentity) -> None:
         """Rename ``old``'s page directory to ``new``'s: no page bytes are copied."""
+        with self._lock:
+            self._rekey(old, new)
+
+    def _rekey(self, old: ObjectIdentity, new: ObjectIdentity) -> None:
         src, dst = self._dir(old.file_id), self._dir(new.file_id)
         if not src.exists() or src == dst:
             return
         for index in list(self._by_file.get(new.file_id, ())):
-            self.remove((new.file_id, index))
+            self._remove((new.file_id, index))
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(dst, ignore_errors=True)
         os.replace(src, dst)

@@ -46,7 +46,9 @@ class MemoryTier:
         return len(page)
 
     def rekey(self, old: ObjectIdentity, new: ObjectIdentity) -> None:
-        """Move ``old``'s pages to ``new`` (no bytes are copied)."""
+        """Move ``old``'s pages to ``new`` (no bytes are copied); whatever ``new`` held is dropped first."""
+        for key in [k for k in self._pages if k[0] == new.file_id]:
+            self.remove(key)
         for key in [k for k in self._pages if k[0] == old.file_id]:
             self._pages[(new.file_id, key[1])] = self._pages.pop(key)
 

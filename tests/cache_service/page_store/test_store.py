@@ -1,0 +1,371 @@
+"""The page store over the real S3UnderStore on the S3 emulator, with 64 KiB pages.
+
+S3 traffic is measured, not guessed: the store's own Prometheus counters and a count of the under store's range
+GETs (``CountingUnderStore`` forwards every call to the emulator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cache_service.config import StoreConfig, TierConfig
+from cache_service.errors import StaleObjectError
+from cache_service.metrics import CacheMetrics
+from cache_service.page_store.identity import ObjectIdentity
+from cache_service.page_store.store import PageStore
+from cache_service.under_store.s3 import S3UnderStore
+from tests.cache_service.async_tests import run_async
+from tests.cache_service.counting_under_store import CountingUnderStore, emulator_under_store
+
+PAGE = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def s3_under_store(s3_emulator) -> Iterator[S3UnderStore]:
+    store = emulator_under_store(s3_emulator.endpoint_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def under(s3_under_store) -> CountingUnderStore:
+    return CountingUnderStore(s3_under_store)
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="io") as pool:
+        yield pool
+
+
+@pytest.fixture
+def put(s3_client, bucket, s3_under_store) -> Callable[[str, bytes], ObjectIdentity]:
+    """Writes an object straight to S3 and returns its identity as S3 reports it."""
+
+    def put(key: str, data: bytes) -> ObjectIdentity:
+        s3_client.put_object(Bucket=bucket, Key=key, Body=data)
+        status = s3_under_store.head(bucket, key)
+        return ObjectIdentity(status.bucket, status.key, status.etag, status.size)
+
+    return put
+
+
+def make_store(
+    under: Any,
+    executor: ThreadPoolExecutor,
+    disk: Path,
+    *,
+    disk_pages: int = 64,
+    memory_pages: int | None = 16,
+    readahead: int = 4,
+) -> tuple[PageStore, CacheMetrics]:
+    tiers = [TierConfig(medium="disk", capacity=disk_pages * PAGE, path=str(disk))]
+    if memory_pages is not None:
+        tiers.insert(0, TierConfig(medium="memory", capacity=memory_pages * PAGE))
+    config = StoreConfig(page_size=PAGE, readahead_pages=readahead, tiers=tuple(tiers))
+    metrics = CacheMetrics()
+    return PageStore(config, under, metrics, executor), metrics
+
+
+def sample(metrics: CacheMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(f"lakecache_{name}_total", labels) or 0.0
+
+
+def s3_bytes(metrics: CacheMetrics) -> float:
+    return sample(metrics, "s3_bytes_read")
+
+
+async def read(store: PageStore, owner: ObjectIdentity, offset: int = 0, length: int | None = None) -> bytes:
+    chunks = [bytes(c) async for c in store.read(owner, offset, owner.size if length is None else length)]
+    return b"".join(chunks)
+
+
+def usage(store: PageStore) -> dict[str, Any]:
+    return {u.medium: u for u in store.usage()}
+
+
+def page_files(disk: Path, owner: ObjectIdentity) -> dict[int, Path]:
+    directory = disk / "pages" / owner.file_id[:2] / owner.file_id
+    return {int(p.name.split(".")[0]): p for p in directory.glob("[0-9]*.*")}
+
+
+# --- correct bytes --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
+@run_async
+async def test_reads_return_the_right_bytes_for_random_ranges_and_page_boundaries(
+    put, under, executor, tmp_path, memory_pages
+):
+    data = random.Random(1).randbytes(5 * PAGE + 1234)
+    owner = put("t/part-0", data)
+    store, _ = make_store(under, executor, tmp_path, memory_pages=memory_pages)
+    size = len(data)
+    ranges = [
+        (0, size),
+        (0, 1),
+        (PAGE - 1, 2),
+        (PAGE, PAGE),
+        (PAGE - 1, PAGE + 2),
+        (2 * PAGE, 1),
+        (3 * PAGE - 5, 5),
+        (5 * PAGE, 1234),
+        (5 * PAGE + 1000, 10_000),  # past the end: clipped to the last partial page
+        (size - 1, 1),
+        (size, 10),
+        (7, 0),
+    ]
+    rng = random.Random(2)
+    ranges += [(rng.randrange(size), rng.randrange(1, 3 * PAGE)) for _ in range(40)]
+
+    for offset, length in ranges:
+        assert await read(store, owner, offset, length) == data[offset : offset + length], (offset, length)
+
+
+@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
+@run_async
+async def test_a_second_read_of_the_same_range_makes_no_s3_request(put, under, executor, tmp_path, memory_pages):
+    data = os.urandom(3 * PAGE + 100)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path, memory_pages=memory_pages)
+    offset, length = PAGE - 10, 2 * PAGE  # touches pages 0, 1 and 2 (cold)
+
+    assert await read(store, owner, offset, length) == data[offset : offset + length]
+    gets, read_bytes, misses = sum(under.gets.values()), s3_bytes(metrics), sample(metrics, "page_misses")
+    assert (gets, read_bytes, misses) == (3, 3 * PAGE, 3)
+
+    assert await read(store, owner, offset, length) == data[offset : offset + length]
+    assert await read(store, owner, offset + 5, 10) == data[offset + 5 : offset + 15]
+
+    assert sum(under.gets.values()) == gets
+    assert s3_bytes(metrics) == read_bytes
+    assert sample(metrics, "page_misses") == misses
+
+
+@run_async
+async def test_concurrent_reads_of_one_cold_page_make_one_s3_get(put, under, executor, tmp_path):
+    data = os.urandom(4 * PAGE)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path)
+    slices = [(2 * PAGE + i * 1000, 3000) for i in range(20)]
+
+    results = await asyncio.gather(*(read(store, owner, offset, length) for offset, length in slices))
+
+    assert results == [data[offset : offset + length] for offset, length in slices]
+    assert under.gets == {("t/part-0", 2 * PAGE): 1}
+    assert sample(metrics, "page_misses") == 1
+    assert s3_bytes(metrics) == PAGE
+
+
+# --- checksums and restarts -----------------------------------------------------------------------------------
+
+
+@run_async
+async def test_a_corrupt_page_on_disk_is_dropped_refetched_and_never_served(put, under, executor, tmp_path):
+    data = os.urandom(3 * PAGE - 7)
+    owner = put("t/part-0", data)
+    first, _ = make_store(under, executor, tmp_path)
+    assert await read(first, owner) == data
+    page_file = page_files(tmp_path, owner)[1]
+    rotten = bytearray(page_file.read_bytes())
+    rotten[100:104] = bytes(b ^ 0xFF for b in rotten[100:104])
+    page_file.write_bytes(rotten)
+
+    store, metrics = make_store(under, executor, tmp_path)  # a new process: no page is verified yet
+    assert await store.open() == 3
+
+    assert await read(store, owner) == data
+    assert sample(metrics, "corrupt_pages") == 1
+    assert s3_bytes(metrics) == PAGE  # exactly the corrupt page was fetched again
+    assert page_files(tmp_path, owner)[1].read_bytes() == data[PAGE : 2 * PAGE]
+
+    assert await read(store, owner, PAGE, PAGE) == data[PAGE : 2 * PAGE]
+    assert s3_bytes(metrics) == PAGE
+    assert sample(metrics, "corrupt_pages") == 1
+
+
+@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
+@run_async
+async def test_a_restarted_store_serves_its_disk_pages_without_s3(put, under, executor, tmp_path, memory_pages):
+    data = os.urandom(4 * PAGE + 99)
+    owner = put("t/part-0", data)
+    first, _ = make_store(under, executor, tmp_path, memory_pages=memory_pages)
+    assert await read(first, owner) == data
+    gets = sum(under.gets.values())
+
+    store, metrics = make_store(under, executor, tmp_path, memory_pages=memory_pages)
+    assert await store.open() == 5
+    assert store.cached_bytes(owner) == len(data)
+
+    assert await read(store, owner) == data
+    assert await read(store, owner, 3 * PAGE - 1, PAGE + 2) == data[3 * PAGE - 1 : 4 * PAGE + 1]
+    assert s3_bytes(metrics) == 0
+    assert sample(metrics, "page_misses") == 0
+    assert sum(under.gets.values()) == gets
+
+
+# --- object identity ------------------------------------------------------------------------------------------
+
+
+@run_async
+async def test_a_new_version_of_an_object_is_read_whole_never_mixed_with_old_pages(put, under, executor, tmp_path):
+    old_data = os.urandom(3 * PAGE)
+    old = put("t/part-0", old_data)
+    store, metrics = make_store(under, executor, tmp_path)
+    assert await read(store, old, 0, PAGE) == old_data[:PAGE]  # page 0 of the old version is cached
+    assert await read(store, old, 2 * PAGE, 10) == old_data[2 * PAGE : 2 * PAGE + 10]  # and page 2
+
+    new_data = os.urandom(3 * PAGE)
+    new = put("t/part-0", new_data)  # overwritten behind the cache's back: same size, new ETag
+    assert new.etag != old.etag
+    assert new.file_id != old.file_id
+
+    before = s3_bytes(metrics)
+    assert await read(store, new) == new_data
+    assert s3_bytes(metrics) - before == len(new_data)  # every page of the new version came from S3
+
+
+@run_async
+async def test_an_uncached_page_of_a_replaced_version_is_stale_not_the_new_bytes(put, under, executor, tmp_path):
+    old = put("t/part-0", os.urandom(2 * PAGE))
+    store, _ = make_store(under, executor, tmp_path)
+    await read(store, old, 0, 10)
+    put("t/part-0", os.urandom(2 * PAGE))
+
+    with pytest.raises(StaleObjectError):
+        await read(store, old, PAGE, 10)
+
+
+# --- capacity, eviction and protection ------------------------------------------------------------------------
+
+
+@run_async
+async def test_reading_more_pages_than_fit_evicts_and_keeps_disk_within_capacity(put, under, executor, tmp_path):
+    data = os.urandom(8 * PAGE)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path, disk_pages=3, memory_pages=None, readahead=1)
+    capacity = usage(store)["disk"].capacity_bytes
+
+    received = bytearray()
+    async for chunk in store.read(owner, 0, owner.size):
+        received += chunk
+        assert usage(store)["disk"].used_bytes <= capacity
+
+    assert bytes(received) == data
+    assert usage(store)["disk"].used_bytes <= capacity
+    assert store.cached_bytes(owner) <= capacity
+    assert len(page_files(tmp_path, owner)) <= 3
+    assert sample(metrics, "evictions", tier="disk", reason="capacity") >= 5
+
+
+@run_async
+async def test_parallel_readahead_never_overfills_the_disk_tier(put, under, tmp_path):
+    # One I/O thread makes the interleaving fixed: the four readahead GETs all finish before any disk write does.
+    data = os.urandom(8 * PAGE)
+    owner = put("t/part-0", data)
+    with ThreadPoolExecutor(max_workers=1) as one_thread:
+        store, _ = make_store(under, one_thread, tmp_path, disk_pages=2, memory_pages=None, readahead=4)
+        capacity = usage(store)["disk"].capacity_bytes
+
+        received = bytearray()
+        peak = 0
+        async for chunk in store.read(owner, 0, owner.size):
+            received += chunk
+            peak = max(peak, usage(store)["disk"].used_bytes)
+
+    assert bytes(received) == data
+    assert peak <= capacity, f"disk tier held {peak // PAGE} pages, capacity {capacity // PAGE}"
+    assert usage(store)["disk"].used_bytes <= capacity
+
+
+@run_async
+async def test_protected_pages_are_never_evicted(put, under, executor, tmp_path):
+    pinned_data = os.urandom(2 * PAGE)
+    pinned = put("dim/pinned", pinned_data)
+    scan = put("fact/scan", os.urandom(8 * PAGE))
+    store, metrics = make_store(under, executor, tmp_path, disk_pages=3, memory_pages=None, readahead=1)
+    store.is_protected = lambda owner: owner.key == "dim/pinned"
+    assert await read(store, pinned) == pinned_data
+
+    await read(store, scan)
+    await read(store, scan, 0, PAGE)
+
+    assert store.cached_bytes(pinned) == pinned.size
+    assert usage(store)["disk"].used_bytes <= usage(store)["disk"].capacity_bytes
+    before = s3_bytes(metrics)
+    assert await read(store, pinned) == pinned_data
+    assert s3_bytes(metrics) == before
+
+
+@run_async
+async def test_pages_fetched_by_a_reader_land_in_memory(put, under, executor, tmp_path):
+    data = os.urandom(2 * PAGE)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path, memory_pages=4)
+
+    await read(store, owner, 10, 100)
+    assert usage(store)["memory"].pages == 1
+    assert await read(store, owner, 10, 100) == data[10:110]
+
+    assert sample(metrics, "page_hits", tier="memory") == 1
+    assert sample(metrics, "page_hits", tier="disk") == 0
+
+
+@run_async
+async def test_memory_holds_a_subset_of_disk_and_demoted_pages_are_served_from_disk(put, under, executor, tmp_path):
+    data = os.urandom(6 * PAGE)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path, memory_pages=2, disk_pages=16)
+
+    assert await read(store, owner) == data
+    tiers = usage(store)
+    assert tiers["memory"].pages <= 2
+    assert tiers["memory"].used_bytes <= tiers["memory"].capacity_bytes
+    assert tiers["disk"].pages == 6  # every page read is on disk, so memory's pages are a subset
+    assert sorted(page_files(tmp_path, owner)) == list(range(6))
+
+    before = s3_bytes(metrics)
+    assert await read(store, owner) == data
+    assert s3_bytes(metrics) == before
+    assert sample(metrics, "page_hits", tier="disk") >= 4
+    assert sample(metrics, "demotions") >= 4
+
+
+@run_async
+async def test_a_page_the_disk_tier_cannot_take_is_not_kept_in_memory_alone(put, under, executor, tmp_path):
+    # The disk tier is full of pinned pages, so it refuses the next page; memory still has room for it.
+    pinned = put("dim/pinned", os.urandom(2 * PAGE))
+    other = put("fact/other", os.urandom(PAGE))
+    store, _ = make_store(under, executor, tmp_path, memory_pages=4, disk_pages=2, readahead=1)
+    store.is_protected = lambda owner: owner.key == "dim/pinned"
+    await read(store, pinned)
+
+    await read(store, other)
+
+    tiers = usage(store)
+    assert tiers["memory"].pages <= tiers["disk"].pages, tiers
+
+
+@run_async
+async def test_ingesting_an_object_that_is_already_cached_keeps_it_cached(put, under, executor, tmp_path):
+    # What an upload of identical bytes does: same ETag, same identity, its pages admitted again from the file.
+    data = os.urandom(PAGE // 2)
+    owner = put("t/_SUCCESS", data)
+    store, metrics = make_store(under, executor, tmp_path / "disk", memory_pages=None)
+    assert await read(store, owner) == data
+    local = tmp_path / "upload"
+    local.write_bytes(data)
+
+    await store.ingest(owner, local)
+
+    before = s3_bytes(metrics)
+    assert await read(store, owner) == data
+    assert s3_bytes(metrics) == before
