@@ -1,0 +1,67 @@
+"""``make bench``: run the benchmarks, store their results, and rewrite ``docs/benchmarks.md``.
+
+Quick mode by default; ``BENCH_FULL=1`` uses larger data. ``--only NAME`` runs some sections and keeps the other
+sections of the last run in the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from bench import eviction, report
+from bench.section import Section
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+SECTIONS: dict[str, Callable[[bool], Section]] = {"eviction": eviction.run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--only", action="append", choices=sorted(SECTIONS), help="run only these sections")
+    args = parser.parse_args(argv)
+    full = os.environ.get("BENCH_FULL", "") not in ("", "0")
+    names = args.only or list(SECTIONS)
+    previous = _load_latest()
+    sections: dict[str, Section] = {s["name"]: Section(**s) for s in previous.get("sections", [])}
+    for name in names:
+        print(f"bench: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
+        sections[name] = SECTIONS[name](full)
+    ordered = [sections[n] for n in SECTIONS if n in sections]
+    now = dt.datetime.now(dt.UTC)
+    host = report.machine()
+    payload = {
+        "generated_at": now.isoformat(timespec="seconds"),
+        "full": full,
+        "machine": host,
+        "targets": {k: v for s in ordered for k, v in s.targets.items()},
+        "sections": [asdict(s) for s in ordered],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(payload, indent=1, default=str)
+    (RESULTS / f"{now:%Y-%m-%dT%H%M%S}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    DOC.write_text(report.render(ordered, now.strftime("%Y-%m-%d %H:%M UTC"), full, host))
+    print(f"bench: wrote {DOC.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}/latest.json", file=sys.stderr)
+    return 0
+
+
+def _load_latest() -> dict:  # type: ignore[type-arg]
+    try:
+        return json.loads((RESULTS / "latest.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
