@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bench import eviction, report
 from bench.section import Section
@@ -56,9 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _load_latest() -> dict:  # type: ignore[type-arg]
+def _load_latest() -> dict[str, Any]:
     try:
-        return json.loads((RESULTS / "latest.json").read_text())  # type: ignore[no-any-return]
+        loaded: dict[str, Any] = json.loads((RESULTS / "latest.json").read_text())
+        return loaded
     except (OSError, ValueError):
         return {}
 

@@ -86,7 +86,7 @@ class AdminClient:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             with exc:
-                raise self._api_error(exc.code, exc.read(), {**params, **(body or {})}) from None
+                raise self._api_error(exc.code, exc.read()) from None
         except urllib.error.URLError as exc:
             raise self._unreachable(exc.reason) from None
         except (OSError, http.client.HTTPException) as exc:
@@ -114,31 +114,22 @@ class AdminClient:
                 why = str(reason) or type(reason).__name__
         return CliError(f"cannot reach the cache at {self.endpoint}: {why}")
 
-    def _api_error(self, status: int, raw: bytes, sent: Mapping[str, Any]) -> CliError:
+    def _api_error(self, status: int, raw: bytes) -> CliError:
         try:
             error = json.loads(raw)["error"]
             code, message, field = str(error["code"]), str(error["message"]), error.get("field")
         except (ValueError, KeyError, TypeError):
-            return CliError(f"the server at {self.endpoint} answered HTTP {status} without an admin API error (is it a Lakecache cache?)")
+            return CliError(
+                f"the server at {self.endpoint} answered HTTP {status}, not an admin API error (not a cache?)"
+            )
         if status == 401:
-            message = f"the cache at {self.endpoint} needs the admin token for this command: set CACHE_ADMIN_TOKEN or pass --token"
+            message = f"the cache at {self.endpoint} needs the admin token: set CACHE_ADMIN_TOKEN or pass --token"
         elif status == 403:
             message = f"the cache at {self.endpoint} refused the admin token: check CACHE_ADMIN_TOKEN or --token"
-        elif status == 404 and field is not None and field != "id" and isinstance(_lookup(sent, field), str):
-            message = f"no such path: {_lookup(sent, field)}"
+        elif isinstance(field, str) and message.startswith(f"{field}: "):
+            # "paths[0]: no such path: /x" names a JSON field the command line never showed the user.
+            message = message[len(field) + 2 :]
         return ApiError(message, status, code, field)
-
-
-def _lookup(sent: Mapping[str, Any], field: str) -> Any:
-    """The value the request sent for ``field`` ("path", "paths[1]"), or None."""
-    name, _, index = field.partition("[")
-    value = sent.get(name)
-    if index:
-        try:
-            value = value[int(index.rstrip("]"))] if isinstance(value, list) else None
-        except (ValueError, IndexError):
-            return None
-    return value
 
 
 def _is_loopback(host: str) -> bool:

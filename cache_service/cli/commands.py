@@ -80,7 +80,9 @@ def load(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
         body["bandwidth"] = args.bandwidth
     job = client.post("load", body)
     if not args.wait:
-        out.show(job, lambda c: c.print(f"load job {job['id']} {job['state']}; follow it with: cachectl jobs {job['id']}"))
+        out.show(
+            job, lambda c: c.print(f"load job {job['id']} {job['state']}; follow it with: cachectl jobs {job['id']}")
+        )
         return 0
     job = _wait(client, job, out)
     out.show(job, lambda c: _summary(c, job))
@@ -123,7 +125,9 @@ def _summary(console: Console, job: Mapping[str, Any]) -> None:
 def _report_errors(job: Mapping[str, Any]) -> None:
     """A failed or cancelled job's story on stderr: what happened, then one line per failed path."""
     if job["state"] == "failed":
-        print(f"cachectl: {job['kind']} job {job['id']} failed: {job.get('message') or 'see its errors'}", file=sys.stderr)
+        print(
+            f"cachectl: {job['kind']} job {job['id']} failed: {job.get('message') or 'see its errors'}", file=sys.stderr
+        )
     elif job["state"] == "cancelled":
         print(f"cachectl: {job['kind']} job {job['id']} was cancelled", file=sys.stderr)
     for error in job.get("errors") or []:

@@ -6,12 +6,30 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cache_service.config import ConfigError, load_config
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are reported in one line, like every other ``cachectl`` error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1]") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a number in [0, 1] (0.6 means 60% full)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cachectl", description="Run and operate the Lakecache cache service.")
+    parser = _Parser(prog="cachectl", description="Run and operate the Lakecache cache service.")
     parser.add_argument(
         "--endpoint",
         default=os.environ.get("CACHE_ENDPOINT", "http://127.0.0.1:9870"),
@@ -24,6 +42,47 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a cache worker")
     serve.add_argument("--config", help="TOML config file (env CACHE_<SECTION>_<KEY> overrides it)")
+
+    # The global options are accepted after the command too (`cachectl status --json`); SUPPRESS keeps a value
+    # given before the command from being overwritten by the subcommand's default.
+    common = _Parser(add_help=False)
+    common.add_argument("--endpoint", default=argparse.SUPPRESS, help="the cache's URL (env CACHE_ENDPOINT)")
+    common.add_argument("--token", default=argparse.SUPPRESS, help="admin token (env CACHE_ADMIN_TOKEN)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the API's JSON")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=summary, description=summary)
+
+    command("status", "capacity, use, watermarks, hit ratio and tiers")
+    command("mounts", "the mount table: cache paths and their S3 URIs")
+    command("ls", "list a directory with how much of each entry is cached").add_argument("path")
+    command("stat", "one path: length, cached bytes, pin, TTL, persisted").add_argument("path")
+
+    load = command("load", "warm the cache: read files, directories (recursively) or globs from S3")
+    load.add_argument("paths", nargs="+", metavar="PATH")
+    load.add_argument("--parallelism", type=int, help="files loaded at once (default 4)")
+    load.add_argument("--bandwidth", help="cap on the S3 read rate, e.g. 50MiB (per second)")
+    load.add_argument("--tier", choices=("disk", "memory"), default="disk", help="tier to load into (default disk)")
+    load.add_argument("--wait", action="store_true", help="follow the job with a progress bar; fail if it fails")
+
+    command("free", "drop the cached pages of paths (S3 is untouched)").add_argument("paths", nargs="+", metavar="PATH")
+
+    purge = command("purge", "evict down to a target fill of the cache")
+    purge.add_argument("--target", type=_fraction, required=True, help="fill to reach, in [0, 1] (0.6 = 60%%)")
+    purge.add_argument("--dry-run", action="store_true", help="only show what would be evicted")
+    purge.add_argument("--path", dest="paths", action="append", metavar="PATH", help="only evict under PATH")
+
+    command("pin", "keep a path in the cache (no PATH: list the pins)").add_argument("path", nargs="?")
+    command("unpin", "let a pinned path be evicted again").add_argument("path")
+
+    ttl = command("ttl", "set (PATH DURATION), clear (PATH none) or list (no argument) TTLs")
+    ttl.add_argument("path", nargs="?")
+    ttl.add_argument("duration", nargs="?", help="e.g. 30m, 1h, 7d; none clears the TTL")
+    ttl.add_argument("--sweep", action="store_true", help="drop what has outlived its TTL now")
+
+    jobs = command("jobs", "list jobs, show one (ID), or cancel one (ID --cancel)")
+    jobs.add_argument("id", nargs="?", metavar="ID")
+    jobs.add_argument("--cancel", action="store_true", help="cancel job ID")
     return parser
 
 
@@ -32,7 +91,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    return 2
+    return _operate(args)
+
+
+def _operate(args: argparse.Namespace) -> int:
+    # Imported here so that `cachectl serve` does not pay for rich.
+    from rich.console import Console
+
+    from cache_service.cli.client import AdminClient, CliError
+    from cache_service.cli.commands import COMMANDS, Output
+
+    try:
+        client = AdminClient(args.endpoint, args.token)
+        return COMMANDS[args.command](client, args, Output(json=args.json, console=Console()))
+    except CliError as exc:
+        print(f"cachectl: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cachectl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (`| head`) went away: nothing left to say, and nothing to flush at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a bug of ours: still one line, never a stack trace
+        print(f"cachectl: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -27,6 +28,10 @@ def duration(seconds: float | None) -> str:
             rest = (whole % size) // smaller_size
             return f"{whole // size}{unit} {rest}{smaller}" if rest else f"{whole // size}{unit}"
     raise AssertionError("unreachable")
+
+
+def _when(timestamp: float | None) -> str:
+    return "-" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _size(n: float | None) -> str:
@@ -201,7 +206,7 @@ def job_table(console: Console, entries: Sequence[JSON]) -> None:
             job["id"],
             job["kind"],
             job["state"],
-            str(job.get("created_at") or "-"),
+            _when(job.get("created_at")),
             _progress_cell(job),
             f"{progress.get('files_done', 0)}/{progress.get('files_total', 0)}",
             f"{_size(progress.get('rate_bytes_per_s'))}/s" if progress.get("rate_bytes_per_s") else "-",
@@ -223,7 +228,7 @@ def job_detail(console: Console, job: JSON) -> None:
     table.add_row("kind", job["kind"])
     table.add_row("state", job["state"])
     for key in ("created_at", "started_at", "finished_at"):
-        table.add_row(key.replace("_at", ""), str(job.get(key) or "-"))
+        table.add_row(key.replace("_at", ""), _when(job.get(key)))
     table.add_row("request", ", ".join(f"{k}={v}" for k, v in (job.get("request") or {}).items()))
     table.add_row("files", f"{progress.get('files_done', 0)} of {progress.get('files_total', 0)}")
     table.add_row("bytes", _progress_cell(job))
