@@ -56,8 +56,11 @@ class JobRegistry:
             self._tasks.pop(job.id, None)
 
     def get(self, job_id: str) -> Job:
-        """The job. Raises ``KeyError`` for an unknown id."""
-        return self._jobs[job_id]
+        """The job, its rate and ETA brought up to date. Raises ``KeyError`` for an unknown id."""
+        job = self._jobs[job_id]
+        if job.state is JobState.RUNNING:
+            job.update_rate(time.time())
+        return job
 
     def list(self) -> list[Job]:
         """Every job still remembered, oldest first."""
