@@ -1,0 +1,1 @@
+"""Standalone PySpark scripts submitted with ``spark-submit``; they read and write ``webhdfs://`` paths only."""
