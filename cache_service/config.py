@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +126,14 @@ class WriteConfig:
 
     staging_patterns: tuple[str, ...] = ("_temporary", ".spark-staging-*")
 
+    @cached_property
+    def _staging_component(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.staging_patterns))
+
     def is_staging(self, path: str) -> bool:
         """True when any component of the absolute ``path`` matches a staging pattern."""
-        return any(
-            fnmatch.fnmatchcase(part, pattern) for part in path.split("/") if part for pattern in self.staging_patterns
-        )
+        match = self._staging_component.match
+        return any(match(part) for part in path.split("/") if part)
 
 
 @dataclass(frozen=True)

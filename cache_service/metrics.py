@@ -44,7 +44,21 @@ class CacheMetrics:
         self.purge_bytes = Counter(
             f"{PREFIX}_purge_freed_bytes", "Bytes freed by purges, by trigger", ["trigger"], registry=r
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.publishes = Counter(f"{PREFIX}_published_files", "Staged files published to S3", registry=r)
+
+    def observe_request(self, api: str, op: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration (label children are memoised: this is the hot path)."""
+        key = (api, op, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(api=api, op=op, status=str(status)),
+                self.request_seconds.labels(api=api, op=op),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Register a callback that yields gauge families from live state at every scrape."""

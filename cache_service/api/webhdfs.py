@@ -31,6 +31,16 @@ LIST_BATCH = 1000
 Handler = Callable[["WebHdfsRequest"], Awaitable[web.StreamResponse]]
 
 
+class DataResponse(web.StreamResponse):
+    """A streamed data response whose headers leave in the same write as the first bytes of the body.
+
+    aiohttp's ``StreamResponse`` sends headers on ``prepare``: one more syscall and packet per range read, which is
+    a third of the cost of a warm 64 KiB read.
+    """
+
+    _send_headers_immediately = False
+
+
 class WebHdfsRequest:
     """One request: its cache path and typed, validated parameters."""
 
@@ -125,8 +135,7 @@ class WebHdfsApi:
             response = await handler(WebHdfsRequest(request, path))
         except Exception as exc:  # every error becomes a RemoteException; none escapes as a stack trace
             response = error_response(exc)
-        self._metrics.requests.labels(api="webhdfs", op=op or "NONE", status=str(response.status)).inc()
-        self._metrics.request_seconds.labels(api="webhdfs", op=op or "NONE").observe(time.perf_counter() - started)
+        self._metrics.observe_request("webhdfs", op or "NONE", response.status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request",
@@ -269,7 +278,7 @@ class WebHdfsApi:
                 if attempt == 2:
                     raise
         count = st.length - offset if length is None else min(length, st.length - offset)
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/octet-stream"})
+        response = DataResponse(status=200, headers={"Content-Type": "application/octet-stream"})
         response.content_length = count
         await response.prepare(req.http)
         try:

@@ -98,17 +98,19 @@ class CacheFileSystem:
         if self.mounts.is_virtual_dir(path):
             return FileStatus(path=path, is_dir=True)
         loc = self.mounts.resolve(path)
-        staged = self.staging.stat(path)
         if self.is_staging(path):
+            staged = self.staging.stat(path)
             return None if staged is None else _from_staged(staged)
+        # Published files are the hot path: the status cache answers them without touching the staging area.
+        obj = await self._status.head(loc.bucket, loc.key) if loc.key and not loc.is_mount_point else None
+        if obj is not None:
+            return _from_object(path, obj)
+        staged = self.staging.stat(path)
         if staged is not None and self.staging.children(path):
             # a non-staging directory that so far holds only staged data (e.g. a table's _temporary)
             return _from_staged(staged)
         if loc.is_mount_point:
             return FileStatus(path=path, is_dir=True)
-        obj = await self._status.head(loc.bucket, loc.key) if loc.key else None
-        if obj is not None:
-            return _from_object(path, obj)
         listing = await self._status.listing(loc.bucket, _dir_prefix(loc.key))
         return FileStatus(path=path, is_dir=True) if listing.exists else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class StagingArea:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root_text = str(root).rstrip("/")
         self.discard_temporaries()
         self._bytes = sum(e.size for e in self.walk("/") if not e.is_dir)
 
@@ -46,10 +48,10 @@ class StagingArea:
     def stat(self, path: str) -> StagedEntry | None:
         """The staged entry at ``path``, or None."""
         try:
-            st = os.stat(self.local(path))
+            st = os.stat(self._root_text + path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        is_dir = os.path.isdir(self.local(path))
+        is_dir = stat.S_ISDIR(st.st_mode)
         return StagedEntry(path=path, is_dir=is_dir, size=0 if is_dir else st.st_size, mtime=st.st_mtime)
 
     def children(self, path: str) -> list[StagedEntry]:
