@@ -101,7 +101,7 @@ class AdminApi:
 
     def __init__(self, service: CacheService) -> None:
         self._service = service
-        paths = frozenset({"paths"})
+        self._manager: CacheManager = service.manager
         self._routes = [
             _route("status", GET=_Endpoint(self._status)),
             _route("mounts", GET=_Endpoint(self._mounts)),
@@ -113,7 +113,7 @@ class AdminApi:
                     self._load, body=frozenset({"paths", "parallelism", "bandwidth", "tier"}), path_field="paths"
                 ),
             ),
-            _route("free", POST=_Endpoint(self._free, body=paths, path_field="paths")),
+            _route("free", POST=_Endpoint(self._free, body=frozenset({"paths"}), path_field="paths")),
             _route(
                 "purge", POST=_Endpoint(self._purge, body=frozenset({"target", "dry_run", "paths"}), path_field="paths")
             ),
@@ -126,11 +126,6 @@ class AdminApi:
             _route("jobs/{id}", GET=_Endpoint(self._job), DELETE=_Endpoint(self._cancel)),
             _route("jobs/{id}/cancel", POST=_Endpoint(self._cancel, body=frozenset())),
         ]
-
-    @property
-    def _manager(self) -> CacheManager:
-        # Looked up per request, not at construction: the service may build its manager after the routes.
-        return self._service.manager
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the API under ``/admin/v1`` (before any catch-all route of ``app``)."""
@@ -145,7 +140,8 @@ class AdminApi:
         try:
             route, args = self._match(request.match_info.get("tail", ""))
             name = route.name
-            endpoint = route.methods.get(request.method)
+            # HEAD is a GET without the body (aiohttp drops it), as every HTTP client expects.
+            endpoint = route.methods.get("GET" if request.method == "HEAD" else request.method)
             if endpoint is None:
                 allowed = ", ".join(sorted(route.methods))
                 raise AdminError(

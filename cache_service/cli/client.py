@@ -33,7 +33,8 @@ class ApiError(CliError):
     """The admin API answered with an error: HTTP ``status``, its ``code`` and the request ``field`` at fault."""
 
     def __init__(self, message: str, status: int, code: str, field: str | None) -> None:
-        super().__init__(message)
+        # A value the cache refused is a usage mistake, like one argparse refuses: exit code 2.
+        super().__init__(message, 2 if status == 400 else 1)
         self.status = status
         self.code = code
         self.field = field
@@ -45,11 +46,13 @@ class AdminClient:
     def __init__(self, endpoint: str, token: str = "", timeout: float = DEFAULT_TIMEOUT) -> None:
         parts = urlsplit(endpoint.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CliError(f"invalid endpoint {endpoint!r}: expected http://HOST:PORT (--endpoint or CACHE_ENDPOINT)")
+            raise CliError(
+                f"invalid endpoint {endpoint!r}: expected http://HOST:PORT (--endpoint or CACHE_ENDPOINT)", 2
+            )
         try:
             parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
         except ValueError:
-            raise CliError(f"invalid endpoint {endpoint!r}: the port is not a number") from None
+            raise CliError(f"invalid endpoint {endpoint!r}: the port is not a number", 2) from None
         self.endpoint = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._token = token.strip()
         self._timeout = timeout

@@ -60,7 +60,7 @@ def mounts(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
 def ls(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
     """The entries of a directory (or the file itself), with how much of each is cached."""
     answer = client.get("ls", path=args.path)
-    out.show(answer, lambda c: render.paths(c, answer["entries"], title=answer.get("path", args.path)))
+    out.show(answer, lambda c: render.paths(c, answer.get("path", args.path), answer["entries"]))
     return 0
 
 

@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     load = command("load", "warm the cache: read files, directories (recursively) or globs from S3")
     load.add_argument("paths", nargs="+", metavar="PATH")
-    load.add_argument("--parallelism", type=int, help="files loaded at once (default 4)")
+    load.add_argument("--parallelism", type=int, help="S3 reads at once (default 4)")
     load.add_argument("--bandwidth", help="cap on the S3 read rate, e.g. 50MiB (per second)")
     load.add_argument("--tier", choices=("disk", "memory"), default="disk", help="tier to load into (default disk)")
     load.add_argument("--wait", action="store_true", help="follow the job with a progress bar; fail if it fails")
@@ -96,14 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _operate(args: argparse.Namespace) -> int:
     # Imported here so that `cachectl serve` does not pay for rich.
-    from rich.console import Console
-
+    from cache_service.cli import render
     from cache_service.cli.client import AdminClient, CliError
     from cache_service.cli.commands import COMMANDS, Output
 
     try:
         client = AdminClient(args.endpoint, args.token)
-        return COMMANDS[args.command](client, args, Output(json=args.json, console=Console()))
+        return COMMANDS[args.command](client, args, Output(json=args.json, console=render.console()))
     except CliError as exc:
         print(f"cachectl: {exc}", file=sys.stderr)
         return exc.exit_code

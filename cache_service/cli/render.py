@@ -16,6 +16,11 @@ from cache_service.units import format_size
 JSON = Mapping[str, Any]
 
 
+def console() -> Console:
+    """The console for stdout. Everything printed is data (paths, messages): no markup or emoji codes in it."""
+    return Console(markup=False, emoji=False)
+
+
 def duration(seconds: float | None) -> str:
     """Seconds for humans ("45s", "12m 5s", "3h 20m", "2d 4h"); "-" when unknown."""
     if seconds is None:
@@ -81,8 +86,8 @@ def status(console: Console, report: JSON) -> None:
 def mounts(console: Console, entries: Sequence[JSON]) -> None:
     """``cachectl mounts``: cache path, S3 URI and per-tier quotas."""
     table = Table(title="Mounts", title_justify="left")
-    table.add_column("path")
-    table.add_column("S3 URI")
+    table.add_column("path", overflow="fold")
+    table.add_column("S3 URI", overflow="fold")
     table.add_column("quota")
     for mount in entries:
         quota = ", ".join(f"{medium} {_size(n)}" for medium, n in (mount.get("quota") or {}).items())
@@ -90,14 +95,24 @@ def mounts(console: Console, entries: Sequence[JSON]) -> None:
     console.print(table)
 
 
-def paths(console: Console, entries: Sequence[JSON], title: str | None = None) -> None:
-    """``cachectl ls``: one row per path with its cached share, pin, persistence and TTL."""
-    table = Table(title=title, title_justify="left")
-    for name in ("path", "type", "length", "cached", "cached %", "pinned", "in S3", "ttl"):
-        table.add_column(name, justify="right" if name in ("length", "cached", "cached %", "ttl") else "left")
+def paths(console: Console, base: str, entries: Sequence[JSON]) -> None:
+    """``cachectl ls``: one row per entry of ``base`` with its cached share, pin, persistence and TTL."""
+    table = Table(title=base, title_justify="left")
+    prefix = base.rstrip("/") + "/"
+    names = []
     for entry in entries:
+        path = entry["path"]
+        name = path[len(prefix) :] if path.startswith(prefix) else path.rsplit("/", 1)[-1] or path
+        names.append(f"{name}/" if entry.get("is_dir") else name)
+    # Names are what the reader copies into the next command: keep them whole, squeeze the numbers instead.
+    table.add_column("name", overflow="fold", min_width=min(60, max(map(len, names), default=4)))
+    for name in ("type", "length", "cached", "cached %", "pinned", "in S3", "ttl"):
+        table.add_column(
+            name, no_wrap=True, justify="right" if name in ("length", "cached", "cached %", "ttl") else "left"
+        )
+    for name, entry in zip(names, entries, strict=True):
         table.add_row(
-            entry["path"],
+            name,
             "dir" if entry.get("is_dir") else "file",
             _size(entry["length"]),
             _size(entry["cached_bytes"]),
@@ -115,7 +130,7 @@ def path_report(console: Console, report: JSON) -> None:
     """``cachectl stat`` (and the answer of pin, unpin and ttl): one path in detail."""
     table = Table(show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     table.add_row("path", report["path"])
     if report.get("uri"):
         table.add_row("S3 URI", report["uri"])
@@ -133,8 +148,8 @@ def _refusals(console: Console, refused: Sequence[JSON]) -> None:
     if not refused:
         return
     table = Table(title="Kept (refused)", title_justify="left")
-    table.add_column("path")
-    table.add_column("why")
+    table.add_column("path", overflow="fold")
+    table.add_column("why", overflow="fold")
     for refusal in refused:
         table.add_row(refusal["path"], refusal["reason"])
     console.print(table)
@@ -158,7 +173,7 @@ def purge_report(console: Console, report: JSON, limit: int = 20) -> None:
     evicted = sorted(report.get("evicted") or [], key=lambda e: -int(e["bytes"]))
     if evicted:
         table = Table(title="Would evict" if report["dry_run"] else "Evicted", title_justify="left")
-        table.add_column("path")
+        table.add_column("path", overflow="fold")
         table.add_column("bytes", justify="right")
         for entry in evicted[:limit]:
             table.add_row(entry["path"], _size(entry["bytes"]))
@@ -171,7 +186,7 @@ def purge_report(console: Console, report: JSON, limit: int = 20) -> None:
 def pins(console: Console, pinned: Sequence[str]) -> None:
     """``cachectl pin`` with no path: the pinned paths."""
     table = Table(title="Pinned", title_justify="left")
-    table.add_column("path")
+    table.add_column("path", overflow="fold")
     for path in pinned:
         table.add_row(path)
     console.print(table)
@@ -180,7 +195,7 @@ def pins(console: Console, pinned: Sequence[str]) -> None:
 def ttls(console: Console, by_path: Mapping[str, float]) -> None:
     """``cachectl ttl``: every path with a TTL."""
     table = Table(title="TTLs", title_justify="left")
-    table.add_column("path")
+    table.add_column("path", overflow="fold")
     table.add_column("ttl", justify="right")
     for path, seconds in sorted(by_path.items()):
         table.add_row(path, duration(seconds))
@@ -196,22 +211,23 @@ def _progress_cell(job: JSON) -> str:
 
 
 def job_table(console: Console, entries: Sequence[JSON]) -> None:
-    """``cachectl jobs``: one row per job."""
+    """``cachectl jobs``: one row per job (``cachectl jobs ID`` has the rest)."""
     table = Table(title="Jobs", title_justify="left")
-    for name in ("id", "kind", "state", "created", "bytes", "files", "rate", "eta", "message"):
-        table.add_column(name)
+    for name in ("id", "kind", "state", "created", "done", "eta"):
+        table.add_column(name, no_wrap=True, justify="right" if name in ("done", "eta") else "left")
+    table.add_column("message", overflow="fold")
     for job in entries:
         progress = job.get("progress") or {}
+        created = job.get("created_at")
+        total = progress.get("bytes_total", 0)
         table.add_row(
             job["id"],
             job["kind"],
             job["state"],
-            _when(job.get("created_at")),
-            _progress_cell(job),
-            f"{progress.get('files_done', 0)}/{progress.get('files_total', 0)}",
-            f"{_size(progress.get('rate_bytes_per_s'))}/s" if progress.get("rate_bytes_per_s") else "-",
-            duration(progress.get("eta_seconds")),
-            job.get("message") or "",
+            "-" if created is None else time.strftime("%H:%M:%S", time.localtime(created)),
+            f"{_percent(progress.get('bytes_done', 0), total)} of {_size(total)}" if total else "-",
+            duration(progress.get("eta_seconds")) if job["state"] in ("queued", "running") else "-",
+            "" if job.get("message") == job["state"] else job.get("message") or "",
         )
     if not entries:
         table.caption = "(none)"
@@ -243,8 +259,8 @@ def job_detail(console: Console, job: JSON) -> None:
     errors = job.get("errors") or []
     if errors:
         failed = Table(title="Errors", title_justify="left")
-        failed.add_column("path")
-        failed.add_column("error")
+        failed.add_column("path", overflow="fold")
+        failed.add_column("error", overflow="fold")
         for error in errors:
             failed.add_row(error.get("path", "-"), error.get("error", ""))
         console.print(failed)
@@ -257,13 +273,14 @@ class JobProgress:
     """
 
     def __init__(self, console: Console, job: JSON) -> None:
+        # markup=False: paths and messages are data; "[abc]" in one must print as itself, not as a style tag.
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", markup=False, style="bold"),
             BarColumn(),
-            TextColumn("{task.fields[bytes]}"),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA {task.fields[eta]}"),
-            TextColumn("{task.fields[files]} files"),
+            TextColumn("{task.fields[bytes]}", markup=False),
+            TextColumn("{task.fields[rate]}", markup=False),
+            TextColumn("ETA {task.fields[eta]}", markup=False),
+            TextColumn("{task.fields[files]} files", markup=False),
             console=console,
         )
         self._task: TaskID = self._progress.add_task(
@@ -280,10 +297,10 @@ class JobProgress:
             self._task,
             total=total,
             completed=progress.get("bytes_done", 0),
-            description=f"{job['kind']} {job['id']} [{job['state']}]",
+            description=f"{job['kind']} {job['id']} ({job['state']})",
             bytes=_progress_cell(job),
             rate=f"{_size(rate)}/s" if rate else "-",
-            eta=duration(progress.get("eta_seconds")),
+            eta=duration(progress.get("eta_seconds")) if job["state"] in ("queued", "running") else "-",
             files=f"{progress.get('files_done', 0)}/{progress.get('files_total', 0)}",
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 STAGED_REASON = "staged data is held only in the cache until a rename publishes it to S3; it is never dropped"
+PINNED_REASON = "pinned: unpin it first to let its pages go"
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -185,7 +187,12 @@ class CacheManager:
         """What the cache holds of ``path``. Raises ``PathNotFoundError``."""
         path = self._field_path("path", path)
         status = await self._existing("path", path)
-        return self._report(status, sum(self._pages.cached_bytes(o) for _, o in self._owners_below(path)))
+        report = self._report(status, sum(self._pages.cached_bytes(o) for _, o in self._owners_below(path)))
+        if status.is_dir:
+            # a directory's length is what lies below it, so cached_bytes / length reads as "how warm"
+            summary = await self._fs.content_summary(path)
+            report = dataclasses.replace(report, length=summary.length)
+        return report
 
     async def ls(self, path: str) -> list[PathReport]:
         """``stat`` of every child of directory ``path`` (of the file itself for a file)."""
@@ -281,7 +288,10 @@ class CacheManager:
         scope, refused = await self._scope(paths)
         freed_bytes = freed_pages = 0
         for path in scope:
-            for _, owner in self._owners_below(path):
+            for owner_path, owner in self._owners_below(path):
+                if self.rules.is_pinned(owner_path):
+                    refused.append(Refusal(owner_path, PINNED_REASON))
+                    continue
                 pages = len(
                     [i for i in range(owner.page_count(self._pages.page_size)) if self._pages.has_page(owner, i)]
                 )
@@ -320,6 +330,13 @@ class CacheManager:
                 reached = reached and self._pages.used(medium) <= goal
         freed = sum(size for _, size in victims)
         after = before - freed if dry_run else self._pages.used(last)
+        pinned = [(p, self._pages.cached_bytes(o)) for p, o in self._owners_below("/") if self.rules.is_pinned(p)]
+        for pin in self.rules.pins():
+            held = sum(
+                b for p, b in pinned if is_within(p, pin) and (scope is None or any(is_within(p, s) for s in scope))
+            )
+            if held:
+                refused.append(Refusal(pin, f"{held} bytes {PINNED_REASON}"))
         if dry_run:
             reached = after <= int(target * self._pages.capacity(last))
         else:
@@ -368,12 +385,9 @@ class CacheManager:
         return await self.stat(path)
 
     async def unpin(self, path: str) -> PathReport:
-        """Remove the pin on exactly ``path``. Raises ``PathNotFoundError`` if ``path`` was not pinned."""
+        """Remove the pin on exactly ``path`` (a path that was not pinned is left as it is)."""
         path = self._field_path("path", path)
-        if not self.rules.unpin(path):
-            raise PathNotFoundError(
-                "path", f"path: {path} is not pinned (pins: {', '.join(self.rules.pins()) or 'none'})"
-            )
+        self.rules.unpin(path)
         return await self.stat(path)
 
     def pins(self) -> list[str]:

@@ -96,6 +96,7 @@ class PageStore:
         """Per group, per medium: the most bytes the group may hold in that tier."""
         self._group_usage: dict[tuple[str, str], int] = {}
         self._writing = 0  # bytes of disk writes under way: room already promised to them
+        self._writing_by_group: dict[str, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -244,7 +245,9 @@ class PageStore:
             if not self._make_room("disk", len(data), owner):
                 return False  # every cached page lives in the last tier; memory only holds copies
             disk = self._tiers["disk"]
+            group = self.group_of(owner)
             self._writing += len(data)
+            self._writing_by_group[group] = self._writing_by_group.get(group, 0) + len(data)
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, disk.write, owner, index, data, digest)
             except OSError as exc:
@@ -252,6 +255,7 @@ class PageStore:
                 return False
             finally:
                 self._writing -= len(data)
+                self._writing_by_group[group] -= len(data)
             entry = self._register(owner, index, len(data), digest, "disk")
             entry.verified = True
             stored = True
@@ -373,7 +377,8 @@ class PageStore:
         group = self.group_of(owner)
         quota = self.quotas.get(group, {}).get(medium)
         if quota is not None:
-            while self._group_usage.get((medium, group), 0) + need > quota:
+            pending = self._writing_by_group.get(group, 0) if medium == "disk" else 0
+            while self._group_usage.get((medium, group), 0) + pending + need > quota:
                 if not self.evict_one(medium, reason="quota", can_evict=lambda k: self._in_group(k, group)):
                     return False
         tier = self._tiers[medium]
