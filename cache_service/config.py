@@ -105,6 +105,8 @@ class StoreConfig:
     low_watermark: float = 0.75
     pressure_check_interval: float = 5.0
     readahead_pages: int = 4
+    caching: bool = True
+    """False serves every read straight from S3 (pass-through): the baseline benchmarks compare against."""
     tiers: tuple[TierConfig, ...] = field(default_factory=_default_tiers)
 
     @property

@@ -67,6 +67,7 @@ class PageStore:
     def __init__(self, config: StoreConfig, under: UnderStore, metrics: CacheMetrics, executor: Executor) -> None:
         self.page_size = config.page_size
         self._readahead = max(1, config.readahead_pages)
+        self._caching = config.caching
         self._under = under
         self._metrics = metrics
         self._executor = executor
@@ -125,6 +126,10 @@ class PageStore:
         end = min(owner.size, offset + length)
         if offset >= end:
             return
+        if not self._caching:
+            async for piece in self._pass_through(owner, offset, end):
+                yield piece
+            return
         size = self.page_size
         first, last = offset // size, (end - 1) // size
         ahead: dict[int, asyncio.Future[bytes]] = {}
@@ -146,6 +151,20 @@ class PageStore:
             finally:
                 if entry is not None:
                     entry.readers -= 1
+
+    async def _pass_through(self, owner: ObjectIdentity, offset: int, end: int) -> AsyncIterator[bytes]:
+        """Stream ``[offset, end)`` from S3 page-sized piece by piece, keeping nothing (caching disabled)."""
+        loop = asyncio.get_running_loop()
+        while offset < end:
+            stop = min(end, offset + self.page_size)
+            self.misses += 1
+            data = await loop.run_in_executor(
+                self._executor, self._under.get_range, owner.bucket, owner.key, offset, stop, owner.etag
+            )
+            self._metrics.s3_bytes_read.inc(len(data))
+            self._metrics.bytes_served.labels(tier="s3").inc(len(data))
+            offset = stop
+            yield data
 
     def _read_resident(self, key: PageKey, start: int, stop: int) -> memoryview | bytes | None:
         entry = self._entries.get(key)

@@ -369,3 +369,23 @@ async def test_ingesting_an_object_that_is_already_cached_keeps_it_cached(put, u
     before = s3_bytes(metrics)
     assert await read(store, owner) == data
     assert s3_bytes(metrics) == before
+
+
+# --- pass-through ---------------------------------------------------------------------------------------------
+
+
+@run_async
+async def test_with_caching_disabled_every_read_goes_to_s3_and_nothing_is_kept(put, under, executor, tmp_path):
+    data = random.Random(7).randbytes(3 * PAGE + 10)
+    owner = put("t/pass", data)
+    config = StoreConfig(
+        page_size=PAGE,
+        caching=False,
+        tiers=(TierConfig(medium="disk", capacity=64 * PAGE, path=str(tmp_path)),),
+    )
+    metrics = CacheMetrics()
+    store = PageStore(config, under, metrics, executor)
+    assert await read(store, owner) == data
+    assert await read(store, owner, PAGE + 5, PAGE) == data[PAGE + 5 : 2 * PAGE + 5]
+    assert s3_bytes(metrics) == len(data) + PAGE
+    assert usage(store)["disk"].pages == 0
