@@ -7,7 +7,6 @@ SerDe and input/output formats, and directory locations ending in "/".
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cache_service.catalog.errors import CatalogError
-from cache_service.catalog.model import Column, Partition, Table
+from cache_service.catalog.model import Column, Partition, Table, partition_parameters, registered_partition
 
 if TYPE_CHECKING:
     from mypy_boto3_glue import GlueClient
@@ -25,7 +24,6 @@ else:
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-FINGERPRINT = "lakecache.fingerprint"  # partition parameter: which files the partition held when registered
 
 # Glue's per-request limits.
 _CREATE_BATCH = 100
@@ -79,11 +77,7 @@ def _partition_input(table: Table, partition: Partition) -> dict[str, Any]:
     return {
         "Values": list(partition.values),
         "StorageDescriptor": _storage(table.columns, partition.location),
-        "Parameters": {
-            FINGERPRINT: partition.fingerprint,
-            "numFiles": str(partition.files),
-            "totalSize": str(partition.bytes),
-        },
+        "Parameters": partition_parameters(partition),
     }
 
 
@@ -101,9 +95,10 @@ class GlueCatalog:
 
     def get_table(self, database: str, name: str) -> Table | None:
         """The table as registered, or None when it (or its database) does not exist."""
-        with self._errors(f"{database}.{name}", missing_ok=True) as found:
-            response = self._client.get_table(**self._ids, DatabaseName=database, Name=name)
-        if not found:
+        response = self._call(
+            f"{database}.{name}", "get_table", tolerate="EntityNotFoundException", DatabaseName=database, Name=name
+        )
+        if response is None:
             return None
         raw = response["Table"]
         storage = raw.get("StorageDescriptor", {})
@@ -118,123 +113,115 @@ class GlueCatalog:
 
     def create_table(self, table: Table) -> None:
         """Register ``table``, creating its database first when it does not exist."""
-        name = f"{table.database}.{table.name}"
-        with self._errors(table.database, missing_ok=True) as found:
-            self._client.get_database(**self._ids, Name=table.database)
-        if not found:
-            with self._errors(table.database, exists_ok=True):
-                self._client.create_database(
-                    **self._ids, DatabaseInput={"Name": table.database, "Description": "registered by lakecache"}
-                )
-        with self._errors(name):
-            self._client.create_table(
-                **self._ids, DatabaseName=table.database, TableInput=_table_input(table, table.parameters)
+        if self._call(table.database, "get_database", tolerate="EntityNotFoundException", Name=table.database) is None:
+            self._call(
+                table.database,
+                "create_database",
+                tolerate="AlreadyExistsException",  # created meanwhile by a concurrent sync: just as good
+                DatabaseInput={"Name": table.database, "Description": "registered by lakecache metastore sync"},
             )
+        self._call(
+            _name(table), "create_table", DatabaseName=table.database, TableInput=_table_input(table, table.parameters)
+        )
 
     def update_table(self, table: Table) -> None:
         """Replace the columns and location of ``table``; parameters set by others are kept."""
         current = self.get_table(table.database, table.name)
         if current is None:
-            raise CatalogError(f"Glue table {table.database}.{table.name} does not exist")
+            raise CatalogError(f"Glue: table {_name(table)} does not exist")
         parameters = {**current.parameters, **table.parameters}
-        with self._errors(f"{table.database}.{table.name}"):
-            self._client.update_table(
-                **self._ids, DatabaseName=table.database, TableInput=_table_input(table, parameters)
-            )
+        self._call(
+            _name(table), "update_table", DatabaseName=table.database, TableInput=_table_input(table, parameters)
+        )
 
     def get_partitions(self, table: Table) -> list[Partition]:
         """Every registered partition of ``table``."""
-        partitions = []
-        with self._errors(f"{table.database}.{table.name}"):
+        try:
             pages = self._client.get_paginator("get_partitions").paginate(
                 **self._ids, DatabaseName=table.database, TableName=table.name
             )
-            for page in pages:
-                for raw in page.get("Partitions", []):
-                    parameters = raw.get("Parameters", {})
-                    partitions.append(
-                        Partition(
-                            values=tuple(raw["Values"]),
-                            location=raw.get("StorageDescriptor", {}).get("Location", "").rstrip("/"),
-                            files=int(parameters.get("numFiles", 0)),
-                            bytes=int(parameters.get("totalSize", 0)),
-                            fingerprint=parameters.get(FINGERPRINT, ""),
-                        )
-                    )
-        return partitions
+            raws = [raw for page in pages for raw in page.get("Partitions", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(_name(table), exc) from None
+        return [
+            registered_partition(
+                raw["Values"], raw.get("StorageDescriptor", {}).get("Location", ""), raw.get("Parameters", {})
+            )
+            for raw in raws
+        ]
 
     def add_partitions(self, table: Table, partitions: Sequence[Partition]) -> None:
         """Register new ``partitions``, up to 100 per request."""
-        name = f"{table.database}.{table.name}"
         for batch in _batches(partitions, _CREATE_BATCH):
-            with self._errors(name):
-                response = self._client.batch_create_partition(
-                    **self._ids,
-                    DatabaseName=table.database,
-                    TableName=table.name,
-                    PartitionInputList=[_partition_input(table, p) for p in batch],
-                )
-            self._raise_first(name, "add", response.get("Errors", []))
+            response = self._call(
+                _name(table),
+                "batch_create_partition",
+                DatabaseName=table.database,
+                TableName=table.name,
+                PartitionInputList=[_partition_input(table, p) for p in batch],
+            )
+            _raise_first(table, "add", response.get("Errors", []) if response else [])
 
     def update_partitions(self, table: Table, partitions: Sequence[Partition]) -> None:
         """Replace the location and statistics of existing ``partitions``, up to 100 per request."""
-        name = f"{table.database}.{table.name}"
         for batch in _batches(partitions, _UPDATE_BATCH):
-            with self._errors(name):
-                response = self._client.batch_update_partition(
-                    **self._ids,
-                    DatabaseName=table.database,
-                    TableName=table.name,
-                    Entries=[
-                        {"PartitionValueList": list(p.values), "PartitionInput": _partition_input(table, p)}
-                        for p in batch
-                    ],
-                )
-            self._raise_first(name, "update", response.get("Errors", []))
+            response = self._call(
+                _name(table),
+                "batch_update_partition",
+                DatabaseName=table.database,
+                TableName=table.name,
+                Entries=[
+                    {"PartitionValueList": list(p.values), "PartitionInput": _partition_input(table, p)} for p in batch
+                ],
+            )
+            _raise_first(table, "update", response.get("Errors", []) if response else [])
 
     def drop_partitions(self, table: Table, partitions: Sequence[Partition]) -> None:
         """Unregister ``partitions``, up to 25 per request; Glue never touches their data."""
-        name = f"{table.database}.{table.name}"
         for batch in _batches(partitions, _DELETE_BATCH):
-            with self._errors(name):
-                response = self._client.batch_delete_partition(
-                    **self._ids,
-                    DatabaseName=table.database,
-                    TableName=table.name,
-                    PartitionsToDelete=[{"Values": list(p.values)} for p in batch],
-                )
-            errors = [e for e in response.get("Errors", []) if _code(e) != "EntityNotFoundException"]
-            self._raise_first(name, "drop", errors)
-
-    @staticmethod
-    def _raise_first(name: str, verb: str, errors: Sequence[Mapping[str, Any]]) -> None:
-        if errors:
-            first = errors[0]
-            values = first.get("PartitionValues") or first.get("PartitionValueList") or []
-            detail = first.get("ErrorDetail", {})
-            raise CatalogError(
-                f"Glue refused to {verb} {len(errors)} partition(s) of {name}, first {values}: "
-                f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+            response = self._call(
+                _name(table),
+                "batch_delete_partition",
+                DatabaseName=table.database,
+                TableName=table.name,
+                PartitionsToDelete=[{"Values": list(p.values)} for p in batch],
             )
+            errors = response.get("Errors", []) if response else []
+            _raise_first(table, "drop", [e for e in errors if _code(e) != "EntityNotFoundException"])
 
-    @contextmanager
-    def _errors(self, what: str, *, missing_ok: bool = False, exists_ok: bool = False) -> Iterator[list[bool]]:
-        """Turn boto3's exceptions into one-line ``CatalogError``s; yields a flag that is False after a tolerated
-        "not found"."""
-        found = [True]
+    def _call(self, what: str, operation: str, *, tolerate: str = "", **kwargs: Any) -> dict[str, Any] | None:
+        """Call Glue's ``operation``; None when it fails with error code ``tolerate``, else ``CatalogError``."""
         try:
-            yield found
+            response: dict[str, Any] = getattr(self._client, operation)(**self._ids, **kwargs)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if missing_ok and code == "EntityNotFoundException":
-                found.clear()
-                return
-            if exists_ok and code == "AlreadyExistsException":
-                return
-            message = exc.response.get("Error", {}).get("Message", "")
-            raise CatalogError(f"Glue: {what}: {code}: {message}") from None
+            if tolerate and exc.response.get("Error", {}).get("Code") == tolerate:
+                return None
+            raise _error(what, exc) from None
         except BotoCoreError as exc:
-            raise CatalogError(f"Glue: {what}: {exc}") from None
+            raise _error(what, exc) from None
+        return response
+
+
+def _name(table: Table) -> str:
+    return f"{table.database}.{table.name}"
+
+
+def _error(what: str, exc: ClientError | BotoCoreError) -> CatalogError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return CatalogError(f"Glue: {what}: {error.get('Code', '')}: {error.get('Message', '')}")
+    return CatalogError(f"Glue: {what}: {exc}")
+
+
+def _raise_first(table: Table, verb: str, errors: Sequence[Mapping[str, Any]]) -> None:
+    if errors:
+        first = errors[0]
+        values = first.get("PartitionValues") or first.get("PartitionValueList") or []
+        detail = first.get("ErrorDetail", {})
+        raise CatalogError(
+            f"Glue refused to {verb} {len(errors)} partition(s) of {_name(table)}, first {values}: "
+            f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}"
+        )
 
 
 def _code(error: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cache_service.catalog.errors import TableLayoutError, UnpublishedDataError
-from cache_service.catalog.model import Column
+from cache_service.catalog.model import Column, check_name
 from cache_service.config import WriteConfig
 from cache_service.errors import StaleObjectError
 from cache_service.under_store.base import ObjectStatus, UnderStore
@@ -97,14 +97,16 @@ class TableInspector:
 
         Raises ``UnpublishedDataError`` when the data is not a published whole (see the module docstring),
         ``TableLayoutError`` when the objects do not form such a table or hold no data file, and
-        ``FileNotFoundError`` when the bucket does not exist.
+        ``FileNotFoundError`` when the bucket does not exist or holds nothing under ``key``.
         """
         root = f"s3://{bucket}/{key}".rstrip("/")
         prefix = f"{key.strip('/')}/" if key.strip("/") else ""
         data: list[ObjectStatus] = []
         staging: list[str] = []
         committed = False
+        listed = 0
         for obj in self._store.list_recursive(bucket, prefix):
+            listed += 1
             rel = obj.key[len(prefix) :]
             if not rel or rel.endswith("/") or rel.endswith("_$folder$"):
                 continue  # directory markers, written by some tools, are not files
@@ -114,6 +116,8 @@ class TableInspector:
                 committed = True
             elif not any(is_hidden(part) for part in rel.split("/")):
                 data.append(obj)
+        if not listed:
+            raise FileNotFoundError(f"{root}: no such table: nothing is stored under it")
         if staging:
             raise UnpublishedDataError(
                 f"{root}: {len(staging)} staging object(s) in S3 (first: {staging[0]}); "
@@ -234,7 +238,7 @@ def _columns(root: str, schemas: Sequence[pa.Schema], keys: Sequence[Column]) ->
         if name in key_names:
             continue  # a file that also stores its partition column: the directory value wins, as in Spark
         try:
-            columns.append(Column(name, hive_type(field.type)))
+            columns.append(Column(check_name("column", name), hive_type(field.type)))
         except ValueError as exc:
             raise TableLayoutError(f"{root}: column {field.name!r}: {exc}") from None
     names = [c.name for c in columns]
@@ -283,5 +287,7 @@ def hive_type(t: pa.DataType) -> str:
     if pa.types.is_map(t):
         return f"map<{hive_type(t.key_type)},{hive_type(t.item_type)}>"
     if pa.types.is_struct(t):
-        return "struct<" + ",".join(f"{t.field(i).name}:{hive_type(t.field(i).type)}" for i in range(t.num_fields)) + ">"
+        return (
+            "struct<" + ",".join(f"{t.field(i).name}:{hive_type(t.field(i).type)}" for i in range(t.num_fields)) + ">"
+        )
     raise ValueError(f"Arrow type {t} has no Hive equivalent")

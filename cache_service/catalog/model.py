@@ -15,6 +15,10 @@ from cache_service.namespace.paths import normalize
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+# Partition parameter naming which data files a partition held when it was registered. numFiles and totalSize are
+# Hive's own statistics parameters, which Spark's planner reads too.
+FINGERPRINT_PARAMETER = "lakecache.fingerprint"
+
 
 def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it is a valid lower-case metastore identifier, else raise ``ValueError``.
@@ -34,13 +38,16 @@ def normalize_type(hive_type: str) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """A column: a lower-case name and a Hive type string."""
+    """A column: a name and a Hive type string (kept in canonical spelling).
+
+    Names are not checked here: a catalog may hold names metastore sync would not choose. ``TableSpec`` checks its
+    partition keys and inspection the data columns it derives.
+    """
 
     name: str
     type: str = "string"
 
     def __post_init__(self) -> None:
-        check_name("column", self.name)
         object.__setattr__(self, "type", normalize_type(self.type))
 
     def __str__(self) -> str:
@@ -62,7 +69,7 @@ class TableSpec:
         check_name("table", self.name)
         object.__setattr__(self, "path", normalize(self.path))
         object.__setattr__(self, "partition_keys", tuple(self.partition_keys))
-        names = [k.name for k in self.partition_keys]
+        names = [check_name("partition key", k.name) for k in self.partition_keys]
         if len(set(names)) != len(names):
             raise ValueError(f"partition keys {names}: a key is listed twice")
 
@@ -108,6 +115,34 @@ class Partition:
     def label(self, keys: Sequence[Column]) -> str:
         """The partition as Hive writes its directory name, unescaped (``dt=2026-11-01/hour=3``)."""
         return "/".join(f"{k}={v}" for k, v in self.spec(keys).items()) or "(whole table)"
+
+
+def partition_parameters(partition: Partition) -> dict[str, str]:
+    """The parameters a catalog stores with ``partition``."""
+    return {
+        FINGERPRINT_PARAMETER: partition.fingerprint,
+        "numFiles": str(partition.files),
+        "totalSize": str(partition.bytes),
+    }
+
+
+def registered_partition(values: Sequence[str], location: str, parameters: Mapping[str, Any]) -> Partition:
+    """A partition as a catalog holds it, from its ``values``, ``location`` and stored ``parameters``."""
+    return Partition(
+        values=tuple(str(v) for v in values),
+        location=location.rstrip("/"),
+        files=_count(parameters.get("numFiles")),
+        bytes=_count(parameters.get("totalSize")),
+        fingerprint=str(parameters.get(FINGERPRINT_PARAMETER, "")),
+    )
+
+
+def _count(value: Any) -> int:
+    """A statistic set by whoever registered the partition: 0 when absent or not a number."""
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Fixtures for metastore sync: S3 through the under store, Glue on the emulator, tiny Parquet tables, and one
+Spark session with Hive support shared by the Spark tests of this folder."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cache_service.catalog.glue import glue_client
+from cache_service.config import MountConfig, UnderStoreConfig
+from cache_service.namespace.mounts import MountTable
+from cache_service.under_store.s3 import S3UnderStore
+from infra.cache_process import CacheProcess
+from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from pyspark.sql import DataFrame, SparkSession
+
+
+def parquet_bytes(columns: Mapping[str, Sequence[Any] | pa.Array]) -> bytes:
+    """A small Parquet file holding ``columns``."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(dict(columns)), buffer)
+    return buffer.getvalue()
+
+
+class TableWriter:
+    """Writes a table's objects straight into S3, the way a committed Spark job leaves them."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str) -> None:
+        self.client, self.bucket, self.key = client, bucket, key
+
+    def put(self, rel: str, data: bytes) -> None:
+        """Write ``data`` at ``rel`` below the table root."""
+        self.client.put_object(Bucket=self.bucket, Key=f"{self.key}/{rel}", Body=data)
+
+    def partition(self, rel: str, rows: int = 3, *, name: str = "part-00000.parquet", **extra: Sequence[Any]) -> None:
+        """A data file of ``rows`` rows (columns id, amount and ``extra``) in directory ``rel``."""
+        columns: dict[str, Any] = {"id": list(range(rows)), "amount": [i * 2.5 for i in range(rows)], **extra}
+        self.put(f"{rel}/{name}" if rel else name, parquet_bytes(columns))
+
+    def commit(self) -> None:
+        """The job's ``_SUCCESS`` marker."""
+        self.put("_SUCCESS", b"")
+
+    def delete(self, rel: str) -> None:
+        """Remove every object below ``rel``."""
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=f"{self.key}/{rel}")
+        for obj in listing.get("Contents", []):
+            self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+
+
+@pytest.fixture
+def store_config(s3_emulator: S3Emulator) -> UnderStoreConfig:
+    """The emulator as the under store."""
+    return UnderStoreConfig(
+        endpoint_url=s3_emulator.endpoint_url,
+        access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        max_attempts=2,
+    )
+
+
+@pytest.fixture
+def store(store_config: UnderStoreConfig) -> Iterator[S3UnderStore]:
+    """The under store on the emulator: what metastore sync reads S3 with."""
+    under_store = S3UnderStore(store_config)
+    yield under_store
+    under_store.close()
+
+
+@pytest.fixture
+def mounts(bucket: str) -> MountTable:
+    """``/warehouse`` mounted on the test bucket's ``warehouse/`` prefix."""
+    return MountTable([MountConfig(path="/warehouse", uri=f"s3://{bucket}/warehouse")])
+
+
+@pytest.fixture
+def events(s3_client: S3Client, bucket: str) -> TableWriter:
+    """Writes the table ``/warehouse/events`` (S3 ``warehouse/events``)."""
+    return TableWriter(s3_client, bucket, "warehouse/events")
+
+
+@pytest.fixture(scope="session")
+def glue(s3_emulator: S3Emulator) -> Any:
+    """A boto3 Glue client on the emulator."""
+    return glue_client(
+        endpoint_url=s3_emulator.endpoint_url,
+        access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture
+def database() -> str:
+    """A database name no other test uses (the emulator's Glue lives as long as the session)."""
+    return f"db_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """Spark ``local[2]`` with Hive support on an embedded Derby metastore; one JVM for this folder's tests.
+
+    Spark fixes the catalog implementation for the life of a JVM. A session without Hive support left by another
+    folder's session fixture (pytest runs each folder's tests together, so it is done with it) is stopped first.
+    """
+    from pyspark.sql import SparkSession
+
+    from cache_service.catalog.hive import hive_session
+
+    active = SparkSession.getActiveSession()
+    if active is not None and active.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
+        active.stop()
+    session = hive_session(metastore_dir=Path(tmp_path_factory.mktemp("hive")), master="local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def cache(cache_factory: Any, bucket: str) -> CacheProcess:
+    """A cache worker mounting ``/warehouse`` on the test bucket: Spark writes tables through its WebHDFS API."""
+    process: CacheProcess = cache_factory({"/warehouse": f"s3://{bucket}/warehouse"})
+    return process
+
+
+def spark_events(spark: SparkSession, n: int, days: Sequence[str], shift: int = 0) -> DataFrame:
+    """``n`` rows ``(id, dt, amount)`` spread over ``days``."""
+    literal = ", ".join(f"'{d}'" for d in days)
+    return spark.range(0, n).selectExpr(
+        f"id + {shift} as id",
+        f"element_at(array({literal}), cast(id % {len(days)} + 1 as int)) as dt",
+        "id * 2 as amount",
+    )
+
+
+def spark_rows(df: DataFrame) -> list[tuple[int, str, int]]:
+    """The rows of ``df`` as sorted ``(id, dt, amount)`` tuples."""
+    return sorted((r["id"], str(r["dt"]), r["amount"]) for r in df.collect())
