@@ -389,3 +389,20 @@ async def test_with_caching_disabled_every_read_goes_to_s3_and_nothing_is_kept(p
     assert await read(store, owner, PAGE + 5, PAGE) == data[PAGE + 5 : 2 * PAGE + 5]
     assert s3_bytes(metrics) == len(data) + PAGE
     assert usage(store)["disk"].pages == 0
+
+
+@run_async
+async def test_a_page_read_twice_from_disk_is_promoted_to_memory(put, under, executor, tmp_path):
+    data = random.Random(9).randbytes(2 * PAGE)
+    owner = put("t/promote", data)
+    store, metrics = make_store(under, executor, tmp_path)
+    for index in range(owner.page_count(PAGE)):  # warmup lands on disk only
+        await store.fetch(owner, index, promote=False)
+    assert usage(store)["memory"].pages == 0
+    assert await read(store, owner, 0, 100) == data[:100]  # first disk hit: stays on disk
+    assert usage(store)["memory"].pages == 0
+    assert await read(store, owner, 0, 100) == data[:100]  # repeated hit: promoted
+    assert usage(store)["memory"].pages == 1
+    assert sample(metrics, "promotions") == 1
+    assert await read(store, owner, 50, 10) == data[50:60]
+    assert sample(metrics, "page_hits", tier="memory") == 1
