@@ -1,0 +1,1 @@
+"""Tests of the ``lakecache_airflow`` package, mirroring its tree."""
