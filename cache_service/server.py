@@ -1,16 +1,18 @@
-"""The HTTP servers of one worker: WebHDFS, admin, health and metrics on ``webhdfs_port``."""
+"""The HTTP servers of one worker: WebHDFS, admin, health and metrics on ``webhdfs_port``; S3 on ``s3_port``."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import logging
+import os
 import signal
 
 from aiohttp import web
 
 from cache_service.api.admin import AdminApi
 from cache_service.api.protocol_errors import answer_protocol_errors_as_remote_exceptions
+from cache_service.api.s3 import start_s3_api
 from cache_service.api.webhdfs import WebHdfsApi
 from cache_service.api.webhdfs_errors import remote_exception
 from cache_service.config import CacheConfig
@@ -75,11 +77,13 @@ async def run(config: CacheConfig) -> None:
     answer_protocol_errors_as_remote_exceptions(runner)
     site = web.TCPSite(runner, config.server.host, config.server.webhdfs_port, backlog=1024, reuse_address=True)
     await site.start()
+    s3_runner = await start_s3_api(service, os.environ)
     await service.start()
     log.info(
         "lakecache serving",
         extra={
             "webhdfs": f"http://{config.server.host}:{config.server.webhdfs_port}",
+            "s3": f"http://{config.server.host}:{config.server.s3_port}",
             "mounts": {m.path: m.uri for m in service.mounts.mounts},
         },
     )
@@ -89,6 +93,7 @@ async def run(config: CacheConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("lakecache stopping")
+    await s3_runner.cleanup()
     await runner.cleanup()
     await service.stop()
 

@@ -71,3 +71,19 @@ def test_health_readiness_and_baseline_metrics(cache_factory, bucket, s3_client)
     assert samples['lakecache_bytes_served_total{tier="memory"}'] == 1000
     assert samples['lakecache_tier_pages{tier="disk"}'] == 1 and samples['lakecache_tier_pages{tier="memory"}'] == 1
     assert samples['lakecache_tier_capacity_bytes{tier="memory"}'] > 0
+
+
+def test_a_half_configured_s3_api_is_one_line_at_start(tmp_path) -> None:
+    config = tmp_path / "cache.toml"
+    config.write_text(
+        '[s3_api]\naccess_key = "AKIA"\n[[mounts]]\npath = "/w"\nuri = "s3://b/w"\n'
+        f'[[store.tiers]]\nmedium = "disk"\npath = "{tmp_path}/d"\ncapacity = "1MiB"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "cache_service", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "neither secret_key nor secret_key_env" in result.stderr

@@ -1,0 +1,325 @@
+"""The S3 REST API on ``s3_port``: transparent over the under store, with the cache's page store behind reads.
+
+Every request is authenticated (SigV4), then either served by the cache or forwarded to S3:
+
+- keys with a cache path (inside a mount, addressable as a path) are read from the status cache and page store,
+  and written through to S3 with their pages cached, exactly as WebHDFS does: one cache, two protocols;
+- everything else (listings, bucket operations, subresources, copies, deletes, keys no mount covers or no path can
+  name) goes to S3 as sent, and the cache forgets whatever the request may have changed.
+
+Any failure is answered with S3's XML error and S3's code; nothing a client sends produces a 500 or a stack trace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from multidict import MultiMapping
+from yarl import URL
+
+from cache_service.api.s3.buckets import check_listing, delete_objects, forget_object
+from cache_service.api.s3.credentials import api_credentials, under_store_credentials
+from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
+from cache_service.api.s3.forward import UnderStoreProxy
+from cache_service.api.s3.multipart import MultipartHandlers
+from cache_service.api.s3.objects import ObjectHandlers, cache_path
+from cache_service.api.s3.payload import Payload
+from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
+from cache_service.api.s3.sigv4 import Authorization, Credentials, SignedRequest, SigV4Verifier
+from cache_service.api.s3.uploads import MultipartUploads, is_local_upload_id
+from cache_service.config import CacheConfig
+from cache_service.service import CacheService
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_LINE = 16 * 1024  # a 1024-byte key percent-encoded, plus a presigned query, with room to spare
+MAX_HEADER_FIELD = 8190
+MAX_HEADER_SECTION = 8 * 1024  # S3 refuses larger header sections with RequestHeaderSectionTooLarge
+# Arguments for the runner's request handler: S3 bodies must reach the handlers byte for byte.
+HANDLER_ARGS: dict[str, Any] = {
+    "max_line_size": MAX_REQUEST_LINE,
+    "max_field_size": MAX_HEADER_FIELD,
+    "auto_decompress": False,
+}
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"})
+# Object subresources the cache does not model: S3 answers them, for every key.
+_OBJECT_SUBRESOURCES = _names(
+    "acl tagging retention legal-hold attributes restore select select-type torrent versionId partNumber"
+)
+_BUCKET_SUBRESOURCES = _names(
+    "accelerate acl analytics cors encryption intelligent-tiering inventory lifecycle location logging "
+    "metrics notification object-lock ownershipControls policy policyStatus publicAccessBlock replication "
+    "requestPayment tagging uploads versioning versions website"
+)
+# Request headers whose meaning the write-through path cannot keep (metadata, encryption, ACLs, conditions):
+# writes carrying them go to S3 unchanged, and the cache forgets the key.
+_S3_ONLY_HEADERS = _names(
+    "x-amz-tagging x-amz-storage-class x-amz-acl x-amz-website-redirect-location cache-control "
+    "content-disposition content-language expires if-match if-none-match x-amz-copy-source "
+    "x-amz-write-offset-bytes x-amz-expected-bucket-owner x-amz-request-payer "
+    "x-amz-bucket-object-lock-enabled"
+)
+_S3_ONLY_PREFIXES = ("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-grant-", "x-amz-object-lock-")
+_POST_OPERATIONS = frozenset({"DeleteObjects", "CreateMultipartUpload", "CompleteMultipartUpload"})
+_BUCKET_OPERATIONS = {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}
+_PLAIN_TYPES = frozenset({"", "binary/octet-stream", "application/octet-stream"})
+
+
+def needs_s3(headers: MultiMapping[str]) -> bool:
+    """True when a write carries something only S3 can keep (metadata, tags, encryption, conditions, a type)."""
+    for name in headers:
+        lower = name.lower()
+        if lower in _S3_ONLY_HEADERS or lower.startswith(_S3_ONLY_PREFIXES):
+            return True
+    encodings = {e.strip().lower() for e in headers.get("Content-Encoding", "").split(",") if e.strip()}
+    return bool(encodings - {"aws-chunked"}) or headers.get("Content-Type", "").lower() not in _PLAIN_TYPES
+
+
+def operation(method: str, target: Target, params: QueryParams, headers: MultiMapping[str]) -> str:
+    """S3's name for the operation a request asks for (for metrics, logs and dispatch)."""
+    if not target.bucket:
+        return "ListBuckets" if method == "GET" else "ServiceRequest"
+    if target.key is None:
+        if method == "POST" and "delete" in params:
+            return "DeleteObjects"
+        if method != "HEAD" and params.names() & (_BUCKET_SUBRESOURCES - {"location", "uploads"}):
+            return "BucketSubresource"
+        if method == "GET":
+            if "location" in params:
+                return "GetBucketLocation"
+            if "uploads" in params:
+                return "ListMultipartUploads"
+            return "ListObjectsV2" if params.get("list-type") is not None else "ListObjects"
+        return _BUCKET_OPERATIONS.get(method, "BucketRequest")
+    multipart = "uploadId" in params
+    copy = "x-amz-copy-source" in headers
+    if method == "PUT" and multipart and "partNumber" in params:
+        return "UploadPartCopy" if copy else "UploadPart"
+    if params.names() & (_OBJECT_SUBRESOURCES - {"versionId", "partNumber"}):
+        return "ObjectSubresource"
+    if method == "POST":
+        if "uploads" in params:
+            return "CreateMultipartUpload"
+        return "CompleteMultipartUpload" if multipart else "ObjectRequest"
+    if method == "PUT":
+        return "CopyObject" if copy else "PutObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if multipart else "DeleteObject"
+    if method == "GET":
+        return "ListParts" if multipart else "GetObject"
+    return "HeadObject" if method == "HEAD" else "ObjectRequest"
+
+
+def virtual_host_domains(config: CacheConfig) -> frozenset[str]:
+    """Host names under which ``<bucket>.<name>`` addresses a bucket: ``localhost`` and the names the cache
+    listens and advertises under (IP addresses cannot carry a bucket)."""
+    names = {"localhost"}
+    for host in (config.server.host, URL(config.cluster.advertise_url).host if config.cluster.advertise_url else None):
+        if host:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                names.add(host.lower())
+    return frozenset(names)
+
+
+class S3Api:
+    """Authenticates, routes and answers requests on the S3 port."""
+
+    def __init__(
+        self,
+        service: CacheService,
+        credentials: Credentials | None,
+        proxy: UnderStoreProxy,
+        uploads: MultipartUploads,
+    ) -> None:
+        self._service = service
+        self._verifier = SigV4Verifier(credentials, service.config.under_store.region)
+        self._domains = virtual_host_domains(service.config)
+        self._proxy = proxy
+        self._objects = ObjectHandlers(service)
+        self._multipart = MultipartHandlers(service, uploads)
+
+    async def handle(self, http: web.Request) -> web.StreamResponse:
+        """Answer one request; every failure becomes S3's XML error."""
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16].upper()
+        op, resource = "Unknown", http.path
+        try:
+            raw_path, _, raw_query = http.raw_path.partition("?")
+            params = QueryParams.parse(raw_query)
+            if sum(len(k) + len(v) + 4 for k, v in http.raw_headers) > MAX_HEADER_SECTION:
+                raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
+            if http.method not in _METHODS:
+                raise S3Error("MethodNotAllowed", Method=http.method, ResourceType="OBJECT")
+            auth = self._verifier.verify(SignedRequest(http.method, raw_path, params.pairs, http.headers, raw_query))
+            target = parse_target(raw_path, virtual_host_bucket(http.headers.get("Host"), self._domains))
+            resource = target.resource
+            op = operation(http.method, target, params, http.headers)
+            response = await self._dispatch(http, op, target, params, auth, request_id)
+        except Exception as exc:  # every failure is S3's XML error; none escapes as a stack trace
+            response = error_response(
+                as_s3_error(exc), resource=resource, request_id=request_id, head=http.method == "HEAD"
+            )
+        metrics = self._service.metrics
+        metrics.requests.labels(api="s3", op=op, status=str(response.status)).inc()
+        metrics.request_seconds.labels(api="s3", op=op).observe(time.perf_counter() - started)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request",
+                extra={"api": "s3", "method": http.method, "op": op, "path": resource, "status": response.status},
+            )
+        return response
+
+    async def _dispatch(
+        self, http: web.Request, op: str, target: Target, params: QueryParams, auth: Authorization, request_id: str
+    ) -> web.StreamResponse:
+        payload = None
+        if http.method in ("PUT", "POST") or http.body_exists:
+            payload = Payload(http.content, http.headers, auth, md5=op == "UploadPart")
+        upload_id = params.get("uploadId")
+        if upload_id is not None and is_local_upload_id(upload_id):
+            return await self._local_multipart(http, op, target, params, payload, request_id)
+        # Versions, parts of multipart objects, ACLs, tags and the like are S3's to answer, whatever the key.
+        cached = (
+            target.key is not None
+            and not params.names() & _OBJECT_SUBRESOURCES
+            and cache_path(self._service.mounts, target.bucket, target.key) is not None
+        )
+        if cached and op in ("GetObject", "HeadObject"):
+            return await self._objects.get(http, target, params, request_id)
+        if cached and op == "PutObject" and not needs_s3(http.headers):
+            assert payload is not None
+            return await self._objects.put(target, payload, request_id)
+        if cached and op == "CreateMultipartUpload" and not needs_s3(http.headers):
+            return await self._multipart.create(http, target, request_id)
+        if op == "DeleteObjects":
+            assert payload is not None
+            return await delete_objects(self._service, self._proxy, http, target, params, auth, payload)
+        if op in ("ListObjects", "ListObjectsV2"):
+            check_listing(params)
+        if http.method == "POST" and op not in _POST_OPERATIONS and not params.names() & {"restore", "select"}:
+            if target.key is None:
+                raise S3Error("NotImplemented", "POST Object (browser-based uploads) is not implemented by the cache")
+            raise S3Error("MethodNotAllowed", Method="POST", ResourceType="OBJECT")
+        try:
+            return await self._proxy.forward(http, target, params, auth, payload=payload)
+        except S3Error as error:
+            # Some S3 emulators crash on an unknown upload id where S3 answers NoSuchUpload: tell the two apart.
+            if error.status >= 500 and upload_id and not await self._proxy.upload_exists(target, upload_id):
+                raise S3Error("NoSuchUpload", UploadId=upload_id) from None
+            raise
+        finally:
+            if target.key is not None and http.method in ("PUT", "POST", "DELETE"):
+                forget_object(self._service, target.bucket, target.key)
+
+    async def _local_multipart(
+        self,
+        http: web.Request,
+        op: str,
+        target: Target,
+        params: QueryParams,
+        payload: Payload | None,
+        request_id: str,
+    ) -> web.StreamResponse:
+        if op == "UploadPart":
+            assert payload is not None
+            return await self._multipart.upload_part(target, params, payload, request_id)
+        if op == "ListParts":
+            return await self._multipart.list_parts(target, params, request_id)
+        if op == "CompleteMultipartUpload":
+            assert payload is not None
+            return await self._multipart.complete(http, target, params, payload, request_id)
+        if op == "AbortMultipartUpload":
+            return await self._multipart.abort(target, params, request_id)
+        if op == "UploadPartCopy":
+            return await self._multipart.upload_part_copy(http, target, params, request_id)
+        raise S3Error("InvalidRequest", f"{op} does not take an uploadId")
+
+
+def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Application:
+    """The aiohttp application serving the S3 port. ``env`` resolves ``[s3_api] secret_key_env``.
+
+    Raises ``ValueError`` for a half-configured ``[s3_api]``.
+    """
+    config = service.config
+    under = under_store_credentials(config.under_store)
+    credentials = api_credentials(config.s3_api, under, env)
+    if credentials is None:
+        log.error("s3 api: no credentials ([s3_api] or the under store's): every request will be refused")
+    proxy = UnderStoreProxy(config.under_store, under, service.executor)
+    disk = config.store.disk_tier
+    assert disk is not None and disk.path is not None, "config validation requires a disk tier"
+    uploads = MultipartUploads(Path(disk.path) / "multipart")
+    # Parts waiting on the disk tier take room from pages, as staged files do.
+    reserved = service.pages.reserved_bytes
+    service.pages.reserved_bytes = lambda: reserved() + uploads.used_bytes
+    api = S3Api(service, credentials, proxy, uploads)
+    app = web.Application()
+    # [\s\S]: any raw path reaches the handler, which alone decides what it addresses.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", api.handle)
+
+    async def close(_: web.Application) -> None:
+        await proxy.close()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+class _S3RequestHandler(RequestHandler):
+    """Answers requests too broken to reach a handler (oversized lines or headers, garbage) with S3 XML."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error")
+        if status >= 500:
+            log.error("s3 api: error before any handler ran", exc_info=exc)
+            error = S3Error("InternalError")
+        elif isinstance(exc, LineTooLong) and exc.args[1:2] == (MAX_REQUEST_LINE,):
+            error = S3Error("InvalidURI", f"The request line is longer than {MAX_REQUEST_LINE} bytes.")
+        elif isinstance(exc, LineTooLong) or "Too many headers" in str(exc):
+            error = S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
+        else:
+            error = S3Error("InvalidRequest", f"Bad HTTP request: {message or HTTPStatus(status).phrase}")
+        response = error_response(error, resource="/", request_id=uuid.uuid4().hex[:16].upper(), head=False)
+        response.force_close()
+        return response
+
+
+class _S3Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _S3RequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+async def start_s3_api(service: CacheService, env: Mapping[str, str]) -> web.AppRunner:
+    """Serve the S3 API on ``server.s3_port``; returns the runner to ``cleanup()`` at shutdown."""
+    runner = web.AppRunner(build_s3_app(service, env), access_log=None, handle_signals=False, **HANDLER_ARGS)
+    await runner.setup()
+    assert runner.server is not None
+    runner.server.__class__ = _S3Server
+    server = service.config.server
+    await web.TCPSite(runner, server.host, server.s3_port, backlog=1024, reuse_address=True).start()
+    return runner

@@ -1,0 +1,70 @@
+"""Bucket-level requests: S3 answers them (listings, bucket operations), the cache checks them and keeps up.
+
+Listings come from S3 itself rather than from the status cache: every write through the cache is in S3 before it is
+acknowledged, so S3's listing already holds it, with S3's own paging, delimiters and encodings. DeleteObjects is
+checked here (its XML is parsed safely before anything is sent on) and the cache forgets every key it names.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from cache_service.api.s3.errors import S3Error
+from cache_service.api.s3.forward import UnderStoreProxy
+from cache_service.api.s3.payload import Payload
+from cache_service.api.s3.request import QueryParams, Target
+from cache_service.api.s3.sigv4 import Authorization
+from cache_service.api.s3.xml import parse_delete
+from cache_service.service import CacheService
+
+MAX_DELETE_BODY = 2 * 1024**2  # 1000 keys of 1024 bytes, escaped, fit with room to spare
+
+
+def forget_object(service: CacheService, bucket: str, key: str) -> None:
+    """Drop what the cache knows of ``bucket``/``key`` after S3 changed it on a forwarded request."""
+    service.pages.drop_object(bucket, key, reason="overwritten")
+    service.status.forget(bucket, key)
+
+
+def check_listing(params: QueryParams) -> None:
+    """Refuse ListObjects(V2) parameters S3 refuses, with S3's codes, before anything is forwarded."""
+    max_keys = params.get("max-keys")
+    if max_keys is not None and not (max_keys.isdigit() and int(max_keys) < 2**31):
+        raise S3Error(
+            "InvalidArgument",
+            "Provided max-keys not an integer or within integer range",
+            ArgumentName="max-keys",
+            ArgumentValue=max_keys,
+        )
+    encoding = params.get("encoding-type")
+    if encoding is not None and encoding != "url":
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            ArgumentName="encoding-type",
+            ArgumentValue=encoding,
+        )
+    list_type = params.get("list-type")
+    if list_type is not None and list_type != "2":
+        raise S3Error("InvalidArgument", "Invalid List Type specified in Request", ArgumentName="list-type")
+
+
+async def delete_objects(
+    service: CacheService,
+    proxy: UnderStoreProxy,
+    request: web.Request,
+    target: Target,
+    params: QueryParams,
+    auth: Authorization,
+    payload: Payload,
+) -> web.StreamResponse:
+    """DeleteObjects: checked and parsed here, carried out by S3, forgotten by the cache."""
+    if not payload.has_integrity_check:
+        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
+    body = await payload.read(MAX_DELETE_BODY)
+    objects, _ = parse_delete(body)
+    try:
+        return await proxy.forward(request, target, params, auth, body=body)
+    finally:
+        for obj in objects:
+            forget_object(service, target.bucket, obj.key)
