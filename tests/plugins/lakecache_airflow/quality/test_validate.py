@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from lakecache_airflow.quality import (
     QualityError,
     aggregates_suite,
@@ -21,7 +22,6 @@ from lakecache_airflow.quality import (
     read_partition,
     validate_table,
 )
-
 from spark_jobs.telemetry import EVENT_TYPES, PLATFORMS
 from tests.support.metrics import s3_bytes_read
 
