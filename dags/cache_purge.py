@@ -1,0 +1,48 @@
+"""cache_purge: the on-call runbook's purge, from the Airflow UI (docs/runbooks/purge.md).
+
+Trigger with the form: ``target`` (fraction of capacity to purge down to), ``dry_run`` (default on: look first),
+``paths`` (limit the purge to these paths; empty = the whole cache). Pinned pages, pages being read and staged data
+are never taken. What was (or would be) freed is in the task's XCom and log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag
+
+from lakecache_airflow.operators.purge import CachePurgeOperator
+
+
+@dag(
+    dag_id="cache_purge",
+    schedule=None,
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={
+        "target": Param(
+            0.6, type="number", minimum=0, maximum=1, description="Purge down to this fraction of capacity"
+        ),
+        "dry_run": Param(True, type="boolean", description="Only list what would be freed"),
+        "paths": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^/[^\\u0000]*$", "minLength": 2},
+            description="Only purge pages of these paths (empty: the whole cache)",
+        ),
+    },
+    tags=["lakecache", "cache", "runbook"],
+    doc_md=__doc__,
+)
+def cache_purge() -> None:
+    CachePurgeOperator(
+        task_id="purge",
+        threshold=0.0,
+        target="{{ params.target }}",
+        dry_run="{{ params.dry_run }}",
+        paths="{{ params.paths or None }}",
+    )
+
+
+cache_purge()

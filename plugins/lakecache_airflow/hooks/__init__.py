@@ -1,0 +1,1 @@
+"""Hooks: the Lakecache admin API as an Airflow connection (``lakecache``)."""

@@ -1,0 +1,480 @@
+"""``CacheHook``: the Lakecache admin API (``/admin/v1``) behind an Airflow connection of type ``lakecache``.
+
+A ``lakecache`` connection names one cache worker: host, port (default 9870, the WebHDFS port that also serves the
+admin API) and, in the password, the admin token that state-changing requests carry as ``Authorization: Bearer``.
+``use_https`` (extra) or an ``https://`` host selects TLS. For example::
+
+    AIRFLOW_CONN_LAKECACHE_DEFAULT='{"conn_type": "lakecache", "host": "cache.internal", "port": 9870,
+                                     "password": "<token>"}'
+    AIRFLOW_CONN_LAKECACHE_DEFAULT='lakecache://:<token>@cache.internal:9870'
+
+Every failure is an ``AirflowException`` whose message a task log can show as is: ``CacheUnavailableError`` when
+the cache cannot be reached (``cannot reach the Lakecache cache at http://host:9870: connection refused``),
+``CacheApiError`` when the API refused a request (its error code, message and the request field at fault).
+Synchronous calls use ``requests``; ``job_async``/``cancel_async`` use ``aiohttp`` for triggers, which must not
+block the triggerer's event loop.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+ADMIN_PREFIX = "/admin/v1"
+DEFAULT_PORT = 9870
+DEFAULT_TIMEOUT = 30.0
+#: Job states after which a job never changes again.
+FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+#: Consecutive transient failures (see ``is_transient``) that a job wait tolerates: a worker restarting, a blip.
+UNAVAILABLE_RETRIES = 3
+#: Answers of a proxy or load balancer in front of a cache that is restarting.
+_GATEWAY_ERRORS = frozenset({502, 503, 504})
+_ERRORS_SHOWN = 5  # per-file errors quoted in a failed job's summary; the rest are counted
+
+
+class CacheUnavailableError(AirflowException):
+    """The cache could not be reached: refused, unknown host, no answer in time, or not an HTTP answer."""
+
+
+class CacheApiError(AirflowException):
+    """The admin API answered with an error: HTTP ``status``, its stable ``code`` and the request ``field``."""
+
+    def __init__(self, message: str, *, status: int, code: str, field: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.field = field
+
+
+@dataclass(frozen=True)
+class CacheEndpoint:
+    """Where one cache's admin API answers and with which token: a ``lakecache`` connection, validated."""
+
+    conn_id: str
+    url: str  # scheme://host:port, no trailing slash
+    token: str = field(repr=False)  # a secret: never in a log line or a traceback
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> CacheEndpoint:
+        """Read host, port, token (password), ``use_https`` and ``timeout`` (extra). Raises ``AirflowException``."""
+        conn_id = conn.conn_id
+        raw_host = (conn.host or "").strip()
+        if not raw_host:
+            raise AirflowException(
+                f"connection {conn_id!r} has no host: set the Lakecache cache's host (and port, default {DEFAULT_PORT})"
+            )
+        extra = conn.extra_dejson
+        scheme = "https" if _truthy(extra.get("use_https")) else str(extra.get("scheme") or "").lower()
+        if not scheme and (conn.schema or "").lower() in ("http", "https"):
+            scheme = (conn.schema or "").lower()
+        host, port = raw_host, conn.port
+        if "://" in raw_host:  # "https://cache.internal:9443" in the host field: its scheme and port win
+            parts = urlsplit(raw_host)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise AirflowException(f"connection {conn_id!r}: host {raw_host!r} is not http(s)://HOST[:PORT]")
+            scheme, host = parts.scheme, parts.hostname
+            try:
+                port = parts.port or port
+            except ValueError:
+                raise AirflowException(f"connection {conn_id!r}: the port in {raw_host!r} is not a number") from None
+        scheme = scheme or "http"
+        if scheme not in ("http", "https"):
+            raise AirflowException(f"connection {conn_id!r}: scheme must be http or https, not {scheme!r}")
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal
+        return cls(
+            conn_id=conn_id,
+            url=f"{scheme}://{host}:{port or DEFAULT_PORT}",
+            token=(conn.password or "").strip(),
+            timeout=_timeout(conn_id, extra.get("timeout")),
+        )
+
+    @property
+    def is_loopback(self) -> bool:
+        """True for a cache on this machine: no proxy from the environment may sit in between."""
+        host = (urlsplit(self.url).hostname or "").strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def headers(self) -> dict[str, str]:
+        """Request headers: JSON, and the bearer token when the connection has one."""
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def unreachable(self, error: BaseException) -> CacheUnavailableError:
+        """The error for a request that got no HTTP answer."""
+        return CacheUnavailableError(f"cannot reach the Lakecache cache at {self.url}: {_why(error, self.timeout)}")
+
+    def answer(self, method: str, route: str, status: int, payload: bytes) -> Any:
+        """The decoded JSON of a success; ``CacheApiError`` for an error answer."""
+        if status >= 400:
+            raise self._api_error(method, route, status, payload)
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise CacheApiError(
+                f"{method} {ADMIN_PREFIX}/{route} at {self.url} answered HTTP {status} with no JSON "
+                f"(is {self.url} a Lakecache cache?)",
+                status=status,
+                code="NotJSON",
+                field=None,
+            ) from None
+
+    def _api_error(self, method: str, route: str, status: int, payload: bytes) -> CacheApiError:
+        try:
+            error = json.loads(payload)["error"]
+            code, message, at = str(error["code"]), str(error["message"]), error.get("field")
+        except (ValueError, KeyError, TypeError):
+            return CacheApiError(
+                f"{method} {ADMIN_PREFIX}/{route} at {self.url} answered HTTP {status}, not an admin API error "
+                f"(is {self.url} a Lakecache cache?)",
+                status=status,
+                code=f"HTTP{status}",
+                field=None,
+            )
+        if status == 401:
+            message = f"the cache needs the admin token: put it in the password of connection {self.conn_id!r}"
+        elif status == 403:
+            message = f"the cache refused the admin token in the password of connection {self.conn_id!r}"
+        at = at if isinstance(at, str) and at else None
+        # "paths[0]: no such path: /x" already names its field; other messages get it appended.
+        where = f" (field {at})" if at and not message.startswith(f"{at}:") else ""
+        return CacheApiError(
+            f"Lakecache cache at {self.url} refused {method} {route}: {code}: {message}{where}",
+            status=status,
+            code=code,
+            field=at,
+        )
+
+
+class CacheHook(BaseHook):
+    """Calls the admin API of the cache named by the ``lakecache`` connection ``lakecache_conn_id``.
+
+    :param lakecache_conn_id: the connection to use (default ``lakecache_default``).
+    """
+
+    conn_name_attr = "lakecache_conn_id"
+    default_conn_name = "lakecache_default"
+    conn_type = "lakecache"
+    hook_name = "Lakecache"
+
+    def __init__(self, lakecache_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.lakecache_conn_id = lakecache_conn_id
+        self._async_endpoint: CacheEndpoint | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form (hidden fields, labels, placeholders), as declared in the provider info."""
+        from lakecache_airflow.provider import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+    # --- connection ----------------------------------------------------------------------------------------------
+
+    @cached_property
+    def endpoint(self) -> CacheEndpoint:
+        """The cache this hook talks to. Raises ``AirflowException`` for a missing or invalid connection."""
+        return CacheEndpoint.from_connection(self.get_connection(self.lakecache_conn_id))
+
+    async def aendpoint(self) -> CacheEndpoint:
+        """``endpoint`` without blocking the event loop (the connection lookup may ask the supervisor)."""
+        if self._async_endpoint is None:
+            conn = await self.aget_connection(self.lakecache_conn_id)
+            self._async_endpoint = CacheEndpoint.from_connection(conn)
+        return self._async_endpoint
+
+    def get_conn(self) -> requests.Session:
+        """A ``requests`` session for the admin API (kept for the hook's lifetime)."""
+        return self._session
+
+    @cached_property
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = not self.endpoint.is_loopback
+        session.headers.update(self.endpoint.headers())
+        return session
+
+    def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
+        endpoint = self.endpoint
+        try:
+            response = self.get_conn().request(
+                method,
+                f"{endpoint.url}{ADMIN_PREFIX}/{route}",
+                json=dict(body) if body is not None else None,
+                timeout=endpoint.timeout,
+            )
+        except requests.Timeout as exc:
+            raise endpoint.unreachable(TimeoutError()) from exc
+        except requests.RequestException as exc:
+            raise endpoint.unreachable(exc) from exc
+        return endpoint.answer(method, route, response.status_code, response.content)
+
+    async def _acall(self, method: str, route: str) -> Any:
+        endpoint = await self.aendpoint()
+        try:
+            # One session per call: triggers poll every few seconds, and a session must not outlive its loop.
+            async with (
+                aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
+                    headers=endpoint.headers(),
+                    trust_env=not endpoint.is_loopback,
+                ) as session,
+                session.request(method, f"{endpoint.url}{ADMIN_PREFIX}/{route}") as response,
+            ):
+                status, payload = response.status, await response.read()
+        except TimeoutError as exc:
+            raise endpoint.unreachable(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise endpoint.unreachable(exc) from exc
+        return endpoint.answer(method, route, status, payload)
+
+    # --- the admin API -------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Capacity, use, pinned and staged bytes, hit ratio, watermarks and tiers of the cache."""
+        return cast("dict[str, Any]", self._call("GET", "status"))
+
+    def load(
+        self,
+        paths: str | Sequence[str],
+        *,
+        parallelism: int = 4,
+        bandwidth: str | int | None = None,
+        tier: str = "disk",
+    ) -> dict[str, Any]:
+        """Start a warmup job for ``paths`` (files, directories, globs); returns the job record at once.
+
+        ``bandwidth`` is a size per second (``"50MiB"``) or bytes per second; None means unlimited.
+        Raises ``CacheApiError`` for a bad argument or a path that does not exist (``NotFound``).
+        """
+        body = {"paths": path_list(paths), "parallelism": parallelism, "bandwidth": bandwidth, "tier": tier}
+        return cast("dict[str, Any]", self._call("POST", "load", body))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """The record of job ``job_id``: ``state``, ``progress``, ``errors``, ``message``."""
+        return cast("dict[str, Any]", self._call("GET", _job_route(job_id)))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel job ``job_id`` (a finished job stays as it is); returns its record."""
+        return cast("dict[str, Any]", self._call("DELETE", _job_route(job_id)))
+
+    def purge(
+        self, target: float, *, dry_run: bool = False, paths: str | Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """Evict until the cache uses at most ``target`` (a fraction) of its capacity; ``dry_run`` only plans.
+
+        Returns the report: ``used_bytes_before/after``, ``freed_bytes``, ``evicted``, ``refused`` (pinned or
+        staged data is never evicted) and ``reached_target``.
+        """
+        body = {"target": target, "dry_run": dry_run, "paths": path_list(paths) if paths is not None else None}
+        return cast("dict[str, Any]", self._call("POST", "purge", body))
+
+    def free(self, paths: str | Sequence[str]) -> dict[str, Any]:
+        """Drop the cached pages of ``paths``; returns ``freed_bytes``, ``freed_pages`` and ``refused``."""
+        return cast("dict[str, Any]", self._call("POST", "free", {"paths": path_list(paths)}))
+
+    def sweep_ttl(self) -> dict[str, Any]:
+        """Free every cached object whose TTL has run out; returns ``freed_bytes`` and ``freed_pages``."""
+        return cast("dict[str, Any]", self._call("POST", "ttl/sweep"))
+
+    def wait_for_job(self, job_id: str, *, poll_interval: float = 5.0, timeout: float | None = None) -> dict[str, Any]:
+        """Poll job ``job_id`` until it finishes; returns its final record.
+
+        Tolerates ``UNAVAILABLE_RETRIES`` consecutive transient failures (``is_transient``), then raises the last
+        one. Raises ``CacheApiError`` if the job is unknown, ``AirflowException`` after ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
+        while True:
+            try:
+                job = self.job(job_id)
+            except AirflowException as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                if failures > UNAVAILABLE_RETRIES:
+                    raise
+                self.log.warning("%s; retrying (%d of %d)", exc, failures, UNAVAILABLE_RETRIES)
+            else:
+                failures = 0
+                if job["state"] in FINISHED_STATES:
+                    return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise AirflowException(f"Lakecache job {job_id} did not finish within {timeout:g}s")
+            time.sleep(poll_interval)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the cache answers and accepts the token; Airflow's "Test connection" button calls this."""
+        try:
+            status = self.status()
+            # No admin endpoint reads the token, so probe with a state-changing request that changes nothing:
+            # cancelling a job that does not exist answers 404 when the token is accepted, 401/403 when not.
+            self._call("DELETE", _job_route("connection-test"))
+        except CacheApiError as exc:
+            if exc.code != "NotFound":
+                return False, str(exc)
+        except AirflowException as exc:
+            return False, str(exc)
+        capacity, used = status.get("capacity_bytes", 0), status.get("used_bytes", 0)
+        return True, f"Lakecache cache at {self.endpoint.url} answers: {used} of {capacity} bytes used"
+
+    async def job_async(self, job_id: str) -> dict[str, Any]:
+        """``job`` for triggers: the record of job ``job_id``, without blocking the event loop."""
+        return cast("dict[str, Any]", await self._acall("GET", _job_route(job_id)))
+
+    async def cancel_async(self, job_id: str) -> dict[str, Any]:
+        """``cancel`` for triggers."""
+        return cast("dict[str, Any]", await self._acall("DELETE", _job_route(job_id)))
+
+
+def path_list(paths: str | Sequence[str]) -> list[str]:
+    """``paths`` (one path, or several; as a templated field renders them) as a non-empty list of paths.
+
+    Raises ``AirflowException`` for an empty list or a value that is not a path; the cache checks the rest.
+    """
+    listed = [paths] if isinstance(paths, str) else list(paths)
+    if not listed or not all(isinstance(p, str) and p.strip() for p in listed):
+        raise AirflowException(f"paths must be one path or a non-empty list of paths, not {paths!r}")
+    return [p.strip() for p in listed]
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for a failure that a later request may not meet: the cache unreachable, or a gateway's 502/503/504."""
+    if isinstance(error, CacheUnavailableError):
+        return True
+    return isinstance(error, CacheApiError) and error.status in _GATEWAY_ERRORS
+
+
+# --- jobs as tasks report them ---------------------------------------------------------------------------------------
+
+
+def summarize_job(job: Mapping[str, Any]) -> str:
+    """One line about a job: how much it did, or why it failed (its first per-file errors quoted)."""
+    kind, job_id, state = job.get("kind", "load"), job.get("id", "?"), job.get("state", "?")
+    progress = job.get("progress") or {}
+    if state == "succeeded":
+        files = progress.get("files_done", 0)
+        return (
+            f"{kind} job {job_id} succeeded: {files} file{'' if files == 1 else 's'}, "
+            f"{progress.get('bytes_done', 0)} bytes ({progress.get('bytes_from_s3', 0)} from S3, "
+            f"{progress.get('bytes_skipped', 0)} already cached)"
+        )
+    if state == "cancelled":
+        return f"{kind} job {job_id} was cancelled"
+    errors = job.get("errors") or []
+    shown = "; ".join(f"{e.get('path')}: {e.get('error')}" for e in errors[:_ERRORS_SHOWN])
+    more = f" (and {len(errors) - _ERRORS_SHOWN} more)" if len(errors) > _ERRORS_SHOWN else ""
+    reason = job.get("message") or state
+    return f"{kind} job {job_id} {state}: {reason}" + (f": {shown}{more}" if shown else "")
+
+
+def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
+    """What a task pushes to XCom about a finished job: its outcome and counters, small and JSON-ready."""
+    progress = job.get("progress") or {}
+    started, finished = job.get("started_at"), job.get("finished_at")
+    return {
+        "job_id": job.get("id"),
+        "state": job.get("state"),
+        "paths": (job.get("request") or {}).get("paths", []),
+        "files_total": progress.get("files_total", 0),
+        "files_done": progress.get("files_done", 0),
+        "bytes_total": progress.get("bytes_total", 0),
+        "bytes_done": progress.get("bytes_done", 0),
+        "bytes_from_s3": progress.get("bytes_from_s3", 0),
+        "bytes_skipped": progress.get("bytes_skipped", 0),
+        "seconds": round(finished - started, 3) if started is not None and finished is not None else None,
+        "errors": list(job.get("errors") or []),
+        "message": job.get("message", ""),
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def _job_route(job_id: str) -> str:
+    # A job id is one URL path segment, whatever its characters.
+    return f"jobs/{quote(str(job_id), safe='')}"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _timeout(conn_id: str, value: Any) -> float:
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise AirflowException(f"connection {conn_id!r}: timeout must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: requests and urllib3 nest the OS error in args, ``reason`` and ``__cause__``."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for inner in (
+            getattr(current, "os_error", None),
+            getattr(current, "reason", None),
+            current.__cause__,
+            current.__context__,
+            *current.args,
+        ):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+
+
+def _why(error: BaseException, timeout: float) -> str:
+    """A few words on why a request got no answer, as an operator would say it."""
+    for cause in _causes(error):
+        match cause:
+            case ConnectionRefusedError():
+                return "connection refused"
+            case socket.gaierror():
+                return "unknown host"
+            case TimeoutError():
+                return f"no answer within {timeout:g}s"
+            case ssl.SSLError():
+                return f"TLS failed ({cause.reason or cause})"
+            case ConnectionResetError() | http.client.RemoteDisconnected() | aiohttp.ServerDisconnectedError():
+                return "the connection was closed before an answer came"
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+    return str(error) or type(error).__name__

@@ -1,0 +1,1 @@
+"""Operators: warmup, purge under pressure and maintenance of a Lakecache cache."""

@@ -1,0 +1,1 @@
+"""Sensors: wait for something to happen in a Lakecache cache."""

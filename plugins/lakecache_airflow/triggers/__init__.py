@@ -1,0 +1,1 @@
+"""Triggers: asynchronous waits that deferred Lakecache tasks hand to the triggerer."""

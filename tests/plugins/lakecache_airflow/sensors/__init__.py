@@ -1,0 +1,1 @@
+"""Tests of ``lakecache_airflow.sensors``."""
