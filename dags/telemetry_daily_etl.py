@@ -7,6 +7,7 @@ Set ``warmup`` to false to skip the warmup (the ETL still runs, reading through 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -68,8 +69,17 @@ def telemetry_daily_etl() -> None:
         from spark_jobs.telemetry import EVENT_TYPES, PLATFORMS
 
         root = CacheHook().endpoint.url.replace("http://", "webhdfs://")
-        frame = read_partition(f"{root}{EVENTS_CLEAN.path}", "dt", day)
         out = quality_dir(dag_run.dag_id, dag_run.run_id) / "events_clean.json"
+        try:
+            frame = read_partition(f"{root}{EVENTS_CLEAN.path}", "dt", day)
+        except FileNotFoundError:
+            message = (
+                f"no clean events for {day}: every raw line was quarantined or the day is empty "
+                f"(reasons in {EVENTS_QUARANTINE.path}/dt={day})"
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"table": EVENTS_CLEAN.name, "success": False, "summary": message}))
+            raise ValueError(message) from None
         result = check(
             frame,
             events_clean_suite(date.fromisoformat(day), event_types=EVENT_TYPES, platforms=PLATFORMS),

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+# The Airflow fixtures point AIRFLOW_HOME at a throwaway directory before anything imports Airflow.
+pytest_plugins = ["tests.support.airflow_fixtures"]
+
+
 @pytest.fixture(scope="session")
 def s3_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator]:
     """moto's S3 server, one process for the whole session; use ``endpoint_url``."""

@@ -14,5 +14,9 @@ class TableLayoutError(ValueError):
     data files at the wrong depth, no data files at all, or a schema that cannot be merged or expressed)."""
 
 
+class EmptyTableError(TableLayoutError):
+    """The table has no data files yet, so there is nothing (no schema) to register."""
+
+
 class CatalogError(RuntimeError):
     """The metastore refused a request or could not be reached."""

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cache_service.catalog.errors import TableLayoutError, UnpublishedDataError
+from cache_service.catalog.errors import EmptyTableError, TableLayoutError, UnpublishedDataError
 from cache_service.catalog.model import Column, check_name
 from cache_service.config import WriteConfig
 from cache_service.errors import StaleObjectError
@@ -128,7 +128,7 @@ class TableInspector:
                 f"{root}/{SUCCESS_MARKER} is missing: the job writing the table has not committed yet"
             )
         if not data:
-            raise TableLayoutError(f"{root}: no data files, so there is no schema to register")
+            raise EmptyTableError(f"{root}: no data files, so there is no schema to register")
         partitions = _group(root, prefix, data, partition_keys)
         schemas = self._check_files(data)
         return StoredTable(

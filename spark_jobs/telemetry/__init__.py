@@ -93,3 +93,7 @@ def replace_partitions(df: DataFrame, table: str, column: str, rows_by_partition
         if rows == 0:
             path = jvm.org.apache.hadoop.fs.Path(f"{table}/{column}={value.isoformat()}")
             path.getFileSystem(conf).delete(path, True)
+    # A dynamic overwrite commits through a staging directory and leaves no _SUCCESS at the table's root; write
+    # it there, after every partition is in place, so readers and the metastore sync see the table as published.
+    marker = jvm.org.apache.hadoop.fs.Path(f"{table}/_SUCCESS")
+    marker.getFileSystem(conf).create(marker, True).close()

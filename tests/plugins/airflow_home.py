@@ -126,12 +126,19 @@ class AirflowHome:
         assert result.returncode == 0, result.stdout[-4000:]
 
     def run_dag(
-        self, dag_id: str, source: str, *, logical_date: str = "2026-11-23", env: Mapping[str, str] | None = None
+        self,
+        dag_id: str,
+        source: str,
+        *,
+        logical_date: str = "2026-11-23",
+        env: Mapping[str, str] | None = None,
+        conf: Mapping[str, Any] | None = None,
     ) -> DagRun:
         """Write ``source`` as ``<dag_id>.py`` in the dags folder and run it once with ``airflow dags test``."""
         (self.dags_folder / f"{dag_id}.py").write_text(textwrap.dedent(source))
         started = time.monotonic()
-        result = self.airflow("dags", "test", dag_id, logical_date, env=self.env(env))
+        args = ["dags", "test", dag_id, logical_date, *(["--conf", json.dumps(conf)] if conf else [])]
+        result = self.airflow(*args, env=self.env(env))
         seconds = time.monotonic() - started
         with sqlite3.connect(self.path / "airflow.db") as db:
             row = db.execute(

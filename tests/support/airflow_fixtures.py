@@ -1,4 +1,4 @@
-"""Fixtures for the Airflow side: an Airflow home of our own, cache connections, and data to warm up.
+"""Airflow fixtures for the provider's and the DAGs' tests: an Airflow home of our own, connections, data.
 
 Airflow reads its configuration when first imported and creates folders under ``AIRFLOW_HOME``; the test modules
 below import the provider (hence Airflow) when pytest collects them. So ``AIRFLOW_HOME`` is pointed at a throwaway
