@@ -66,6 +66,7 @@ def get_provider_info() -> dict[str, Any]:
                     "lakecache_airflow.operators.purge",
                     "lakecache_airflow.operators.maintenance",
                     "lakecache_airflow.operators.metastore",
+                    "lakecache_airflow.operators.cluster_scale",
                 ],
             }
         ],
