@@ -161,7 +161,9 @@ def test_clean_events_are_typed_unique_and_partitioned_by_day(first_run, labelle
     assert table.schema.field("duration_s").type == pa.int32()
     assert all(r["dt"] == "2026-11-23" for r in rows)
     keys = lake.keys("warehouse/events_clean")
-    assert keys and all(k.split("/")[3] == "dt=2026-11-23" and k.endswith(".parquet") for k in keys), keys
+    data = [k for k in keys if not k.endswith("/_SUCCESS")]
+    assert any(k.endswith("warehouse/events_clean/_SUCCESS") for k in keys), keys  # the table is marked committed
+    assert data and all(k.split("/")[3] == "dt=2026-11-23" and k.endswith(".parquet") for k in data), keys
     for row in rows[:500]:
         raw = good[row["event_id"]]
         assert row["player_id"] == raw["player_id"] and row["platform"] == raw["platform"]
