@@ -1,12 +1,18 @@
-"""``make demo``: one Spark job run twice through the cache, cold then warm, with what each run cost in S3 reads.
+"""``make demo``: the daily telemetry ETL run by Airflow through the cache, cold then warm, and what each run cost.
 
-``python -m infra.demo`` starts the local stack (S3 emulator and one cache worker) in ``.local/demo``, writes a
-partitioned Parquet table of game events straight into the emulator (never through the cache, so the first run finds
-the cache empty), submits ``spark_jobs/scan_events.py`` twice with ``spark-submit --master local[2]``, and prints for
-each run the rows scanned, the wall time, the bytes read from S3 and served by each cache tier, and the page hit
-ratio, read from the worker's ``/metrics``. The warm run should read nothing from S3.
+``python -m infra.demo`` starts the local stack (S3 emulator and one cache worker, free loopback ports) in
+``.local/demo``, writes a day of raw game telemetry (JSON lines, defects included) straight into the emulator (never
+through the cache, so the first run finds the cache empty), and runs ``airflow dags test telemetry_daily_etl`` twice
+with a local ``AIRFLOW_HOME`` (SQLite, ``.local/demo/airflow``): warmup, ingest (Spark), Great Expectations on the
+clean events, aggregates (Spark), Great Expectations on the aggregates, metastore sync (Glue, served by the emulator).
+The second run reprocesses the same day (the jobs overwrite their partitions, so it is idempotent) with the raw
+input already in the cache; what the jobs read besides is what they have just written through the cache.
 
-``DEMO_EVENTS`` (or ``--events``) sets the number of events, 1,000,000 by default.
+It prints the rows of every stage, the data-quality results, and for each run its wall time, the bytes read from S3,
+the bytes each cache tier served and the page hit ratio, read from the worker's ``/metrics``. The warm run should read
+(nearly) nothing from S3. The stack is stopped at the end; every demo starts from a wiped ``.local/demo``.
+
+``DEMO_EVENTS`` (or ``--events``) sets the number of raw events, 1,000,000 by default.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,17 +43,38 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.cache_process import REPO_ROOT
+from infra.s3_emulator import EMULATOR_CREDENTIALS
 from infra.service_process import ServiceStartError, log_tail
 from infra.stack import DEMO_BUCKET, LocalStack, StackInfo
+from spark_jobs.telemetry.generator import DayUpload, write_day_to_s3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_EVENTS = 1_000_000
+MIN_EVENTS = 1_000  # fewer leave the generator no room for its defects and the checks nothing to check
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "demo"
+DAG_ID = "telemetry_daily_etl"
+DAGS_FOLDER = REPO_ROOT / "dags"
+DEMO_DAY = date(2026, 11, 22)
+"""The day the demo processes; its runs have the next day as logical date (the DAG handles the day before)."""
+RAW_PREFIX = "raw/events"  # s3://lake/raw is the cache's /raw mount, where the DAG reads raw/events/dt=<day>
+RAW_FILES = 4
+SEED = 2026
+DAG_TIMEOUT = 3600.0
+MIGRATE_TIMEOUT = 300.0
+AIRFLOW = (sys.executable, "-m", "airflow")
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which and why, in a line (plus a log excerpt where one helps)."""
+
+
+# --- for the Spark job tests and the benchmarks: the scan job's data set, and spark-submit on local[2] ---------
+# Not used by the demo itself any more; kept here, where tests/spark_jobs and bench import them from.
+
 EVENTS_PREFIX = "warehouse/events"
 SCAN_JOB = REPO_ROOT / "spark_jobs" / "scan_events.py"
-SPARK_TIMEOUT = 900.0
 
 EVENT_TYPES = ("session_start", "match_start", "match_end", "level_up", "ad_view", "purchase", "session_end")
 EVENT_WEIGHTS = (0.18, 0.22, 0.21, 0.07, 0.17, 0.03, 0.12)
@@ -68,13 +97,6 @@ EVENT_SCHEMA = pa.schema(
         ("ts", pa.timestamp("ms", tz="UTC")),
     ]
 )
-
-
-class DemoError(RuntimeError):
-    """A step of the demo failed; the message says which and why, in a line (plus a log tail where one helps)."""
-
-
-# --- the data set --------------------------------------------------------------------------------------------
 
 
 def game_event_files(
@@ -161,112 +183,6 @@ def upload_event_files(
     return UploadedTable(uri=f"s3://{bucket}/{prefix.strip('/')}/", files=count, rows=rows, bytes=size)
 
 
-# --- what the cache reports ------------------------------------------------------------------------------------
-
-# Straight to loopback: a proxy configured in the environment must not sit between us and the worker.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass(frozen=True)
-class CacheCounters:
-    """The worker's data-path counters at one moment; subtract two snapshots to get what happened in between."""
-
-    s3_bytes_read: float = 0.0
-    bytes_served: Mapping[str, float] = field(default_factory=dict)
-    page_hits: Mapping[str, float] = field(default_factory=dict)
-    page_misses: float = 0.0
-    open_seconds: float = 0.0
-
-    @classmethod
-    def parse(cls, text: str) -> CacheCounters:
-        """Read the counters from a Prometheus text exposition (missing counters count as 0)."""
-        s3_read = misses = open_seconds = 0.0
-        served: dict[str, float] = {}
-        hits: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "lakecache_s3_bytes_read_total":
-                    s3_read += sample.value
-                elif sample.name == "lakecache_page_misses_total":
-                    misses += sample.value
-                elif sample.name == "lakecache_bytes_served_total":
-                    tier = sample.labels.get("tier", "")
-                    served[tier] = served.get(tier, 0.0) + sample.value
-                elif sample.name == "lakecache_page_hits_total":
-                    tier = sample.labels.get("tier", "")
-                    hits[tier] = hits.get(tier, 0.0) + sample.value
-                elif sample.name == "lakecache_request_seconds_sum" and sample.labels.get("op") == "OPEN":
-                    open_seconds += sample.value
-        return cls(s3_read, served, hits, misses, open_seconds)
-
-    @classmethod
-    def scrape(cls, webhdfs_url: str, timeout: float = 10.0) -> CacheCounters:
-        """The counters of the worker whose WebHDFS port answers at ``webhdfs_url``.
-
-        Raises ``DemoError`` if ``/metrics`` does not answer.
-        """
-        try:
-            with _DIRECT.open(f"{webhdfs_url}/metrics", timeout=timeout) as response:
-                return cls.parse(response.read().decode())
-        except OSError as exc:
-            raise DemoError(f"cannot read {webhdfs_url}/metrics: {exc}") from exc
-
-    def __sub__(self, earlier: CacheCounters) -> CacheCounters:
-        def minus(now: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
-            return {k: now.get(k, 0.0) - before.get(k, 0.0) for k in set(now) | set(before)}
-
-        return CacheCounters(
-            self.s3_bytes_read - earlier.s3_bytes_read,
-            minus(self.bytes_served, earlier.bytes_served),
-            minus(self.page_hits, earlier.page_hits),
-            self.page_misses - earlier.page_misses,
-            self.open_seconds - earlier.open_seconds,
-        )
-
-
-# --- the runs --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScanRun:
-    """One submission of the scan job and what it cost the cache."""
-
-    name: str
-    rows: int
-    wall_seconds: float
-    scan_seconds: float
-    s3_bytes_read: int
-    served_memory: int
-    served_disk: int
-    served_s3: int
-    page_hits: int
-    page_misses: int
-    open_seconds: float
-    result: Mapping[str, Any]
-
-    @property
-    def served_from_cache(self) -> int:
-        """Bytes served from the memory and disk tiers."""
-        return self.served_memory + self.served_disk
-
-    @property
-    def hit_ratio(self) -> float:
-        """Page reads served from a tier over all page reads (0 when no page was read)."""
-        reads = self.page_hits + self.page_misses
-        return self.page_hits / reads if reads else 0.0
-
-
-@dataclass(frozen=True)
-class DemoSummary:
-    """The demo's outcome: the table it wrote and the cold and warm runs of the scan over it."""
-
-    events: int
-    table: UploadedTable
-    cold: ScanRun
-    warm: ScanRun
-    seconds: float
-
-
 def spark_submit_path() -> Path:
     """The ``spark-submit`` installed beside this Python (pyspark's wheel puts it in the venv's ``bin``)."""
     return Path(sys.executable).parent / "spark-submit"
@@ -291,121 +207,592 @@ def spark_submit_env(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def submit_scan(stack: LocalStack, name: str, table_uri: str, work_dir: Path) -> ScanRun:
-    """Run ``scan_events.py`` over ``table_uri`` with ``spark-submit --master local[2]``; measure it at the cache.
+# --- what the cache reports ------------------------------------------------------------------------------------
 
-    Spark's output goes to ``work_dir/spark-<name>.log``: both streams, because spark-submit passes the Python
-    driver's stderr (a traceback) to its own stdout. Raises ``DemoError`` if the job fails or times out.
-    """
-    output = work_dir / f"scan-{name}.json"
-    log_path = work_dir / f"spark-{name}.log"
-    argv = spark_submit_argv(SCAN_JOB, "--input", table_uri, "--output-json", str(output))
-    env = spark_submit_env(os.environ)
-    output.unlink(missing_ok=True)  # a summary left by an earlier run must not pass for this one's
-    before = CacheCounters.scrape(stack.webhdfs_url)
-    started = time.monotonic()
-    try:
-        with log_path.open("wb") as log:
-            done = subprocess.run(
-                argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=SPARK_TIMEOUT, check=False
-            )
-    except subprocess.TimeoutExpired as exc:
-        raise DemoError(f"spark-submit ({name} run) did not finish in {SPARK_TIMEOUT:.0f}s; see {log_path}") from exc
-    except OSError as exc:
-        raise DemoError(f"cannot run {argv[0]}: {exc}") from exc
-    wall = time.monotonic() - started
-    delta = CacheCounters.scrape(stack.webhdfs_url) - before
-    if done.returncode != 0:
-        raise DemoError(
-            f"spark-submit ({name} run) exited with code {done.returncode}; last lines of {log_path}:\n"
-            + log_tail(log_path, 25)
+# Straight to loopback: a proxy configured in the environment must not sit between us and the worker.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(frozen=True)
+class CacheCounters:
+    """The worker's data-path counters at one moment; subtract two snapshots to get what happened in between."""
+
+    s3_bytes_read: float = 0.0
+    bytes_served: Mapping[str, float] = field(default_factory=dict)
+    page_hits: Mapping[str, float] = field(default_factory=dict)
+    page_misses: float = 0.0
+    open_seconds: float = 0.0
+    s3_bytes_written: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> CacheCounters:
+        """Read the counters from a Prometheus text exposition (missing counters count as 0)."""
+        s3_read = s3_written = misses = open_seconds = 0.0
+        served: dict[str, float] = {}
+        hits: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "lakecache_s3_bytes_read_total":
+                    s3_read += sample.value
+                elif sample.name == "lakecache_s3_bytes_written_total":
+                    s3_written += sample.value
+                elif sample.name == "lakecache_page_misses_total":
+                    misses += sample.value
+                elif sample.name == "lakecache_bytes_served_total":
+                    tier = sample.labels.get("tier", "")
+                    served[tier] = served.get(tier, 0.0) + sample.value
+                elif sample.name == "lakecache_page_hits_total":
+                    tier = sample.labels.get("tier", "")
+                    hits[tier] = hits.get(tier, 0.0) + sample.value
+                elif sample.name == "lakecache_request_seconds_sum" and sample.labels.get("op") == "OPEN":
+                    open_seconds += sample.value
+        return cls(
+            s3_bytes_read=s3_read,
+            bytes_served=served,
+            page_hits=hits,
+            page_misses=misses,
+            open_seconds=open_seconds,
+            s3_bytes_written=s3_written,
         )
-    try:
-        result = json.loads(output.read_text())
-    except (OSError, ValueError) as exc:
-        raise DemoError(f"the {name} run left no readable summary in {output}: {exc}") from exc
-    return ScanRun(
+
+    @classmethod
+    def scrape(cls, webhdfs_url: str, timeout: float = 10.0) -> CacheCounters:
+        """The counters of the worker whose WebHDFS port answers at ``webhdfs_url``.
+
+        Raises ``DemoError`` if ``/metrics`` does not answer.
+        """
+        try:
+            with _DIRECT.open(f"{webhdfs_url}/metrics", timeout=timeout) as response:
+                return cls.parse(response.read().decode())
+        except OSError as exc:
+            raise DemoError(f"cannot read {webhdfs_url}/metrics: {exc}") from exc
+
+    def __sub__(self, earlier: CacheCounters) -> CacheCounters:
+        def minus(now: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+            return {k: now.get(k, 0.0) - before.get(k, 0.0) for k in set(now) | set(before)}
+
+        return CacheCounters(
+            s3_bytes_read=self.s3_bytes_read - earlier.s3_bytes_read,
+            bytes_served=minus(self.bytes_served, earlier.bytes_served),
+            page_hits=minus(self.page_hits, earlier.page_hits),
+            page_misses=self.page_misses - earlier.page_misses,
+            open_seconds=self.open_seconds - earlier.open_seconds,
+            s3_bytes_written=self.s3_bytes_written - earlier.s3_bytes_written,
+        )
+
+
+# --- Airflow -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DagRunRecord:
+    """What one ``airflow dags test`` left in the metadata DB and its log."""
+
+    run_id: str
+    state: str
+    task_states: Mapping[str, str]
+    task_seconds: Mapping[str, float]
+    xcoms: Mapping[str, Any]
+    log_path: Path
+    wall_seconds: float
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        """Tasks that did not succeed or get skipped by a branch, in the order they started."""
+        return [t for t, s in self.task_states.items() if s not in ("success", "skipped")]
+
+
+class AirflowHome:
+    """A local ``AIRFLOW_HOME``: SQLite metadata DB, the repository's ``dags/``, connections to a running stack.
+
+    Airflow runs in subprocesses whose environment is built here, never inherited (``AIRFLOW__*``, connections and
+    ``CACHE_*`` of whoever runs the demo are dropped), so the demo does not depend on the developer's ``~/airflow``.
+    The plugins folder is empty: the DAGs import the provider package themselves, and loading every module under
+    ``plugins/`` would import Great Expectations into each task for nothing.
+    """
+
+    def __init__(self, path: Path, stack: LocalStack) -> None:
+        self.path = path.resolve()
+        self.stack = stack
+        self.plugins_folder = self.path / "plugins"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite metadata DB."""
+        return self.path / "airflow.db"
+
+    def connections(self) -> dict[str, str]:
+        """The DAG's connections as ``AIRFLOW_CONN_*``: the cache (the emulator as its S3 and Glue), and Spark."""
+        cache = self.stack.cache
+        lakecache = {
+            "conn_type": "lakecache",
+            "host": cache.host,
+            "port": cache.webhdfs_port,
+            "password": cache.token,
+            "extra": {
+                "s3_endpoint_url": self.stack.s3_endpoint,
+                "glue_endpoint_url": self.stack.s3_endpoint,
+                "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
+            },
+        }
+        return {
+            "AIRFLOW_CONN_LAKECACHE_DEFAULT": json.dumps(lakecache),
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        }
+
+    def env(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The environment of an Airflow subprocess, from ``environ`` minus any Airflow or cache settings."""
+        dropped = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CACHE_")
+        env = {k: v for k, v in environ.items() if not k.startswith(dropped)}
+        no_proxy = ",".join(p for p in (env.get("NO_PROXY", ""), "127.0.0.1,localhost") if p)
+        bin_dir = str(Path(sys.executable).parent)  # spark-submit lives beside this Python
+        env.update(EMULATOR_CREDENTIALS)
+        env.update(self.connections())
+        env.update(
+            AIRFLOW_HOME=str(self.path),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
+            AIRFLOW__CORE__PLUGINS_FOLDER=str(self.plugins_folder),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.db_path}",
+            PATH=os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p),
+            SPARK_LOCAL_IP="127.0.0.1",
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            NO_PROXY=no_proxy,
+            no_proxy=no_proxy,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def airflow(self, args: Sequence[str], log_path: Path, timeout: float) -> int:
+        """Run ``airflow <args>`` in this home, both streams to ``log_path``; returns the exit code.
+
+        Raises ``DemoError`` if it cannot start or does not finish within ``timeout`` seconds.
+        """
+        argv = [*AIRFLOW, *args]
+        try:
+            with log_path.open("wb") as log:
+                done = subprocess.run(
+                    argv,
+                    cwd=REPO_ROOT,
+                    env=self.env(os.environ),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
+                )
+        except subprocess.TimeoutExpired as exc:
+            raise DemoError(f"`airflow {' '.join(args)}` did not finish in {timeout:.0f}s; see {log_path}") from exc
+        except OSError as exc:
+            raise DemoError(f"cannot run {' '.join(argv)}: {exc}") from exc
+        return done.returncode
+
+    def migrate(self) -> None:
+        """``airflow db migrate``: create the SQLite metadata DB. Raises ``DemoError`` (with the log's tail)."""
+        self.plugins_folder.mkdir(parents=True, exist_ok=True)
+        log_path = self.path / "migrate.log"
+        code = self.airflow(["db", "migrate"], log_path, MIGRATE_TIMEOUT)
+        if code != 0:
+            raise DemoError(
+                f"`airflow db migrate` exited with code {code}; last lines of {log_path}:\n" + log_tail(log_path, 25)
+            )
+
+    def test_dag(self, dag_id: str, logical_date: date, log_path: Path) -> DagRunRecord:
+        """Run ``airflow dags test <dag_id> <logical_date>`` and read back the run it made.
+
+        A failed run is returned, not raised (its ``state`` says so); raises ``DemoError`` if Airflow left no run.
+        """
+        started = time.monotonic()
+        code = self.airflow(["dags", "test", dag_id, logical_date.isoformat()], log_path, DAG_TIMEOUT)
+        wall = time.monotonic() - started
+        with sqlite3.connect(self.db_path) as db:
+            row = db.execute(
+                "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+            ).fetchone()
+            if row is None:
+                raise DemoError(
+                    f"`airflow dags test {dag_id}` exited with code {code} and made no run; last lines of {log_path}:\n"
+                    + log_tail(log_path, 25)
+                )
+            run_id, state = row
+            tasks = db.execute(
+                "SELECT task_id, state, duration FROM task_instance WHERE dag_id = ? AND run_id = ? "
+                "ORDER BY start_date IS NULL, start_date",
+                (dag_id, run_id),
+            ).fetchall()
+            xcoms = {
+                task_id: json.loads(value)
+                for task_id, value in db.execute(
+                    "SELECT task_id, value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'",
+                    (dag_id, run_id),
+                )
+            }
+        return DagRunRecord(
+            run_id=run_id,
+            state=str(state),
+            task_states={task: str(task_state) for task, task_state, _ in tasks},
+            task_seconds={task: float(seconds or 0.0) for task, _, seconds in tasks},
+            xcoms=xcoms,
+            log_path=log_path,
+            wall_seconds=wall,
+        )
+
+
+def task_log(log_text: str, task_id: str) -> list[str]:
+    """The lines ``airflow dags test`` logged while it ran ``task_id`` (empty if the task never started)."""
+    lines = log_text.splitlines()
+    start = next((i for i, line in enumerate(lines) if f"[DAG TEST] starting task_id={task_id} " in line), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start, len(lines)) if f"[DAG TEST] end task task_id={task_id} " in lines[i]), None)
+    return lines[start : (end if end is not None else len(lines))]
+
+
+_LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z \[(\w+) *\] ")
+_LOG_SUFFIX = re.compile(r" +\[[\w.]+\](?: \w+=\S*)+$")
+
+
+def failure_excerpt(lines: Sequence[str], context: int = 12) -> list[str]:
+    """What explains a failed task, from its log lines: the last ``context`` lines it logged before its traceback,
+    then the exception the traceback ends with (without the stack frames). Timestamps and logger names are cut."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")), None)
+    if start is None:
+        return [_compact(line) for line in lines[-context:]]
+    end = next((i for i in range(start + 1, len(lines)) if _LOG_PREFIX.match(lines[i])), len(lines))
+    # The exception follows the last stack frame, whose lines are indented; it may span lines (a quality report).
+    last_frame = max((i for i in range(start, end) if lines[i].startswith("  ")), default=start)
+    before = [line for line in lines[:start] if "[DAG TEST]" not in line][-context:]
+    return [_compact(line) for line in before] + list(lines[last_frame + 1 : end])
+
+
+def _compact(line: str) -> str:
+    return _LOG_SUFFIX.sub("", _LOG_PREFIX.sub(lambda m: f"{m[1]}: ", line))
+
+
+# --- what the pipeline reports -------------------------------------------------------------------------------
+
+_INGESTED = re.compile(
+    r"ingested (?P<raw>[\d,]+) raw lines for (?P<day>\S+) in [\d.]+s: (?P<clean>[\d,]+) clean, "
+    r"(?P<duplicates>[\d,]+) duplicates, (?P<quarantined>[\d,]+) quarantined"
+)
+_QUARANTINED = re.compile(r"\] quarantined +(?P<lines>[\d,]+) +(?P<reason>\S+)")
+
+
+def _count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@dataclass(frozen=True)
+class StageRows:
+    """Rows at each stage of one run: the ingest job's reconciliation, and each aggregate table's new partition."""
+
+    raw_lines: int
+    clean: int
+    duplicates: int
+    quarantined: int
+    quarantined_by_reason: Mapping[str, int]
+    clean_validated: int
+    aggregates: Mapping[str, int]
+
+    @property
+    def reconciles(self) -> bool:
+        """Every raw line is accounted for once: ``raw_lines == clean + duplicates + quarantined``."""
+        return self.raw_lines == self.clean + self.duplicates + self.quarantined
+
+    @classmethod
+    def from_run(cls, record: DagRunRecord, log_text: str) -> StageRows:
+        """Read the ingest job's summary from its task's log and the row counts the validate tasks returned.
+
+        Raises ``DemoError`` if the ingest summary or a validate task's return value is missing.
+        """
+        ingest = task_log(log_text, "ingest_events")
+        found = next((m for m in map(_INGESTED.search, ingest) if m), None)
+        if found is None:
+            raise DemoError(f"the ingest_events task logged no summary line (see {record.log_path})")
+        reasons = {m["reason"]: _count(m["lines"]) for m in map(_QUARANTINED.search, ingest) if m}
+        events, aggregates = record.xcoms.get("validate_events"), record.xcoms.get("validate_aggregates")
+        if not isinstance(events, dict) or not isinstance(aggregates, dict):
+            raise DemoError(f"the validate tasks returned no row counts (see {record.log_path})")
+        return cls(
+            raw_lines=_count(found["raw"]),
+            clean=_count(found["clean"]),
+            duplicates=_count(found["duplicates"]),
+            quarantined=_count(found["quarantined"]),
+            quarantined_by_reason=dict(sorted(reasons.items())),
+            clean_validated=int(events["rows"]),
+            aggregates={str(k): int(v) for k, v in aggregates["tables"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """One Great Expectations suite's outcome on one table, as the validate task wrote it."""
+
+    table: str
+    suite: str
+    success: bool
+    evaluated: int
+    failed: int
+    path: Path
+
+    @classmethod
+    def read(cls, path: Path) -> SuiteResult:
+        """The result JSON at ``path``. Raises ``DemoError`` if it is missing or not a result."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                table=str(data["table"]),
+                suite=str(data["suite"]),
+                success=bool(data["success"]),
+                evaluated=int(data["evaluated"]),
+                failed=int(data["failed"]),
+                path=path,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DemoError(f"cannot read the data-quality result {path}: {exc}") from exc
+
+
+def quality_results(record: DagRunRecord) -> tuple[SuiteResult, ...]:
+    """Every suite result of the run: the clean events first, then the aggregate tables by name.
+
+    The validate tasks write them side by side, in the folder whose path ``validate_events`` returned.
+    """
+    events = record.xcoms.get("validate_events")
+    if not isinstance(events, dict) or "results" not in events:
+        raise DemoError(f"validate_events returned no result path (see {record.log_path})")
+    first = Path(events["results"])
+    rest = sorted(p for p in first.parent.glob("*.json") if p != first)
+    return tuple(SuiteResult.read(p) for p in (first, *rest))
+
+
+def catalog_changes(record: DagRunRecord) -> dict[str, str]:
+    """What ``metastore_sync`` did to each table (by short name), in a few words: ``new table, +1 partition``."""
+    results = record.xcoms.get("metastore_sync")
+    changes: dict[str, str] = {}
+    for result in results if isinstance(results, list) else []:
+        name = str(result.get("table", "")).rpartition(".")[2]
+        if "skipped" in result:
+            changes[name] = "skipped (no data)"
+            continue
+        done = []
+        if result.get("create_table"):
+            done.append("new table")
+        elif result.get("update_table"):
+            done.append("new schema")
+        for key, change in _PARTITION_CHANGES:
+            count = len(result.get(key) or ())
+            if count:
+                done.append(change.format(count, "" if count == 1 else "s"))
+        changes[name] = ", ".join(done) or "unchanged"
+    return changes
+
+
+_PARTITION_CHANGES = (
+    ("add_partitions", "+{} partition{}"),
+    ("update_partitions", "{} partition{} replaced"),
+    ("drop_partitions", "-{} partition{}"),
+)
+
+
+# --- the runs --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EtlRun:
+    """One run of the DAG: how it went, what each stage produced, and what it cost the cache."""
+
+    name: str
+    record: DagRunRecord
+    stages: StageRows
+    quality: tuple[SuiteResult, ...]
+    cache: CacheCounters
+    warmup: Mapping[str, Any]
+    catalog: Mapping[str, str]
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall time of ``airflow dags test``, parsing the DAGs included."""
+        return self.record.wall_seconds
+
+    @property
+    def s3_bytes_read(self) -> int:
+        """Bytes the cache read from S3 during the run (warmup included)."""
+        return int(self.cache.s3_bytes_read)
+
+    @property
+    def s3_bytes_written(self) -> int:
+        """Bytes the cache wrote through to S3 during the run."""
+        return int(self.cache.s3_bytes_written)
+
+    def served(self, tier: str) -> int:
+        """Bytes the cache served to readers from ``tier`` (``memory``, ``disk`` or ``s3``)."""
+        return int(self.cache.bytes_served.get(tier, 0.0))
+
+    @property
+    def page_hits(self) -> int:
+        """Page reads served from a cache tier."""
+        return int(sum(self.cache.page_hits.values()))
+
+    @property
+    def page_misses(self) -> int:
+        """Page reads that went to S3."""
+        return int(self.cache.page_misses)
+
+    @property
+    def hit_ratio(self) -> float:
+        """Page reads served from a tier over all page reads (0 when no page was read)."""
+        reads = self.page_hits + self.page_misses
+        return self.page_hits / reads if reads else 0.0
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """The demo's outcome: the raw day it wrote and the cold and warm runs of the DAG over it."""
+
+    events: int
+    day: date
+    raw: DayUpload
+    cold: EtlRun
+    warm: EtlRun
+    seconds: float
+
+
+def run_etl(stack: LocalStack, home: AirflowHome, name: str, day: date, work_dir: Path) -> EtlRun:
+    """Run the DAG once for ``day`` (logical date: the next day) and measure it at the cache.
+
+    The run's log goes to ``work_dir/airflow-<name>.log``. Raises ``DemoError`` naming the first task that failed,
+    with the end of what that task logged, if the run did not succeed.
+    """
+    log_path = work_dir / f"airflow-{name}.log"
+    before = CacheCounters.scrape(stack.webhdfs_url)
+    record = home.test_dag(DAG_ID, day + timedelta(days=1), log_path)
+    delta = CacheCounters.scrape(stack.webhdfs_url) - before
+    log_text = log_path.read_text(errors="replace")
+    if record.state != "success" or record.failed_tasks:
+        failed = record.failed_tasks
+        task = next((t for t in failed if record.task_states[t] == "failed"), failed[0] if failed else None)
+        broken = [t for t in failed if record.task_states[t] == "failed"]
+        states = ", ".join(f"{t} failed" for t in broken) or "no task failed"
+        if len(failed) > len(broken):
+            states += f"; {len(failed) - len(broken)} task(s) did not run"
+        excerpt = failure_excerpt(task_log(log_text, task)) if task else []
+        if task and excerpt:
+            where, tail = f"what {task} logged, and its error", "\n".join(excerpt)
+        else:
+            where, tail = "the log", log_tail(log_path, 30)
+        raise DemoError(
+            f"the {name} run of {DAG_ID} ended {record.state} ({states}); the end of {where} ({log_path}):\n{tail}"
+        )
+    warmup = record.xcoms.get("warm_inputs")
+    return EtlRun(
         name=name,
-        rows=int(result["rows"]),
-        wall_seconds=wall,
-        scan_seconds=float(result["seconds"]),
-        s3_bytes_read=int(delta.s3_bytes_read),
-        served_memory=int(delta.bytes_served.get("memory", 0.0)),
-        served_disk=int(delta.bytes_served.get("disk", 0.0)),
-        served_s3=int(delta.bytes_served.get("s3", 0.0)),
-        page_hits=int(sum(delta.page_hits.values())),
-        page_misses=int(delta.page_misses),
-        open_seconds=delta.open_seconds,
-        result=result,
+        record=record,
+        stages=StageRows.from_run(record, log_text),
+        quality=quality_results(record),
+        cache=delta,
+        warmup=warmup if isinstance(warmup, dict) else {},
+        catalog=catalog_changes(record),
     )
 
 
-def _same_answer(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
-    keys = ("rows", "distinct_players", "revenue", "groups")
-    return all(first.get(k) == second.get(k) for k in keys)
+# --- what the demo prints ------------------------------------------------------------------------------------
 
 
 def _mib(size: float) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def _print_run(console: Console, run: ScanRun) -> None:
-    console.print(
-        f"[bold]{run.name}[/] run: {run.rows:,} rows scanned in {run.wall_seconds:.1f}s wall "
-        f"({run.scan_seconds:.1f}s scanning; the cache spent {run.open_seconds:.2f}s answering OPEN); "
-        f"read from S3 {_mib(run.s3_bytes_read)} ({run.s3_bytes_read:,} bytes); "
-        f"served from memory {_mib(run.served_memory)}, disk {_mib(run.served_disk)}, S3 {_mib(run.served_s3)}; "
-        f"page hit ratio {run.hit_ratio:.1%} ({run.page_hits:,} hits, {run.page_misses:,} misses)"
-    )
+def _bytes(size: int) -> str:
+    return f"{_mib(size)} ({size:,} B)" if size else "0 B"
 
 
-def top_groups_table(result: Mapping[str, Any], rows: int = 5) -> Table:
-    """The first ``rows`` groups of a scan summary (the job sorts them by revenue)."""
-    table = Table(title=f"top {rows} of {result['aggregate_rows']} (platform, event_type) groups by revenue")
-    table.add_column("platform")
-    table.add_column("event_type")
-    for heading in ("events", "revenue", "players"):
+def stages_table(summary: DemoSummary) -> Table:
+    """Rows per stage, cold and warm side by side (a rerun of the same day must give the same rows), and what the
+    metastore sync did to each table in each run."""
+    cold, warm = summary.cold.stages, summary.warm.stages
+    table = Table(title=f"{DAG_ID} for {summary.day}: rows per stage")
+    for heading in ("stage", "table"):
+        table.add_column(heading)
+    for heading in ("cold run", "warm run"):
         table.add_column(heading, justify="right")
-    for group in result["groups"][:rows]:
-        table.add_row(
-            str(group["platform"]),
-            str(group["event_type"]),
-            f"{group['events']:,}",
-            f"{group['revenue']:,.2f}",
-            f"{group['players']:,}",
-        )
+    table.add_column("Glue catalog: cold run / warm run")
+
+    def row(stage: str, name: str, path: str, first: int | None, second: int | None) -> None:
+        catalog = " / ".join(run.catalog.get(name, "-") for run in (summary.cold, summary.warm)) if name else ""
+        table.add_row(stage, path, *(f"{n:,}" if n is not None else "-" for n in (first, second)), catalog)
+
+    row("raw lines", "", f"/{RAW_PREFIX}/dt={summary.day}", cold.raw_lines, warm.raw_lines)
+    row("  clean events", "events_clean", "/warehouse/events_clean", cold.clean, warm.clean)
+    row("  duplicates dropped", "", "", cold.duplicates, warm.duplicates)
+    row("  quarantined", "events_quarantine", "/warehouse/events_quarantine", cold.quarantined, warm.quarantined)
+    for reason in sorted(set(cold.quarantined_by_reason) | set(warm.quarantined_by_reason)):
+        row(f"    {reason}", "", "", cold.quarantined_by_reason.get(reason), warm.quarantined_by_reason.get(reason))
+    catalogued = set(summary.cold.catalog) | set(summary.warm.catalog)
+    for name in sorted(
+        (set(cold.aggregates) | set(warm.aggregates) | catalogued) - {"events_clean", "events_quarantine"}
+    ):
+        path = f"/warehouse/agg/{name}"
+        row(f"aggregate {name}", name, path, cold.aggregates.get(name), warm.aggregates.get(name))
+    table.caption = "raw lines = clean + duplicates + quarantined: " + ", ".join(
+        f"{run.name} {'yes' if run.stages.reconciles else 'NO'}" for run in (summary.cold, summary.warm)
+    )
+    return table
+
+
+def quality_table(summary: DemoSummary) -> Table:
+    """The Great Expectations suites of both runs: outcome, expectations met, where the result JSON is."""
+    table = Table(title="data quality (Great Expectations)")
+    for heading in ("run", "table", "suite", "result", "expectations met", "result JSON"):
+        table.add_column(heading, justify="right" if heading == "expectations met" else "left")
+    for run in (summary.cold, summary.warm):
+        for result in run.quality:
+            table.add_row(
+                run.name,
+                result.table,
+                result.suite,
+                "passed" if result.success else "FAILED",
+                f"{result.evaluated - result.failed} of {result.evaluated}",
+                result.path.name,
+            )
+    folders = {run.name: run.quality[0].path.parent for run in (summary.cold, summary.warm) if run.quality}
+    table.caption = "result JSON files in " + "; ".join(f"{_relative(d)}/ ({name})" for name, d in folders.items())
     return table
 
 
 def comparison_table(summary: DemoSummary) -> Table:
-    """The cold and warm runs side by side."""
-    table = Table(title=f"scan_events.py over {summary.table.rows:,} events ({_mib(summary.table.bytes)} of Parquet)")
-    table.add_column("run")
-    headings = (
-        "rows",
-        "wall s",
-        "scan s",
-        "cache OPEN s",
-        "S3 bytes read",
-        "served: memory",
-        "served: disk",
-        "page hits",
+    """The cold and warm runs side by side: time, S3 traffic, what each tier served, hit ratio."""
+    cold, warm = summary.cold, summary.warm
+    table = Table(title=f"cold vs warm: {summary.raw.lines:,} raw events ({_mib(summary.raw.bytes)} of JSON lines)")
+    table.add_column("")
+    table.add_column("cold run", justify="right")
+    table.add_column("warm run", justify="right")
+    table.add_row("run time (airflow dags test)", f"{cold.wall_seconds:.1f} s", f"{warm.wall_seconds:.1f} s")
+    for task in cold.record.task_seconds:
+        if task in ("warm_inputs", "ingest_events", "validate_events", "daily_aggregates", "validate_aggregates"):
+            first, second = cold.record.task_seconds[task], warm.record.task_seconds.get(task, 0.0)
+            table.add_row(f"  task {task}", f"{first:.1f} s", f"{second:.1f} s")
+    table.add_row("bytes read from S3", _bytes(cold.s3_bytes_read), _bytes(warm.s3_bytes_read))
+    table.add_row(
+        "  of which warmup",
+        _bytes(int(cold.warmup.get("bytes_from_s3", 0))),
+        _bytes(int(warm.warmup.get("bytes_from_s3", 0))),
     )
-    for heading in headings:
-        table.add_column(heading, justify="right")
-    for run in (summary.cold, summary.warm):
-        table.add_row(
-            run.name,
-            f"{run.rows:,}",
-            f"{run.wall_seconds:.1f}",
-            f"{run.scan_seconds:.1f}",
-            f"{run.open_seconds:.2f}",
-            f"{run.s3_bytes_read:,}",
-            _mib(run.served_memory),
-            _mib(run.served_disk),
-            f"{run.hit_ratio:.1%}",
-        )
+    table.add_row("bytes written through to S3", _bytes(cold.s3_bytes_written), _bytes(warm.s3_bytes_written))
+    for tier, source in (("memory", "memory tier"), ("disk", "disk tier"), ("s3", "S3 (page misses)")):
+        table.add_row(f"served from {source}", _mib(cold.served(tier)), _mib(warm.served(tier)))
+    table.add_row(
+        "page hit ratio",
+        f"{cold.hit_ratio:.1%} ({cold.page_hits:,} hits, {cold.page_misses:,} misses)",
+        f"{warm.hit_ratio:.1%} ({warm.page_hits:,} hits, {warm.page_misses:,} misses)",
+    )
     return table
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _prepare_state_dir(state_dir: Path) -> None:
@@ -415,7 +802,7 @@ def _prepare_state_dir(state_dir: Path) -> None:
             f"a stack already runs in {state_dir} (another demo?); "
             f"stop it with `python -m infra.stack down --state-dir {state_dir}`"
         )
-    # Wiped so that every demo starts from the same empty cache and logs of this run only.
+    # Wiped so that every demo starts from the same empty cache, a new Airflow DB and logs of this run only.
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
 
@@ -423,39 +810,57 @@ def _prepare_state_dir(state_dir: Path) -> None:
 def run_demo(events: int, state_dir: Path, *, console: Console | None = None) -> DemoSummary:
     """Run the whole demo in ``state_dir`` (wiped first) and return its outcome; the stack is stopped in all cases.
 
-    Raises ``DemoError`` if a step fails, including when the warm run's answer differs from the cold run's, and
-    ``infra.service_process.ServiceStartError`` if the stack does not come up.
+    Raises ``DemoError`` if a step fails (a DAG run that does not succeed, or a warm run whose rows differ from the
+    cold run's), and ``infra.service_process.ServiceStartError`` if the stack does not come up.
     """
-    # Off a terminal rich assumes 80 columns and folds the table; log files and CI have room for more.
-    console = console or Console(soft_wrap=True, width=shutil.get_terminal_size((120, 24)).columns)
+    if events < MIN_EVENTS:
+        raise DemoError(f"the demo needs at least {MIN_EVENTS:,} events, got {events:,}")
+    # Off a terminal rich assumes 80 columns and folds the tables; log files and CI have room for more.
+    console = console or Console(soft_wrap=True, width=shutil.get_terminal_size((160, 24)).columns)
     state_dir = state_dir.resolve()
     started = time.monotonic()
     _prepare_state_dir(state_dir)
     with LocalStack(state_dir) as stack:
         console.print(f"stack up: S3 emulator {stack.s3_endpoint}, cache {stack.webhdfs_uri} (state in {state_dir})")
-        generated = time.monotonic()
-        table = upload_event_files(stack.s3.client(), DEMO_BUCKET, EVENTS_PREFIX, game_event_files(events))
+        home = AirflowHome(state_dir / "airflow", stack)
+        step = time.monotonic()
+        home.migrate()
+        console.print(f"Airflow home {home.path} (SQLite) migrated in {time.monotonic() - step:.1f}s")
+        step = time.monotonic()
+        try:
+            raw = write_day_to_s3(stack.s3.client(), DEMO_BUCKET, RAW_PREFIX, DEMO_DAY, events, SEED, RAW_FILES)
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            raise DemoError(f"cannot write the raw events to s3://{DEMO_BUCKET}/{RAW_PREFIX}: {exc}") from exc
         console.print(
-            f"wrote {table.rows:,} events in {table.files} Parquet files ({_mib(table.bytes)}) to {table.uri} "
-            f"straight into S3, bypassing the cache, in {time.monotonic() - generated:.1f}s"
+            f"wrote {raw.lines:,} raw events for {DEMO_DAY} ({len(raw.keys)} JSON-lines files, {_mib(raw.bytes)}) "
+            f"to {raw.uri} straight into S3, bypassing the cache, in {time.monotonic() - step:.1f}s"
         )
-        table_uri = f"{stack.webhdfs_uri}/{EVENTS_PREFIX}"
         runs = []
         for name in ("cold", "warm"):
-            console.print(f"submitting scan_events.py ({name} run) over {table_uri} ...")
-            run = submit_scan(stack, name, table_uri, state_dir)
-            if name == "cold":
-                console.print(top_groups_table(run.result))
-            _print_run(console, run)
+            console.print(f"{name} run: airflow dags test {DAG_ID} {DEMO_DAY + timedelta(days=1)} ...")
+            run = run_etl(stack, home, name, DEMO_DAY, state_dir)
+            console.print(
+                f"{name} run: success in {run.wall_seconds:.1f}s; read {_mib(run.s3_bytes_read)} from S3, "
+                f"page hit ratio {run.hit_ratio:.1%} (log: {_relative(run.record.log_path)})"
+            )
             runs.append(run)
         cold, warm = runs
-        if not _same_answer(cold.result, warm.result):
-            raise DemoError("the warm run's aggregate differs from the cold run's: the cache served different bytes")
-    summary = DemoSummary(events=events, table=table, cold=cold, warm=warm, seconds=time.monotonic() - started)
+        if cold.stages != warm.stages:
+            raise DemoError(
+                f"the warm run's rows differ from the cold run's: {warm.stages} != {cold.stages}; "
+                "a rerun of a day must give the same tables"
+            )
+    summary = DemoSummary(
+        events=events, day=DEMO_DAY, raw=raw, cold=cold, warm=warm, seconds=time.monotonic() - started
+    )
+    console.print(stages_table(summary))
+    console.print(quality_table(summary))
     console.print(comparison_table(summary))
+    share = warm.s3_bytes_read / cold.s3_bytes_read if cold.s3_bytes_read else 0.0
     console.print(
-        f"S3 bytes read: cold {cold.s3_bytes_read:,}, warm {warm.s3_bytes_read:,}; "
-        f"scan time: cold {cold.scan_seconds:.1f}s, warm {warm.scan_seconds:.1f}s; the demo took {summary.seconds:.0f}s"
+        f"S3 bytes read: cold {cold.s3_bytes_read:,}, warm {warm.s3_bytes_read:,} ({share:.1%} of cold); "
+        f"run time: cold {cold.wall_seconds:.1f}s, warm {warm.wall_seconds:.1f}s; "
+        f"the demo took {summary.seconds:.0f}s and stopped the stack"
     )
     return summary
 
@@ -472,13 +877,11 @@ def _events_default(environ: Mapping[str, str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m infra.demo [--events N] [--state-dir DIR]``: 0 if both runs succeeded, 1 with a message if not."""
     parser = argparse.ArgumentParser(prog="python -m infra.demo", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--events", type=int, help="events to generate (default: $DEMO_EVENTS or 1,000,000)")
+    parser.add_argument("--events", type=int, help="raw events to generate (default: $DEMO_EVENTS or 1,000,000)")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="wiped first; default: %(default)s")
     args = parser.parse_args(argv)
     try:
         events = args.events if args.events is not None else _events_default(os.environ)
-        if events < 1:
-            raise DemoError(f"--events must be positive, got {events}")
         run_demo(events, args.state_dir)
     except (DemoError, ServiceStartError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
