@@ -6,9 +6,68 @@ import os
 import platform
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.s3_model import DEFAULT_BANDWIDTH_MBPS, DEFAULT_LATENCY_MS
 from bench.section import Section
+
+ROOT = Path(__file__).resolve().parent.parent
+IMG_DIR = ROOT / "docs" / "img"
+"""Where the plots go; ``docs/benchmarks.md`` links them as ``img/<name>.png``."""
+WORK_ROOT = ROOT / ".local" / "bench"
+"""Scratch space of the benchmarks (data sets, logs of the processes they start); one folder per section."""
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What one target in ``latest.json`` asks of its measured value."""
+
+    description: str
+    op: str  # "<=", ">=" or "is"
+    bound: float | bool
+
+    def met(self, value: object) -> bool | None:
+        """True or False, or None when there is no measured value to judge."""
+        if value is None:
+            return None
+        if self.op == "is":
+            return value is self.bound
+        number = float(value)  # type: ignore[arg-type]
+        return number <= self.bound if self.op == "<=" else number >= self.bound
+
+
+# The goals the issue sets for the benchmarks: goals to measure against, not assertions in tests.
+GOALS: dict[str, Goal] = {
+    "warm_range_read_median_ms": Goal("warm 64 KiB range read, median latency (ms)", "<=", 0.3),
+    "warm_range_read_p99_ms": Goal("warm 64 KiB range read, p99 latency (ms)", "<=", 1.0),
+    "warm_64k_rps_vs_nginx": Goal("warm 64 KiB requests/s at 32 connections, cache / nginx", ">=", 0.5),
+    "sequential_vs_nginx": Goal("warm sequential read GB/s, cache / nginx", ">=", 0.7),
+    "parquet_lookup_speedup_vs_s3": Goal("Parquet point lookup, S3 model time / warm cache time", ">=", 50.0),
+    "spark_warm_speedup_vs_passthrough": Goal("Spark scan, pass-through time / warm cache time", ">=", 3.0),
+    "spark_cold_vs_passthrough": Goal("Spark scan, cold cache time / pass-through time", "<=", 1.15),
+    "eviction_s3fifo_beats_lru_on_scans": Goal("S3-FIFO beats LRU on every scan-mixed trace", "is", True),
+}
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """A Markdown table; ``align`` has one letter per column, ``l`` or ``r``."""
+    marks = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def targets_table(targets: dict[str, object]) -> str:
+    """The goals next to the measured values, one row per target."""
+    rows = []
+    for key, goal in GOALS.items():
+        value = targets.get(key)
+        met = goal.met(value)
+        shown = "not measured" if value is None else (str(value).lower() if isinstance(value, bool) else f"{value:g}")
+        bound = str(goal.bound).lower() if isinstance(goal.bound, bool) else f"{goal.op} {goal.bound:g}"
+        rows.append([goal.description, f"`{key}`", bound, shown, {True: "met", False: "**missed**", None: "-"}[met]])
+    return markdown_table(["target", "key in latest.json", "goal", "measured", ""], rows, "llrrl")
 
 
 def machine() -> dict[str, str]:
@@ -41,6 +100,23 @@ def machine() -> dict[str, str]:
     }
 
 
+def s3_model_text() -> str:
+    """How "S3" figures are made: the proxy, its two parameters, and where they come from."""
+    return (
+        'The S3 emulator answers on loopback in microseconds, so "S3 direct" and cold-cache figures go through '
+        "`bench/s3_model.py`, a proxy in front of it that holds every response's headers until "
+        f"**{DEFAULT_LATENCY_MS:g} ms** after the request arrived (first-byte latency; the emulator's own time counts "
+        f"toward it) and paces each connection's response bytes to **{DEFAULT_BANDWIDTH_MBPS:g} MB/s** with a token "
+        "bucket. Both are flags: `python -m bench.s3_model --upstream URL --port P --latency-ms "
+        f"{DEFAULT_LATENCY_MS:g} --bandwidth-mbps {DEFAULT_BANDWIDTH_MBPS:g}`. Both defaults come from AWS's "
+        "whitepaper *Best Practices Design Patterns: Optimizing Amazon S3 Performance*: its section on timeouts and "
+        "retries puts the median latency of small (< 512 KB) requests in the tens of milliseconds, and its section "
+        "on horizontal scaling advises one concurrent request per 85-90 MB/s of throughput wanted "
+        "(https://docs.aws.amazon.com/whitepapers/latest/s3-optimizing-performance-best-practices/). A model this "
+        "mild favours S3: from another region, or for the long tail, a real S3 is slower."
+    )
+
+
 def render(sections: Sequence[Section], when: str, full: bool, host: dict[str, str]) -> str:
     """The whole benchmarks page."""
     lines = [
@@ -50,6 +126,17 @@ def render(sections: Sequence[Section], when: str, full: bool, host: dict[str, s
         "Do not edit by hand: run `make bench` again. Raw figures: `bench/results/latest.json`.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in host.items() if k != "commit") + ".",
+        "",
+        "## Targets",
+        "",
+        "Goals for the benchmarks, from the issue that asked for them; the measured values are those of the sections "
+        "below (and `targets` in `bench/results/latest.json`).",
+        "",
+        targets_table({k: v for s in sections for k, v in s.targets.items()}).rstrip(),
+        "",
+        "## The S3 latency model",
+        "",
+        s3_model_text(),
         "",
     ]
     for section in sections:

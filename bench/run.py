@@ -11,19 +11,35 @@ import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import eviction, report
+from bench import eviction, http_reads, parquet_lookups, plots, report, spark_scan
 from bench.section import Section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 
-SECTIONS: dict[str, Callable[[bool], Section]] = {"eviction": eviction.run}
+
+def eviction_with_plot(full: bool, *, img_dir: Path = report.IMG_DIR) -> Section:
+    """The eviction section with its hit ratios drawn too (the simulator's own module stays free of plotting)."""
+    section = eviction.run(full)
+    title, link = plots.eviction(section.results["rows"], img_dir / "eviction.png")
+    section.markdown = section.markdown.rstrip() + f"\n\n![{title}]({link})\n"
+    return section
+
+
+# In the page's order. Each takes ``full`` (BENCH_FULL) and starts and stops every process it needs.
+SECTIONS: dict[str, Callable[[bool], Section]] = {
+    "eviction": eviction_with_plot,
+    "http_reads": http_reads.run,
+    "parquet_lookups": parquet_lookups.run,
+    "spark_scan": spark_scan.run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,9 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.only or list(SECTIONS)
     previous = _load_latest()
     sections: dict[str, Section] = {s["name"]: Section(**s) for s in previous.get("sections", [])}
+    started = time.monotonic()
     for name in names:
         print(f"bench: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
+        began = time.monotonic()
         sections[name] = SECTIONS[name](full)
+        print(f"bench: {name} took {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     ordered = [sections[n] for n in SECTIONS if n in sections]
     now = dt.datetime.now(dt.UTC)
     host = report.machine()
@@ -53,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     (RESULTS / f"{now:%Y-%m-%dT%H%M%S}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     DOC.write_text(report.render(ordered, now.strftime("%Y-%m-%d %H:%M UTC"), full, host))
-    print(f"bench: wrote {DOC.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}/latest.json", file=sys.stderr)
+    print(
+        f"bench: wrote {DOC.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}/latest.json "
+        f"in {time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,0 +1,267 @@
+"""Parquet point lookups through pyarrow: straight from S3 (the latency model) against the warm cache over WebHDFS.
+
+A lookup finds one event by ``event_id`` the way a query engine would: open the file (its size: a HEAD on S3,
+GETFILESTATUS on the cache), read the footer, pick the row group whose ``event_id`` statistics hold the id, read
+that row group (all columns, ranges coalesced by ``pre_buffer``) and filter it. Each lookup opens the file afresh,
+so the footer is read every time, as by a fresh task or a new query. Both paths keep their connections between
+lookups (pyarrow's S3 client pools them; the WebHDFS client keeps one).
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from bench import plots
+from bench.report import IMG_DIR, WORK_ROOT, markdown_table
+from bench.s3_model import S3Model
+from bench.section import Section
+from bench.spark_scan import event_files, parquet_bytes
+from infra.cache_process import CacheProcess
+from infra.demo import CacheCounters
+from infra.ports import LOOPBACK
+from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+
+BUCKET = "bench"
+KEY = "lookups/events.parquet"
+USER = "bench"
+STRING_COLUMNS = ("event_type", "platform", "country")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The table (rows, rows per row group) and how many lookups to time."""
+
+    events: int
+    row_group_rows: int
+    runs: int
+    lookups: int  # per run and path
+
+    @classmethod
+    def choose(cls, full: bool, smoke: bool) -> Plan:
+        """Smoke: a tiny table and a handful of lookups. Quick: 1M events, 5 runs of 20. Full: 4M, 9 runs of 40."""
+        if smoke:
+            return cls(events=50_000, row_group_rows=4096, runs=2, lookups=3)
+        if full:
+            return cls(events=4_000_000, row_group_rows=16_384, runs=9, lookups=40)
+        return cls(events=1_000_000, row_group_rows=16_384, runs=5, lookups=20)
+
+
+class WebHdfsFile(io.RawIOBase):
+    """A read-only, seekable file over WebHDFS: every read is one ``OPEN`` with ``offset`` and ``length``.
+
+    Wrap it in ``pyarrow.PythonFile`` to hand it to pyarrow. ``connection`` is kept open between files; it is not
+    thread-safe, and needs not be: ``PythonFile`` serialises reads. Raises ``OSError`` when the server refuses.
+    """
+
+    def __init__(self, connection: http.client.HTTPConnection, path: str, user: str = USER) -> None:
+        super().__init__()
+        self._connection = connection
+        self._path = path
+        self._user = user
+        self._position = 0
+        status = json.loads(self._get("GETFILESTATUS"))
+        self._size = int(status["FileStatus"]["length"])
+
+    def _get(self, op: str, extra: str = "") -> bytes:
+        self._connection.request("GET", f"/webhdfs/v1{self._path}?op={op}&user.name={self._user}{extra}")
+        response = self._connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError(f"WebHDFS {op} {self._path} answered {response.status}: {body[:200]!r}")
+        return body
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes from the current position (to the end when ``size`` is negative or None)."""
+        count = self._size - self._position if size is None or size < 0 else min(size, self._size - self._position)
+        if count <= 0:
+            return b""
+        data = self._get("OPEN", f"&offset={self._position}&length={count}")
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+
+Opener = Callable[[], Any]  # a new pyarrow-readable file each call
+
+
+def lookup(open_file: Opener, event_id: int) -> dict[str, Any]:
+    """The row of ``event_id``: footer, then the one row group whose statistics hold it. Raises ``KeyError``."""
+    with open_file() as source:
+        # Low-cardinality strings stay dictionary-encoded, as an Arrow-native engine reads them: decoding them into
+        # plain strings would cost more than the storage access measured here, on both paths alike.
+        parquet = pq.ParquetFile(source, pre_buffer=True, read_dictionary=STRING_COLUMNS)
+        metadata = parquet.metadata
+        column = parquet.schema_arrow.get_field_index("event_id")
+        for index in range(metadata.num_row_groups):
+            stats = metadata.row_group(index).column(column).statistics
+            if stats is not None and stats.has_min_max and stats.min <= event_id <= stats.max:
+                table = parquet.read_row_group(index)
+                rows = table.filter(pc.equal(table["event_id"], event_id)).to_pylist()
+                if rows:
+                    return dict(rows[0])
+    raise KeyError(event_id)
+
+
+def _timed(open_file: Opener, ids: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
+    times, rows = [], []
+    for event_id in ids:
+        started = time.perf_counter()
+        rows.append(lookup(open_file, event_id))
+        times.append((time.perf_counter() - started) * 1000)
+    return times, rows
+
+
+def _upload(s3: S3Emulator, plan: Plan) -> tuple[bytes, int]:
+    """Write the table (one file) straight into the emulator; returns the file and its number of row groups."""
+    (_, table), *_ = event_files(plan.events, days=1, seed=11)
+    body = parquet_bytes(table, plan.row_group_rows)
+    s3.client().put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    return body, pq.ParquetFile(pa.BufferReader(body)).metadata.num_row_groups
+
+
+def _warm(cache: CacheProcess) -> None:
+    """Two whole reads: every page cached, and promoted to the memory tier by its second hit."""
+    connection = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=300)
+    try:
+        for _ in range(2):
+            WebHdfsFile(connection, f"/{KEY}").read()
+    finally:
+        connection.close()
+
+
+def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_dir: Path = IMG_DIR) -> Section:
+    """Time point lookups through the S3 model and through the warm cache; returns the section."""
+    plan = Plan.choose(full, smoke)
+    work = (work_dir or WORK_ROOT / "parquet_lookups").resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with S3Emulator(work, buckets=[BUCKET]) as s3, S3Model(s3.endpoint_url, work) as model:
+        body, row_groups = _upload(s3, plan)
+        with CacheProcess(
+            work / "cache",
+            s3_endpoint=model.url,
+            mounts={"/lookups": f"s3://{BUCKET}/lookups"},
+            # Warm means data and metadata: no revalidation against S3 while measuring.
+            overrides={"metadata": {"sync_interval": "1h"}},
+        ) as cache:
+            _warm(cache)
+            s3fs = pafs.S3FileSystem(
+                endpoint_override=model.url,
+                scheme="http",
+                access_key=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                secret_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region=EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
+            )
+            connection = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=60)
+            openers: dict[str, Opener] = {
+                "S3 model": lambda: s3fs.open_input_file(f"{BUCKET}/{KEY}"),
+                "cache": lambda: pa.PythonFile(WebHdfsFile(connection, f"/{KEY}"), mode="r"),
+                # No I/O at all: what pyarrow itself spends, the floor under both paths.
+                "in memory": lambda: pa.BufferReader(body),
+            }
+            rng = np.random.default_rng(5)
+            times: dict[str, list[list[float]]] = {name: [] for name in openers}
+            before = CacheCounters.scrape(cache.webhdfs_url)
+            for index in range(plan.runs):
+                ids = [int(i) for i in rng.integers(0, plan.events, size=plan.lookups)]
+                answers = []
+                for name in sorted(openers, reverse=index % 2 == 1):
+                    run_times, rows = _timed(openers[name], ids)
+                    times[name].append(run_times)
+                    answers.append(rows)
+                if any(rows != answers[0] for rows in answers):
+                    raise RuntimeError("the paths returned different rows for the same lookups")
+            delta = CacheCounters.scrape(cache.webhdfs_url) - before
+            connection.close()
+    return _section(plan, len(body), row_groups, times, delta, model, full=full, img_dir=img_dir)
+
+
+def _section(
+    plan: Plan,
+    size: int,
+    row_groups: int,
+    times: dict[str, list[list[float]]],
+    delta: CacheCounters,
+    model: S3Model,
+    *,
+    full: bool,
+    img_dir: Path,
+) -> Section:
+    medians = {name: [statistics.median(run) for run in runs] for name, runs in times.items()}
+    speedups = [s / c for s, c in zip(medians["S3 model"], medians["cache"], strict=True)]
+    floor = [s / m for s, m in zip(medians["S3 model"], medians["in memory"], strict=True)]
+    pooled = {name: [t for run in runs for t in run] for name, runs in times.items()}
+    p99 = {name: float(np.percentile(values, 99)) for name, values in pooled.items()}
+    speedup = statistics.median(speedups)
+    results: dict[str, Any] = {
+        "plan": asdict(plan),
+        "file_bytes": size,
+        "row_groups": row_groups,
+        "s3_model": {"latency_ms": model.latency_ms, "bandwidth_mb_per_s": model.bandwidth_mbps},
+        "lookup_ms": pooled,
+        "median_ms_per_run": medians,
+        "speedup_per_run": speedups,
+        "in_memory_speedup_per_run": floor,
+        "p99_ms": p99,
+        "cache_s3_bytes_read_while_measuring": delta.s3_bytes_read,
+    }
+    image = plots.parquet_lookups(results, img_dir / "parquet_lookups.png")
+    rows = [[name, f"{statistics.median(medians[name]):.2f}", f"{p99[name]:.2f}"] for name in times]
+    text = (
+        f"Point lookups by `event_id` in one Snappy Parquet file of {plan.events:,} game events "
+        f"({size / 2**20:.1f} MiB, {row_groups} row groups of {plan.row_group_rows:,} rows), with pyarrow "
+        f"{pa.__version__}: {plan.runs} runs of {plan.lookups} lookups of random ids per path, the same ids on both "
+        "paths in each run, which answer the same rows. **S3 model**: pyarrow's `S3FileSystem` through the "
+        f"latency model ({model.latency_ms:g} ms to first byte, {model.bandwidth_mbps:g} MB/s per connection; see "
+        "*The S3 latency model* above). **cache**: pyarrow over WebHDFS `OPEN` with `offset`/`length` "
+        "(`bench.parquet_lookups.WebHdfsFile`), the file warm in the cache (the cache itself reads S3 through the "
+        f"same model, and read {delta.s3_bytes_read:,.0f} bytes of it while measuring). A lookup is a HEAD or "
+        "GETFILESTATUS, the footer, and one row group read with `pre_buffer` (string columns kept as dictionaries); "
+        "per-run medians, and the p99 of every lookup. **in memory**: the same lookups on a copy of the file in "
+        "memory, no I/O at all: pyarrow's own time, which both paths pay.\n\n"
+        + markdown_table(["path", "median ms per lookup", "p99 ms"], rows, "lrr")
+        + f"\nSpeedup, S3 model over warm cache (median of per-run ratios): **{speedup:.1f}x**. S3 model over "
+        f"in-memory, the most any cache could give here: {statistics.median(floor):.1f}x.\n\n"
+        + f"![{image[0]}]({image[1]})\n"
+    )
+    return Section(
+        name="parquet_lookups",
+        title="Parquet point lookups: S3 model against warm cache",
+        command=f"{'BENCH_FULL=1 ' if full else ''}python -m bench.run --only parquet_lookups",
+        markdown=text,
+        results=results,
+        targets={"parquet_lookup_speedup_vs_s3": round(speedup, 2)},
+    )

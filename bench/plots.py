@@ -1,0 +1,108 @@
+"""The figures of ``docs/benchmarks.md`` as PNGs (matplotlib), drawn from a section's results, never typed in.
+
+Every function writes one PNG and returns ``(alt text, link)``, the link relative to ``docs/`` (``img/<name>``).
+Bars are medians over runs; the dots on them are the runs themselves, so the spread is visible.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+# Files only: no display on a build machine. Chosen before pyplot is imported.
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+COLORS = {"cache": "#1f77b4", "nginx": "#7f7f7f", "S3 model": "#d62728", "in memory": "#2ca02c"}
+SPARK_COLORS = {"pass-through": "#7f7f7f", "cold": "#ff7f0e", "warm": "#1f77b4"}
+
+
+def _bars(axes: Axes, series: Mapping[str, Sequence[float]], colors: Mapping[str, str], unit: str) -> None:
+    """One bar per series at its median, with each run as a dot and the median written above."""
+    for position, (name, values) in enumerate(series.items()):
+        middle = statistics.median(values)
+        axes.bar(position, middle, color=colors.get(name, "#1f77b4"), width=0.6)
+        axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
+        axes.annotate(
+            f"{middle:.3g}", (position, middle), ha="center", va="bottom", xytext=(0, 3), textcoords="offset points"
+        )
+    axes.set_xticks(range(len(series)), list(series))
+    axes.set_ylabel(unit)
+
+
+def _save(figure: Any, path: Path, title: str) -> tuple[str, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return title, f"img/{path.name}"
+
+
+def range_reads(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """Warm 64 KiB reads: median and p99 latency on one connection, requests/s at 32 connections."""
+    figure, (p50, p99, rps) = plt.subplots(1, 3, figsize=(11, 3.6))
+    _bars(p50, results["latency_ms"]["p50"], COLORS, "ms")
+    p50.set_title("median latency, 1 connection")
+    _bars(p99, results["latency_ms"]["p99"], COLORS, "ms")
+    p99.set_title("p99 latency, 1 connection")
+    _bars(rps, results["requests_per_second"], COLORS, "requests/s")
+    rps.set_title("requests/s, 32 connections")
+    return _save(figure, path, "warm 64 KiB range reads, cache and nginx")
+
+
+def sequential(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """Warm sequential read of one file, GB/s."""
+    figure, axes = plt.subplots(figsize=(4.2, 3.6))
+    _bars(axes, results["sequential_gb_per_s"], COLORS, "GB/s")
+    axes.set_title("sequential read, 1 connection")
+    return _save(figure, path, "warm sequential read, cache and nginx")
+
+
+def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """Point lookups: every lookup's time through each path, on a log scale."""
+    figure, axes = plt.subplots(figsize=(6.5, 3.6))
+    series = results["lookup_ms"]
+    names = list(series)
+    axes.boxplot([series[n] for n in names], whis=(1, 99), showfliers=False)
+    axes.set_xticks(range(1, len(names) + 1), names)
+    axes.set_yscale("log")
+    axes.set_ylabel("ms per lookup (log scale)")
+    axes.set_title(
+        "Parquet point lookup: footer + one row group\n(boxes: quartiles; whiskers: 1st to 99th percentile)",
+        fontsize=10,
+    )
+    return _save(figure, path, "Parquet point lookups: S3 model, warm cache, in memory")
+
+
+def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """The Spark scan's time in each mode."""
+    figure, axes = plt.subplots(figsize=(5.5, 3.6))
+    _bars(axes, results["scan_seconds"], SPARK_COLORS, "seconds (lower is better)")
+    axes.set_title("Spark scan-and-aggregate")
+    return _save(figure, path, "Spark scan: pass-through, cold cache, warm cache")
+
+
+def eviction(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:
+    """Hit ratio against cache size, one panel per trace, LRU and S3-FIFO against Belady's MIN."""
+    traces = list(dict.fromkeys(str(r["trace"]) for r in rows))
+    columns = 4
+    lines = (len(traces) + columns - 1) // columns
+    figure, grid = plt.subplots(lines, columns, figsize=(12, 2.8 * lines), squeeze=False, sharey=True)
+    for axes, trace in zip(grid.flat, traces, strict=False):
+        mine = [r for r in rows if r["trace"] == trace]
+        sizes = [float(r["cache_fraction"]) for r in mine]
+        for policy, style in (("lru", "o-"), ("s3fifo", "s-"), ("min", "k--")):
+            axes.plot(sizes, [float(r[policy]) for r in mine], style, label=policy.upper().replace("S3FIFO", "S3-FIFO"))
+        axes.set_title(trace, fontsize=9)
+        axes.set_xlabel("cache size (fraction of pages)", fontsize=8)
+    for axes in grid.flat[len(traces) :]:
+        axes.axis("off")
+    grid[0][0].set_ylabel("hit ratio")
+    grid[0][0].legend(fontsize=8)
+    return _save(figure, path, "eviction hit ratios by trace and cache size")
