@@ -146,7 +146,7 @@ def _timed(open_file: Opener, ids: Sequence[int]) -> tuple[list[float], list[dic
 
 def _upload(s3: S3Emulator, plan: Plan) -> tuple[bytes, int]:
     """Write the table (one file) straight into the emulator; returns the file and its number of row groups."""
-    (_, table), *_ = event_files(plan.events, days=1, seed=11)
+    (_, table), *_ = event_files(plan.events, days=1, files_per_day=1, seed=11)
     body = parquet_bytes(table, plan.row_group_rows)
     s3.client().put_object(Bucket=BUCKET, Key=KEY, Body=body)
     return body, pq.ParquetFile(pa.BufferReader(body)).metadata.num_row_groups

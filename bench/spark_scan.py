@@ -28,11 +28,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
@@ -42,6 +40,7 @@ from bench.report import IMG_DIR, WORK_ROOT, markdown_table
 from bench.s3_model import S3Model
 from bench.section import Section
 from infra.cache_process import REPO_ROOT, CacheProcess
+from infra.demo import game_event_files as event_files
 from infra.s3_emulator import S3Emulator
 from infra.service_process import log_tail
 
@@ -60,73 +59,7 @@ DAYS = 4
 # Straight to loopback: a proxy configured in the environment must not sit between us and the worker.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-# --- the table: game events, as the scan job expects them -------------------------------------------------------
-
-EVENT_TYPES = ("session_start", "match_start", "match_end", "level_up", "ad_view", "purchase", "session_end")
-EVENT_WEIGHTS = (0.18, 0.22, 0.21, 0.07, 0.17, 0.03, 0.12)
-PLATFORMS = ("android", "ios", "pc", "console")
-PLATFORM_WEIGHTS = (0.45, 0.30, 0.15, 0.10)
-COUNTRIES = ("US", "BR", "DE", "JP", "KR", "FR", "GB", "IN", "MX", "ID")
-PRICES = (0.99, 1.99, 4.99, 9.99, 19.99, 49.99, 99.99)
-PRICE_WEIGHTS = (0.35, 0.25, 0.18, 0.12, 0.06, 0.03, 0.01)
-# s > 1 gives the long tail of game telemetry: a few whales and grinders, many players seen once or twice.
-ZIPF_EXPONENT = 1.1
-EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.int64()),
-        ("player_id", pa.int64()),
-        ("event_type", pa.string()),
-        ("platform", pa.string()),
-        ("country", pa.string()),
-        ("amount", pa.float64()),
-        ("ts", pa.timestamp("ms", tz="UTC")),
-    ]
-)
-
-
-def event_files(
-    events: int, *, days: int = DAYS, files_per_day: int = 1, first_day: date = date(2026, 11, 1), seed: int = 2026
-) -> Iterator[tuple[str, pa.Table]]:
-    """Game events as Hive-partitioned files: yields ``("dt=YYYY-MM-DD/part-NNNNN.parquet", table)`` pairs.
-
-    ``events`` rows in all, spread over ``days`` partitions of ``files_per_day`` files, with the columns of
-    ``EVENT_SCHEMA``; ``event_id`` counts up from 0. Player activity follows a Zipf law; each player keeps one
-    platform and country; only purchases carry an amount. The same arguments give the same data.
-    """
-    rng = np.random.default_rng(seed)
-    players = max(100, events // 20)
-    activity = 1.0 / np.arange(1, players + 1) ** ZIPF_EXPONENT
-    activity /= activity.sum()
-    # Rank 1 should not be player 1: ids are a shuffled range, so the busiest players are scattered.
-    player_ids = rng.permutation(players).astype(np.int64) + 100_000
-    player_platform = rng.choice(len(PLATFORMS), size=players, p=PLATFORM_WEIGHTS)
-    player_country = rng.integers(0, len(COUNTRIES), size=players)
-    purchase = EVENT_TYPES.index("purchase")
-    files = days * files_per_day
-    first_id = 0
-    for index in range(files):
-        rows = events // files + (1 if index < events % files else 0)
-        day = first_day + timedelta(days=index // files_per_day)
-        rank = rng.choice(players, size=rows, p=activity)
-        kind = rng.choice(len(EVENT_TYPES), size=rows, p=EVENT_WEIGHTS)
-        price = np.asarray(PRICES)[rng.choice(len(PRICES), size=rows, p=PRICE_WEIGHTS)]
-        midnight_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-        columns = {
-            "event_id": np.arange(first_id, first_id + rows, dtype=np.int64),
-            "player_id": player_ids[rank],
-            "event_type": _strings(kind, EVENT_TYPES),
-            "platform": _strings(player_platform[rank], PLATFORMS),
-            "country": _strings(player_country[rank], COUNTRIES),
-            "amount": np.where(kind == purchase, price, 0.0),
-            "ts": np.sort(rng.integers(0, 86_400_000, size=rows)) + midnight_ms,
-        }
-        first_id += rows
-        yield f"dt={day.isoformat()}/part-{index % files_per_day:05d}.parquet", pa.table(columns, schema=EVENT_SCHEMA)
-
-
-def _strings(codes: np.ndarray, values: tuple[str, ...]) -> pa.Array:
-    # Decoding a dictionary is much faster than building millions of Python strings.
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(values)).cast(pa.string())
+# The table: the demo's game events (one generator for both), as the scan job expects them.
 
 
 def parquet_bytes(table: pa.Table, row_group_rows: int | None = None) -> bytes:
@@ -353,7 +286,7 @@ def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_di
     work.mkdir(parents=True)
     with S3Emulator(work, buckets=[BUCKET]) as s3, S3Model(s3.endpoint_url, work) as model:
         files, rows, size = upload(
-            s3.client(), BUCKET, PREFIX, event_files(plan.events, files_per_day=plan.files_per_day)
+            s3.client(), BUCKET, PREFIX, event_files(plan.events, days=DAYS, files_per_day=plan.files_per_day)
         )
         # Every worker is fresh for its runs, so all start now: the Spark application runs them back to back.
         workers = {"warm-up": _worker(work, "warm-up", model.url, caching=True)}
