@@ -37,7 +37,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the name every PySpark reader expects
 
-from spark_jobs.telemetry import replace_partitions, require_webhdfs
+from spark_jobs.telemetry import job_session, replace_partitions, require_webhdfs
 
 RETENTION_DAYS = (1, 7)
 ALL_PLATFORMS = "all"
@@ -228,15 +228,7 @@ def format_report(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Build the aggregates; exit 0 on success (Spark's own errors, such as a missing table, fail the submission)."""
     args = parse_args(argv)
-    spark = (
-        SparkSession.builder.appName("lakecache-daily-aggregates")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
+    spark = job_session("lakecache-daily-aggregates", args.shuffle_partitions)
     try:
         started = time.monotonic()
         summary = daily_aggregates(spark, args.events, args.output_root, args.date)

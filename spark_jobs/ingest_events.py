@@ -49,6 +49,7 @@ from spark_jobs.telemetry import (
     REQUIRED_BY_TYPE,
     REQUIRED_FIELDS,
     day_window,
+    job_session,
     replace_partitions,
     require_webhdfs,
 )
@@ -62,18 +63,7 @@ RAW_SCHEMA = T.StructType(
 # ISO-8601 with a time and a zone: Spark's cast would also take a bare date or a local time and guess the rest.
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
 COUNTRY_CODE = r"^[A-Z]{2}$"
-CLEAN_COLUMNS = (
-    "event_id",
-    "player_id",
-    "session_id",
-    "event_type",
-    "platform",
-    "country",
-    "client_version",
-    "ts",
-    "amount",
-    "duration_s",
-)
+CLEAN_COLUMNS = RAW_FIELDS  # the clean table keeps every raw field, typed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -204,17 +194,7 @@ def format_report(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the ingestion; exit 0 on success (Spark's own errors, such as a missing raw path, fail the submission)."""
     args = parse_args(argv)
-    spark = (
-        SparkSession.builder.appName("lakecache-ingest-events")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
-        # Day boundaries and ISO timestamps are UTC whatever the machine's zone.
-        .config("spark.sql.session.timeZone", "UTC")
-        # Spark's default INT96 timestamps are legacy; readers such as pyarrow, Athena and Glue prefer these.
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
+    spark = job_session("lakecache-ingest-events", args.shuffle_partitions)
     try:
         started = time.monotonic()
         summary = ingest_events(spark, args.raw, args.output, args.quarantine, args.date)

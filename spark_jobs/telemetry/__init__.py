@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 EVENT_TYPES = ("session_start", "match_start", "match_end", "level_up", "ad_view", "purchase", "session_end")
 PLATFORMS = ("android", "ios", "pc", "console")
@@ -97,3 +97,21 @@ def replace_partitions(df: DataFrame, table: str, column: str, rows_by_partition
     # it there, after every partition is in place, so readers and the metastore sync see the table as published.
     marker = jvm.org.apache.hadoop.fs.Path(f"{table}/_SUCCESS")
     marker.getFileSystem(conf).create(marker, True).close()
+
+
+def job_session(app_name: str, shuffle_partitions: int) -> SparkSession:
+    """The Spark session every telemetry job runs in: UTC, modern Parquet timestamps, no UI, quiet logs."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        # Day boundaries and ISO timestamps are UTC whatever the machine's zone.
+        .config("spark.sql.session.timeZone", "UTC")
+        # Spark's default INT96 timestamps are legacy; readers such as pyarrow, Athena and Glue prefer these.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
