@@ -11,10 +11,11 @@ import signal
 from aiohttp import web
 
 from cache_service.api.admin import AdminApi
-from cache_service.api.protocol_errors import answer_protocol_errors_as_remote_exceptions
 from cache_service.api.s3 import start_s3_api
+from cache_service.api.warm_reads import WarmReads
 from cache_service.api.webhdfs import WebHdfsApi
 from cache_service.api.webhdfs_errors import remote_exception
+from cache_service.api.webhdfs_protocol import use_webhdfs_protocol
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
 
@@ -74,7 +75,7 @@ async def run(config: CacheConfig) -> None:
     app = build_app(service)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    answer_protocol_errors_as_remote_exceptions(runner)
+    use_webhdfs_protocol(runner, WarmReads(service.fs, service.metrics))
     site = web.TCPSite(runner, config.server.host, config.server.webhdfs_port, backlog=1024, reuse_address=True)
     await site.start()
     s3_runner = await start_s3_api(service, os.environ)

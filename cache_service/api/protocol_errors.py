@@ -1,24 +1,27 @@
 """Answers for requests too broken to reach a handler (garbage or oversized request lines and headers).
 
-aiohttp answers those itself with text/plain; on the WebHDFS port every error must be a ``RemoteException``, so
-the runner's server is given a request handler whose ``handle_error`` speaks WebHDFS.
+aiohttp answers those itself with text/plain. Each API's connection protocol derives from ``ProtocolErrorHandler``
+and says, in ``protocol_error``, how its clients expect such an error: WebHDFS JSON, S3 XML.
 """
 
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from cache_service.api.webhdfs_errors import remote_exception
-
 log = logging.getLogger(__name__)
 
 
-class _RemoteExceptionRequestHandler(RequestHandler):
+class ProtocolErrorHandler(RequestHandler):
+    """aiohttp's request handler, answering protocol errors in the API's own format; the connection then closes."""
+
+    def protocol_error(self, status: int, exc: BaseException | None, message: str | None) -> web.StreamResponse:
+        """The error response for a request aiohttp could not parse (``status`` >= 500: a fault before any handler)."""
+        raise NotImplementedError
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -26,25 +29,11 @@ class _RemoteExceptionRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        """aiohttp's hook: ``protocol_error``'s answer, unless a response has already begun."""
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send an error")
         if status >= 500:
             log.error("http: error before any handler ran", exc_info=exc)
-            response = remote_exception(status, "IOException", "internal error; see the cache's log")
-        else:
-            reason = message or HTTPStatus(status).phrase
-            response = remote_exception(status, "IllegalArgumentException", f"Bad HTTP request: {reason}")
+        response = self.protocol_error(status, exc, message)
         response.force_close()
         return response
-
-
-class _RemoteExceptionServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _RemoteExceptionRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-def answer_protocol_errors_as_remote_exceptions(runner: web.AppRunner) -> None:
-    """Make the set-up ``runner`` answer unparsable requests with WebHDFS JSON instead of text."""
-    server = runner.server
-    assert server is not None, "call after runner.setup()"
-    server.__class__ = _RemoteExceptionServer

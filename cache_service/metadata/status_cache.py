@@ -61,11 +61,22 @@ class StatusCache:
         result: T = await asyncio.shield(future)
         return result
 
-    async def head(self, bucket: str, key: str) -> ObjectStatus | None:
-        """The object's status, or None if there is no such object. Raises ``UnderStoreUnavailableError``."""
+    def _fresh(self, bucket: str, key: str) -> _Entry[ObjectStatus | None] | None:
         entry = self._objects.get((bucket, key))
         if entry is not None and entry.expires > self._clock():
             self._metrics.metadata_hits.inc()
+            return entry
+        return None
+
+    def known(self, bucket: str, key: str) -> ObjectStatus | None:
+        """The object's status if it is cached, present and within the interval; None otherwise. Never asks S3."""
+        entry = self._fresh(bucket, key)
+        return None if entry is None else entry.value
+
+    async def head(self, bucket: str, key: str) -> ObjectStatus | None:
+        """The object's status, or None if there is no such object. Raises ``UnderStoreUnavailableError``."""
+        entry = self._fresh(bucket, key)
+        if entry is not None:
             return entry.value
 
         def lookup() -> ObjectStatus | None:

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -26,6 +26,8 @@ from cache_service.write.staging import StagedEntry, StagingArea
 from cache_service.write.uploads import Uploader
 
 log = logging.getLogger(__name__)
+
+_MEMO_ENTRIES = 65536
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class CacheFileSystem:
         self.staging = staging
         self._uploader = uploader
         self._executor = executor
+        # Memos of the read path, both bounded: path -> its S3 location when it names a published object (not
+        # staging, not a directory of mounts), and path -> the status built from the last ObjectStatus seen for it
+        # (so a warm read reuses the object's identity and its file id instead of hashing it again).
+        self._published: dict[str, Location | None] = {}
+        self._statuses: dict[str, tuple[ObjectStatus, FileStatus]] = {}
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -104,7 +111,7 @@ class CacheFileSystem:
         # Published files are the hot path: the status cache answers them without touching the staging area.
         obj = await self._status.head(loc.bucket, loc.key) if loc.key and not loc.is_mount_point else None
         if obj is not None:
-            return _from_object(path, obj)
+            return self._file_status(path, obj)
         staged = self.staging.stat(path)
         if staged is not None and self.staging.children(path):
             # a non-staging directory that so far holds only staged data (e.g. a table's _temporary)
@@ -198,6 +205,52 @@ class CacheFileSystem:
         if st.object is not None:
             return st, self.pages.read(st.object, offset, count)
         return st, _read_local(self.staging.local(path).as_posix(), offset, count)
+
+    def read_in_memory(
+        self, path: str, offset: int, length: int | None, *, most: int
+    ) -> tuple[FileStatus, Sequence[bytes | memoryview]] | None:
+        """What ``open`` would stream, now, when it needs no wait: a published file whose status is fresh in the
+        status cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and
+        for anything ``open`` would refuse: the caller then takes ``open``, which answers it properly.
+        """
+        loc = self._published_location(path)
+        if loc is None:
+            return None
+        obj = self._status.known(loc.bucket, loc.key)
+        if obj is None or offset > obj.size:
+            return None
+        count = obj.size - offset if length is None else min(length, obj.size - offset)
+        if count > most:
+            return None
+        st = self._file_status(path, obj)
+        assert st.object is not None
+        chunks = self.pages.read_in_memory(st.object, offset, count)
+        return None if chunks is None else (st, chunks)
+
+    def _published_location(self, path: str) -> Location | None:
+        if path in self._published:
+            return self._published[path]
+        loc: Location | None = None
+        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
+            try:
+                found = self.mounts.resolve(path)
+            except FileNotFoundError:  # outside every mount: ``open`` says so
+                found = None
+            loc = found if found is not None and found.key and not found.is_mount_point else None
+        if len(self._published) >= _MEMO_ENTRIES:
+            self._published.clear()
+        self._published[path] = loc
+        return loc
+
+    def _file_status(self, path: str, obj: ObjectStatus) -> FileStatus:
+        memo = self._statuses.get(path)
+        if memo is not None and memo[0] is obj:
+            return memo[1]
+        st = _from_object(path, obj)
+        if len(self._statuses) >= _MEMO_ENTRIES:
+            self._statuses.clear()
+        self._statuses[path] = (obj, st)
+        return st
 
     def forget(self, path: str) -> None:
         """Drop cached metadata of ``path`` (after a stale read) so the next lookup asks S3."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from infra.cache_process import CacheProcess
+from infra.s3_emulator import S3Emulator
+from tests.support.buckets import remove_bucket, unique_bucket_name
 
 
 class CacheFactory:
@@ -45,3 +48,26 @@ class CacheFactory:
         """Stop every worker this factory started that still runs."""
         for cache in self.caches:
             cache.stop()
+
+
+@contextmanager
+def warehouse_cache(
+    s3_emulator: S3Emulator, root: Path, objects: Mapping[str, bytes], overrides: Mapping[str, Any] | None = None
+) -> Iterator[CacheProcess]:
+    """A new bucket holding ``objects`` (key -> bytes) and one worker mounting ``/warehouse`` on its ``warehouse/``.
+
+    The worker's ``bucket`` attribute names the bucket; both go at exit.
+    """
+    name = unique_bucket_name()
+    client = s3_emulator.client()
+    client.create_bucket(Bucket=name)
+    for key, body in objects.items():
+        client.put_object(Bucket=name, Key=key, Body=body)
+    factory = CacheFactory(root, s3_emulator.endpoint_url)
+    try:
+        cache = factory({"/warehouse": f"s3://{name}/warehouse"}, overrides)
+        cache.bucket = name  # type: ignore[attr-defined]
+        yield cache
+    finally:
+        factory.stop_all()
+        remove_bucket(client, name)

@@ -24,10 +24,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
 from multidict import MultiMapping
 from yarl import URL
 
+from cache_service.api.protocol_errors import ProtocolErrorHandler
 from cache_service.api.s3.buckets import check_listing, delete_objects, forget_object
 from cache_service.api.s3.credentials import api_credentials, under_store_credentials
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
@@ -283,20 +283,11 @@ def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Applicati
     return app
 
 
-class _S3RequestHandler(RequestHandler):
+class _S3RequestHandler(ProtocolErrorHandler):
     """Answers requests too broken to reach a handler (oversized lines or headers, garbage) with S3 XML."""
 
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send an error")
+    def protocol_error(self, status: int, exc: BaseException | None, message: str | None) -> web.StreamResponse:
         if status >= 500:
-            log.error("s3 api: error before any handler ran", exc_info=exc)
             error = S3Error("InternalError")
         elif isinstance(exc, LineTooLong) and exc.args[1:2] == (MAX_REQUEST_LINE,):
             error = S3Error("InvalidURI", f"The request line is longer than {MAX_REQUEST_LINE} bytes.")
@@ -304,9 +295,7 @@ class _S3RequestHandler(RequestHandler):
             error = S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
         else:
             error = S3Error("InvalidRequest", f"Bad HTTP request: {message or HTTPStatus(status).phrase}")
-        response = error_response(error, resource="/", request_id=uuid.uuid4().hex[:16].upper(), head=False)
-        response.force_close()
-        return response
+        return error_response(error, resource="/", request_id=uuid.uuid4().hex[:16].upper(), head=False)
 
 
 class _S3Server(web.Server):

@@ -9,25 +9,15 @@ from collections.abc import Iterator
 import pytest
 
 from infra.cache_process import CacheProcess
+from tests.support.caches import warehouse_cache
 from tests.support.webhdfs import WebHdfsClient
 
 
 @pytest.fixture(scope="module")
-def cache(request, s3_emulator, tmp_path_factory) -> Iterator[CacheProcess]:
-    from tests.support.buckets import remove_bucket, unique_bucket_name
-    from tests.support.caches import CacheFactory
-
-    name = unique_bucket_name()
-    client = s3_emulator.client()
-    client.create_bucket(Bucket=name)
-    client.put_object(Bucket=name, Key="warehouse/data.bin", Body=b"0123456789")
-    client.put_object(Bucket=name, Key="outside/secret", Body=b"classified-bytes")
-    factory = CacheFactory(tmp_path_factory.mktemp("bad-input"), s3_emulator.endpoint_url)
-    cache = factory({"/warehouse": f"s3://{name}/warehouse"})
-    cache.bucket = name  # type: ignore[attr-defined]
-    yield cache
-    factory.stop_all()
-    remove_bucket(client, name)
+def cache(s3_emulator, tmp_path_factory) -> Iterator[CacheProcess]:
+    objects = {"warehouse/data.bin": b"0123456789", "outside/secret": b"classified-bytes"}
+    with warehouse_cache(s3_emulator, tmp_path_factory.mktemp("bad-input"), objects) as cache:
+        yield cache
 
 
 @pytest.fixture
