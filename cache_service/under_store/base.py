@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -66,6 +66,10 @@ class UnderStore(Protocol):
         Raises ``FileNotFoundError`` if the object is gone and ``cache_service.errors.StaleObjectError`` if it
         changed (the ETag no longer matches).
         """
+        ...
+
+    def stream_range(self, bucket: str, key: str, start: int, end: int, etag: str, *, piece: int) -> Generator[bytes]:
+        """``get_range`` as it arrives, in pieces of at most ``piece`` bytes; closing the iterator ends the read."""
         ...
 
     def put_file(self, bucket: str, key: str, path: Path) -> ObjectStatus:

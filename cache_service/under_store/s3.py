@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -147,25 +147,41 @@ class S3UnderStore:
         Raises ``FileNotFoundError`` if the object is gone, ``StaleObjectError`` if it changed, and ``ValueError``
         for a negative or reversed range or one that starts past the end of the object.
         """
+        return b"".join(self.stream_range(bucket, key, start, end, etag, piece=max(1, end - start)))
+
+    def stream_range(self, bucket: str, key: str, start: int, end: int, etag: str, *, piece: int) -> Generator[bytes]:
+        """``get_range`` as it arrives, in pieces of at most ``piece`` bytes, from one ranged GET.
+
+        A body that breaks off mid-stream (botocore retries a request until its headers arrive, not after) is
+        resumed where it stopped, still conditioned on ``etag``, up to ``max_attempts`` times. Closing the iterator
+        closes the connection's body.
+        """
         if start < 0 or end < start:
             raise ValueError(f"invalid byte range [{start}, {end}) of {_uri(bucket, key)}")
-        if end == start:
-            return b""
         uri = _uri(bucket, key)
-        with self._errors(uri):
-            for attempt in range(1, self._config.max_attempts + 1):
+        attempt = 1
+        while start < end:
+            with self._errors(uri):
                 response = self._client.get_object(
                     Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", IfMatch=_quoted(etag)
                 )
-                try:
-                    return response["Body"].read()
-                except _TRANSPORT_ERRORS as exc:
-                    # botocore retries a request until its headers arrive, not a body that breaks off mid-stream.
-                    response["Body"].close()
-                    if attempt == self._config.max_attempts:
-                        raise
-                    log.warning("reading %s [%d, %d) broke off (%s); retrying", uri, start, end, exc)
-        raise AssertionError("unreachable: the loop returns or raises")
+            body = response["Body"]
+            try:
+                while start < end:
+                    try:
+                        data = body.read(min(piece, end - start))
+                    except _TRANSPORT_ERRORS as exc:
+                        if attempt == self._config.max_attempts:
+                            raise UnderStoreUnavailableError(f"reading {uri} broke off at byte {start}: {exc}") from exc
+                        attempt += 1
+                        log.warning("reading %s broke off at byte %d (%s); resuming", uri, start, exc)
+                        break
+                    if not data:
+                        return  # the object ends before ``end``
+                    start += len(data)
+                    yield data
+            finally:
+                body.close()
 
     def bucket_exists(self, bucket: str) -> bool:
         """True if ``bucket`` exists and is reachable with the configured credentials."""

@@ -34,7 +34,8 @@ class FaultyProxy:
     """Forwards every request to ``upstream`` except the first ``faults`` eligible ones, answered with an S3 error.
 
     A fault is ``status`` with an S3 error body of ``code`` (default 503 SlowDown), after ``stall`` seconds of
-    silence (longer than a client's read timeout, that is a timeout). ``only`` limits which requests are eligible.
+    silence (longer than a client's read timeout, that is a timeout); or, with ``truncate`` set, S3's own answer
+    cut off after that many body bytes, the connection dropped. ``only`` limits which requests are eligible.
     Runs its own event loop in a thread, so synchronous tests can use it as a context manager.
     """
 
@@ -46,12 +47,14 @@ class FaultyProxy:
         status: int = 503,
         code: str = "SlowDown",
         stall: float = 0.0,
+        truncate: int | None = None,
         only: RequestFilter | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.status = status
         self.code = code
         self.stall = stall
+        self.truncate = truncate
         self.only = only
         self.requests_seen = 0
         self.faults_served = 0
@@ -122,7 +125,8 @@ class FaultyProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        if self._take_fault(request.method, request.raw_path):
+        fault = self._take_fault(request.method, request.raw_path)
+        if fault and self.truncate is None:
             if self.stall:
                 await asyncio.sleep(self.stall)
             return web.Response(
@@ -146,5 +150,13 @@ class FaultyProxy:
             response = web.StreamResponse(status=upstream.status, headers=reply_headers)
             response.content_length = int(upstream.headers.get("Content-Length", 0))
             await response.prepare(request)
+            return response
+        if fault:  # truncate: the whole length announced, part of the body sent, the connection gone
+            response = web.StreamResponse(status=upstream.status, headers=reply_headers)
+            response.content_length = len(payload)
+            await response.prepare(request)
+            await response.write(payload[: self.truncate])
+            assert request.transport is not None
+            request.transport.close()
             return response
         return web.Response(status=upstream.status, body=payload, headers=reply_headers)

@@ -389,6 +389,7 @@ async def test_with_caching_disabled_every_read_goes_to_s3_and_nothing_is_kept(p
     assert await read(store, owner, PAGE + 5, PAGE) == data[PAGE + 5 : 2 * PAGE + 5]
     assert s3_bytes(metrics) == len(data) + PAGE
     assert usage(store)["disk"].pages == 0
+    assert under.calls["stream_range"] == 2  # one ranged GET per read, as a thin gateway would make
 
 
 @run_async

@@ -309,6 +309,35 @@ def test_get_succeeds_through_slowdowns_within_max_attempts(s3_client, bucket, p
     assert (proxy.faults_served, proxy.requests_seen) == (2, 3)
 
 
+def test_a_body_that_breaks_off_is_resumed_where_it_stopped(s3_client, bucket, proxy):
+    data = os.urandom(3 * MiB)
+    s3_client.put_object(Bucket=bucket, Key="k", Body=data)
+    etag = s3_client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    store = make_store(proxy.url, max_attempts=3)
+    proxy.truncate = MiB + 17
+    proxy.inject(1)
+
+    pieces = list(store.stream_range(bucket, "k", 100, len(data), etag, piece=256 * 1024))
+
+    assert b"".join(pieces) == data[100:]
+    assert max(map(len, pieces)) <= 256 * 1024
+    assert (proxy.faults_served, proxy.requests_seen) == (1, 2)
+    proxy.inject(1)
+    assert store.get_range(bucket, "k", 5, 2 * MiB, etag) == data[5 : 2 * MiB]
+
+
+def test_a_body_that_keeps_breaking_off_is_unavailable(s3_client, bucket, proxy):
+    s3_client.put_object(Bucket=bucket, Key="k", Body=os.urandom(MiB))
+    etag = s3_client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    store = make_store(proxy.url, max_attempts=2)
+    proxy.truncate = 1000
+    proxy.inject(5)
+
+    with pytest.raises(UnderStoreUnavailableError, match="broke off at byte 2000"):
+        store.get_range(bucket, "k", 0, MiB, etag)
+    assert proxy.faults_served == 2
+
+
 def test_get_fails_unavailable_when_slowdowns_outlast_max_attempts(s3_client, bucket, proxy):
     s3_client.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
     store = make_store(proxy.url, max_attempts=3)
