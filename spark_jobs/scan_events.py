@@ -6,8 +6,12 @@ Submit it with ``spark-submit``::
         --input webhdfs://127.0.0.1:9870/warehouse/events --output-json summary.json
 
 The table has the columns ``player_id``, ``event_type``, ``platform`` and ``amount`` (others, such as ``event_id``,
-``country``, ``ts`` and the partition column ``dt``, are read past). Every column is scanned once: one grouping-sets
-aggregate yields the per-group rows and the table's totals together, so a second pass never rereads the data.
+``country``, ``ts`` and the partition column ``dt``, are read past). Every column is scanned once, by one aggregate
+per (platform, event_type). Events and revenue are exact. Players are counted with an HLL sketch per group
+(``hll_sketch_agg``, lgConfigK 14: about 0.8% standard error, exact for small groups), and the table's distinct
+players come from the union of those sketches, so no second pass rereads the data. Exact distinct counts, per group
+and overall, would cost this job four to five times the CPU of the scan itself (a grouping-sets aggregate measured
+6 to 9 s against 1.6 s on 202 MiB and 2 cores), which is why telemetry scans count players this way.
 
 The printed report goes to stdout; the JSON summary (``rows``, ``distinct_players``, ``revenue``, ``aggregate_rows``,
 ``groups``, ``seconds``) to ``--output-json``, a local file for whoever submitted the job.
@@ -26,6 +30,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the name every PySpark reader expects
 
 GROUP_COLUMNS = ("platform", "event_type")
+SKETCH_LG_K = 14  # 2**14 HLL registers per group
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,18 +49,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def scan_events(spark: SparkSession, table: str) -> dict[str, Any]:
     """Aggregate ``table`` by platform and event type; returns the summary (without ``seconds``).
 
-    ``groups`` is sorted by revenue, then events, descending; revenue is rounded to cents.
+    ``groups`` is sorted by revenue, then events, descending; revenue is rounded to cents; ``players`` and
+    ``distinct_players`` are sketch estimates (see the module's docstring).
     """
-    events = spark.read.parquet(table)
-    # The empty grouping set gives the table's totals in the same pass; grouping_id() tells it from the groups.
-    aggregate = events.groupingSets([list(GROUP_COLUMNS), []], *GROUP_COLUMNS).agg(
-        F.count(F.lit(1)).alias("events"),
-        F.sum("amount").alias("revenue"),
-        F.count_distinct("player_id").alias("players"),
-        F.grouping_id().alias("level"),
+    aggregate = (
+        spark.read.parquet(table)
+        .groupBy(*GROUP_COLUMNS)
+        .agg(
+            F.count(F.lit(1)).alias("events"),
+            F.sum("amount").alias("revenue"),
+            F.hll_sketch_agg("player_id", SKETCH_LG_K).alias("sketch"),
+        )
+        .withColumn("players", F.hll_sketch_estimate("sketch"))
     )
     rows = aggregate.collect()
-    totals = next((r for r in rows if r["level"] != 0), None)
     groups = [
         {
             "platform": r["platform"],
@@ -65,17 +72,25 @@ def scan_events(spark: SparkSession, table: str) -> dict[str, Any]:
             "players": int(r["players"]),
         }
         for r in rows
-        if r["level"] == 0
     ]
     groups.sort(key=lambda g: (-g["revenue"], -g["events"], str(g["platform"]), str(g["event_type"])))
     return {
         "input": table,
-        "rows": int(totals["events"]) if totals else 0,
-        "distinct_players": int(totals["players"]) if totals else 0,
-        "revenue": round(float(totals["revenue"] or 0.0), 2) if totals else 0.0,
+        "rows": sum(g["events"] for g in groups),
+        "distinct_players": _union_estimate(spark, [r["sketch"] for r in rows]),
+        "revenue": round(sum(float(r["revenue"] or 0.0) for r in rows), 2),
         "aggregate_rows": len(groups),
         "groups": groups,
     }
+
+
+def _union_estimate(spark: SparkSession, sketches: list[bytes]) -> int:
+    """Distinct values over all groups: the estimate of the union of their HLL sketches (a few KiB each)."""
+    if not sketches:
+        return 0
+    frame = spark.createDataFrame([(bytes(s),) for s in sketches], "sketch binary")
+    row = frame.select(F.hll_sketch_estimate(F.hll_union_agg("sketch"))).first()
+    return int(row[0]) if row is not None else 0
 
 
 def format_report(summary: dict[str, Any], top: int) -> str:

@@ -66,7 +66,7 @@ def test_scan_aggregates_match_pyarrow_over_the_same_files(cache_factory, bucket
     summary = json.loads(output.read_text())
     groups, totals = _expected(pa.concat_tables(table for _, table in files))
     assert summary["rows"] == totals["rows"] == 6_000
-    assert summary["distinct_players"] == totals["distinct_players"]
+    assert summary["distinct_players"] == pytest.approx(totals["distinct_players"], rel=0.02)
     assert summary["revenue"] == pytest.approx(totals["revenue"], abs=0.01)
     assert summary["aggregate_rows"] == len(groups) == len(summary["groups"])
     got = {(g["platform"], g["event_type"]): (g["events"], g["revenue"], g["players"]) for g in summary["groups"]}
@@ -74,7 +74,7 @@ def test_scan_aggregates_match_pyarrow_over_the_same_files(cache_factory, bucket
     for key, (events, revenue, players) in groups.items():
         assert got[key][0] == events, key
         assert got[key][1] == pytest.approx(revenue, abs=0.01), key
-        assert got[key][2] == players, key
+        assert got[key][2] == pytest.approx(players, rel=0.02), key  # an HLL sketch's estimate
     revenues = [g["revenue"] for g in summary["groups"]]
     assert revenues == sorted(revenues, reverse=True)
     assert summary["seconds"] > 0
