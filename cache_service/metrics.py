@@ -44,8 +44,11 @@ class CacheMetrics:
         self.purge_bytes = Counter(
             f"{PREFIX}_purge_freed_bytes", "Bytes freed by purges, by trigger", ["trigger"], registry=r
         )
-        self.warm_reads = Counter(
-            f"{PREFIX}_warm_reads", "WebHDFS OPEN requests answered from memory as they arrived", registry=r
+        self.warm_requests = Counter(
+            f"{PREFIX}_warm_requests",
+            "WebHDFS requests answered from memory as they arrived, by op (OPEN, GETFILESTATUS)",
+            ["op"],
+            registry=r,
         )
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.publishes = Counter(f"{PREFIX}_published_files", "Staged files published to S3", registry=r)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +29,31 @@ BLOCK_SIZE = 128 * 1024**2
 LIST_BATCH = 1000
 
 Handler = Callable[["WebHdfsRequest"], Awaitable[web.StreamResponse]]
+
+
+def caller(params: Mapping[str, str]) -> str:
+    """The caller's name from a request's parameters: ``user.name`` or ``doas`` (HDFS simple auth)."""
+    return params.get("user.name") or params.get("doas") or "lakecache"
+
+
+def status_json(st: FileStatus, suffix: str, user: str) -> dict[str, Any]:
+    """A WebHDFS ``FileStatus`` object; ``suffix`` is the name within a listing ("" for the path itself)."""
+    mtime = int(st.mtime * 1000)
+    return {
+        "accessTime": 0 if st.is_dir else mtime,
+        "blockSize": 0 if st.is_dir else BLOCK_SIZE,
+        "childrenNum": 0,
+        "fileId": zlib.crc32(st.path.encode()) + 16386,
+        "group": "supergroup",
+        "length": 0 if st.is_dir else st.length,
+        "modificationTime": mtime,
+        "owner": user,
+        "pathSuffix": suffix,
+        "permission": "755" if st.is_dir else "644",
+        "replication": 0 if st.is_dir else 1,
+        "storagePolicy": 0,
+        "type": "DIRECTORY" if st.is_dir else "FILE",
+    }
 
 
 class DataResponse(web.StreamResponse):
@@ -51,7 +76,7 @@ class WebHdfsRequest:
 
     def user(self) -> str:
         """The caller's ``user.name`` (HDFS simple auth)."""
-        return self.params.get("user.name") or self.params.get("doas") or "lakecache"
+        return caller(self.params)
 
     def long(self, name: str, default: int | None) -> int | None:
         """A non-negative integer parameter. Raises ``ValueError`` naming it."""
@@ -166,32 +191,14 @@ class WebHdfsApi:
 
     # --- metadata ----------------------------------------------------------------------------------------------
 
-    def _status_json(self, st: FileStatus, suffix: str, user: str) -> dict[str, Any]:
-        mtime = int(st.mtime * 1000)
-        return {
-            "accessTime": 0 if st.is_dir else mtime,
-            "blockSize": 0 if st.is_dir else BLOCK_SIZE,
-            "childrenNum": 0,
-            "fileId": zlib.crc32(st.path.encode()) + 16386,
-            "group": "supergroup",
-            "length": 0 if st.is_dir else st.length,
-            "modificationTime": mtime,
-            "owner": user,
-            "pathSuffix": suffix,
-            "permission": "755" if st.is_dir else "644",
-            "replication": 0 if st.is_dir else 1,
-            "storagePolicy": 0,
-            "type": "DIRECTORY" if st.is_dir else "FILE",
-        }
-
     async def _get_file_status(self, req: WebHdfsRequest) -> web.StreamResponse:
         st = await self._fs.status(req.path)
-        return JsonBody({"FileStatus": self._status_json(st, "", req.user())})
+        return JsonBody({"FileStatus": status_json(st, "", req.user())})
 
     async def _list_status(self, req: WebHdfsRequest) -> web.StreamResponse:
         entries = await self._fs.list(req.path)
         user = req.user()
-        items = [self._status_json(e, e.name if e.path != req.path else "", user) for e in entries]
+        items = [status_json(e, e.name if e.path != req.path else "", user) for e in entries]
         return JsonBody({"FileStatuses": {"FileStatus": items}})
 
     async def _list_status_batch(self, req: WebHdfsRequest) -> web.StreamResponse:
@@ -199,7 +206,7 @@ class WebHdfsApi:
         entries = [e for e in await self._fs.list(req.path) if e.path == req.path or e.name > start_after]
         batch, remaining = entries[:LIST_BATCH], max(0, len(entries) - LIST_BATCH)
         user = req.user()
-        items = [self._status_json(e, e.name if e.path != req.path else "", user) for e in batch]
+        items = [status_json(e, e.name if e.path != req.path else "", user) for e in batch]
         return JsonBody(
             {
                 "DirectoryListing": {

@@ -30,6 +30,11 @@ _JAVA_CLASSES = {
 }
 
 
+def json_payload(payload: object) -> bytes:
+    """A WebHDFS JSON body: compact, UTF-8."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 class JsonBody(web.Response):
     """A JSON response with no Content-Type header.
 
@@ -38,7 +43,7 @@ class JsonBody(web.Response):
     """
 
     def __init__(self, payload: object, status: int = 200) -> None:
-        super().__init__(body=json.dumps(payload, separators=(",", ":")).encode(), status=status)
+        super().__init__(body=json_payload(payload), status=status)
 
     async def _prepare_headers(self) -> None:
         await super()._prepare_headers()

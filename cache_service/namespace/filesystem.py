@@ -213,19 +213,22 @@ class CacheFileSystem:
         status cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and
         for anything ``open`` would refuse: the caller then takes ``open``, which answers it properly.
         """
+        st = self.known_status(path)
+        if st is None or st.object is None or offset > st.length:
+            return None
+        count = st.length - offset if length is None else min(length, st.length - offset)
+        if count > most:
+            return None
+        chunks = self.pages.read_in_memory(st.object, offset, count)
+        return None if chunks is None else (st, chunks)
+
+    def known_status(self, path: str) -> FileStatus | None:
+        """``status`` of a published file, now, if the status cache holds it fresh; None for anything else."""
         loc = self._published_location(path)
         if loc is None:
             return None
         obj = self._status.known(loc.bucket, loc.key)
-        if obj is None or offset > obj.size:
-            return None
-        count = obj.size - offset if length is None else min(length, obj.size - offset)
-        if count > most:
-            return None
-        st = self._file_status(path, obj)
-        assert st.object is not None
-        chunks = self.pages.read_in_memory(st.object, offset, count)
-        return None if chunks is None else (st, chunks)
+        return None if obj is None else self._file_status(path, obj)
 
     def _published_location(self, path: str) -> Location | None:
         if path in self._published:

@@ -1,7 +1,7 @@
 """Warm reads answered as they arrive give the bytes, headers and errors the OPEN handler gives, on any connection.
 
 Each test talks raw HTTP/1.1 over one keep-alive socket to a real worker, so requests can be split, pipelined and
-interleaved the way clients do it; ``lakecache_warm_reads_total`` says which path answered.
+interleaved the way clients do it; ``lakecache_warm_requests_total`` says which path answered.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from tests.support.webhdfs import WebHdfsClient
 
 PAGE = 64 * 1024
 DATA = os.urandom(3 * PAGE + 1234)  # pages of 64 KiB: ranges cross page boundaries
-WARM_READS = "lakecache_warm_reads_total"
+WARM_READS = 'lakecache_warm_requests_total{op="OPEN"}'
+WARM_STATUS = 'lakecache_warm_requests_total{op="GETFILESTATUS"}'
 OPEN_200 = 'lakecache_requests_total{api="webhdfs",op="OPEN",status="200"}'
 
 
@@ -126,6 +127,21 @@ def test_warm_ranges_are_answered_at_once_with_the_right_bytes(cache, conn, offs
     assert "date" in answer.headers and "server" in answer.headers
     warm, served = counts(cache)
     assert (warm - before[0], served - before[1]) == (1, 1)
+
+
+def test_warm_file_status_is_the_handlers_answer(cache, conn) -> None:
+    before = scrape(cache.webhdfs_url).get(WARM_STATUS, 0.0)
+    target = "/webhdfs/v1/warehouse/data.bin?op=GETFILESTATUS&user.name=alice"
+    conn.send(get(target))
+    warm = conn.answer()
+    conn.send(get(target + "&unused=%41"))  # percent-encoding in the query: the handler answers
+    handled = conn.answer()
+    assert scrape(cache.webhdfs_url).get(WARM_STATUS, 0.0) - before == 1
+    assert warm.status == handled.status == 200
+    assert json.loads(warm.body) == json.loads(handled.body)
+    assert json.loads(warm.body)["FileStatus"]["length"] == len(DATA)
+    assert json.loads(warm.body)["FileStatus"]["owner"] == "alice"
+    assert "content-type" not in warm.headers and "content-type" not in handled.headers
 
 
 def test_many_reads_on_one_connection_stay_in_step(cache, conn) -> None:
