@@ -48,6 +48,7 @@ class WebHdfsRequestHandler(ProtocolErrorHandler):
             and not self._force_close
             and not self._close
             and transport is not None
+            and not transport.is_closing()
             and transport.get_write_buffer_size() == 0  # the client keeps up: no flow control needed
             and len(data) <= _MOST_HEAD_BYTES
             and data.endswith(_HEAD_END)

@@ -21,7 +21,7 @@ from infra.service_process import is_running
 from lakecache_airflow.scaling import cli
 from lakecache_airflow.scaling.base import ClusterNotFoundError, Scaler
 from lakecache_airflow.scaling.demand import read_spark_master
-from lakecache_airflow.scaling.spark_standalone import SparkStandaloneCluster, SparkStandaloneScaler
+from lakecache_airflow.scaling.spark_standalone import DaemonRecord, SparkStandaloneCluster, SparkStandaloneScaler
 
 pytestmark = pytest.mark.spark
 
@@ -94,6 +94,11 @@ def application(spark_cluster: SparkStandaloneCluster, tmp_path: Path) -> Iterat
                 process.wait()
 
 
+def executor_logs(worker: DaemonRecord) -> list[Path]:
+    """The stderr logs of the executors ``worker`` has started."""
+    return list(Path(worker.work_dir).glob("app-*/*/stderr"))
+
+
 def test_a_cluster_scaled_one_three_one_lets_a_running_application_finish(
     spark_cluster: SparkStandaloneCluster, application: tuple[subprocess.Popen[str], Path]
 ) -> None:
@@ -109,9 +114,13 @@ def test_a_cluster_scaled_one_three_one_lets_a_running_application_finish(
     out = scaler.scale_to(3)
     assert (out.before, out.after) == (1, 3)
     assert scaler.current().cores_total == 3
-    # The application takes the new workers' cores: each of them now runs one of its executors.
-    wait_for(lambda: app_cores(spark_cluster, "lakecache-scaling-test") == 3, "executors on the three workers")
+    # The application takes the new workers' cores: each of them now runs one of its executors. The master counts
+    # an executor's cores when it grants them, before the worker has started it: wait for the processes' logs too.
     leaving = sorted(spark_cluster.workers, key=lambda w: w.started_at)[1:]
+    wait_for(
+        lambda: app_cores(spark_cluster, "lakecache-scaling-test") == 3 and all(map(executor_logs, leaving)),
+        "executors running on the three workers",
+    )
 
     back = scaler.scale_to(1)
     assert (back.before, back.after) == (3, 1)
@@ -120,7 +129,7 @@ def test_a_cluster_scaled_one_three_one_lets_a_running_application_finish(
     assert state.nodes == 1 and len(spark_cluster.workers) == 1
     for worker in leaving:
         assert not is_running(worker.pid, worker.marker), f"{worker.name} still runs"
-        logs = list(Path(worker.work_dir).glob("app-*/*/stderr"))
+        logs = executor_logs(worker)
         assert logs, f"{worker.name} never ran an executor"
         assert any("Decommission executor" in log.read_text(errors="replace") for log in logs), worker.name
 
