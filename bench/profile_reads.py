@@ -33,6 +33,7 @@ from bench.http_reads import (
 )
 from bench.nginx import require_command
 from bench.report import WORK_ROOT
+from bench.section import Section
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
 
@@ -71,17 +72,14 @@ def summarise(collapsed: str, top: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m bench.profile_reads", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=int, default=10, help="seconds of load and sampling (default: %(default)s)")
-    parser.add_argument("--top", type=int, default=15, help="functions to list (default: %(default)s)")
-    parser.add_argument("--work-dir", type=Path, default=WORK_ROOT / "profile", help="default: %(default)s")
-    args = parser.parse_args(argv)
+def record(seconds: int, work: Path) -> str:
+    """Collapsed stacks of a warm worker sampled for ``seconds`` under wrk's load (files under ``work``).
+
+    Raises ``RuntimeError`` if py-spy fails (it needs to ptrace the worker: root, or ptrace_scope 0).
+    """
     wrk = require_command("wrk", "wrk")
     curl = require_command("curl", "curl")
     py_spy = Path(sys.executable).parent / "py-spy"
-    work = args.work_dir.resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     script, blob, stacks = work / "ranges.lua", work / "blob.bin", work / "warm_reads.txt"
@@ -102,34 +100,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = Target("cache", cache.webhdfs_url, f"/webhdfs/v1{CACHE_PATH}?op=OPEN&user.name={USER}", "webhdfs")
         for _ in range(2):  # every page in memory
             read_whole(curl, target.url + target.path, FILE_BYTES)
-        record = [
-            str(py_spy),
-            "record",
-            "--pid",
-            str(cache.pid),
-            "--rate",
-            str(SAMPLES_PER_SECOND),
-            "--duration",
-            str(args.seconds),
-            "--format",
-            "raw",
-            "--output",
-            str(stacks),
-            "--nonblocking",
-        ]
+        argv = [str(py_spy), "record", "--pid", str(cache.pid), "--rate", str(SAMPLES_PER_SECOND)]
+        argv += ["--duration", str(seconds), "--format", "raw", "--output", str(stacks), "--nonblocking"]
         load = threading.Thread(
             target=run_wrk,
             args=(wrk, script, target),
-            kwargs={"connections": CONNECTIONS, "seconds": args.seconds + 1, "size": FILE_BYTES, "seed": 1},
+            kwargs={"connections": CONNECTIONS, "seconds": seconds + 1, "size": FILE_BYTES, "seed": 1},
         )
         load.start()
-        done = subprocess.run(record, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
         load.join()
     if done.returncode != 0 or not stacks.exists():
-        print(f"py-spy failed ({done.returncode}): {done.stderr.strip()}", file=sys.stderr)
+        raise RuntimeError(f"py-spy failed ({done.returncode}): {done.stderr.strip()}")
+    return stacks.read_text()
+
+
+def run(full: bool, *, work_dir: Path | None = None) -> Section:
+    """The profile as a ``make bench`` section (no targets: it explains the 64 KiB figures)."""
+    seconds = 20 if full else 8
+    table = summarise(record(seconds, (work_dir or WORK_ROOT / "profile").resolve()), top=12)
+    text = (
+        "Where the worker's CPU goes while it serves the 64 KiB reads above: `py-spy record` at "
+        f"{SAMPLES_PER_SECOND} samples/s for {seconds} s on a warm worker under wrk at {CONNECTIONS} connections (a "
+        f"{FILE_BYTES // 2**20} MiB file, every page in memory). Time in native code (system calls included) counts "
+        "to the Python frame that called it: `data_received` holds the `writev` that copies each response into the "
+        "socket, `Runner.run` the event loop's own `epoll` and `recv`. The rest is the warm path itself "
+        "(`cache_service/api/warm_reads.py`: parsing the request head, finding the pages, counting metrics).\n\n"
+        + table
+        + "\n"
+    )
+    return Section(
+        name="profile",
+        title="Profile of a warm 64 KiB read",
+        command=f"python -m bench.profile_reads --seconds {seconds}",
+        markdown=text,
+        results={"seconds": seconds, "summary": table},
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_reads", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load and sampling (default: %(default)s)")
+    parser.add_argument("--top", type=int, default=15, help="functions to list (default: %(default)s)")
+    parser.add_argument("--work-dir", type=Path, default=WORK_ROOT / "profile", help="default: %(default)s")
+    args = parser.parse_args(argv)
+    try:
+        collapsed = record(args.seconds, args.work_dir.resolve())
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    print(summarise(stacks.read_text(), args.top))
-    print(f"\ncollapsed stacks: {stacks}")
+    print(summarise(collapsed, args.top))
+    print(f"\ncollapsed stacks: {args.work_dir.resolve() / 'warm_reads.txt'}")
     return 0
 
 

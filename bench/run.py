@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import eviction, http_reads, parquet_lookups, plots, report, spark_scan
+from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, spark_scan
 from bench.section import Section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,7 @@ def eviction_with_plot(full: bool, *, img_dir: Path = report.IMG_DIR) -> Section
 SECTIONS: dict[str, Callable[[bool], Section]] = {
     "eviction": eviction_with_plot,
     "http_reads": http_reads.run,
+    "profile": profile_reads.run,
     "parquet_lookups": parquet_lookups.run,
     "spark_scan": spark_scan.run,
 }

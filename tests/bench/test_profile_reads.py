@@ -31,3 +31,11 @@ def test_profile_of_a_loaded_worker_shows_the_warm_path(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "warm_reads.py" in out and "webhdfs_protocol.py" in out
     assert (tmp_path / "warm_reads.txt").stat().st_size > 0
+
+
+def test_profile_section_reports_the_table_and_no_targets(tmp_path):
+    section = profile_reads.run(False, work_dir=tmp_path)
+
+    assert section.name == "profile" and section.targets == {}
+    assert "| self % | total % | function |" in section.markdown
+    assert section.command.startswith("python -m bench.profile_reads")
