@@ -212,6 +212,24 @@ def put_through_cache(cache: CacheProcess, path: str, local: Path) -> None:
         connection.close()
 
 
+def blob_cache(work: Path, s3_endpoint: str, file_bytes: int) -> CacheProcess:
+    """A worker (not started) mounting the bench bucket, with room in memory for a ``file_bytes`` file."""
+    return CacheProcess(
+        work / "cache",
+        s3_endpoint=s3_endpoint,
+        mounts={"/bench": f"s3://{BUCKET}/bench"},
+        memory_capacity=f"{file_bytes // 2**20 + 256}MiB",
+        disk_capacity=f"{2 * file_bytes // 2**20 + 256}MiB",
+        # Warm means data and metadata: no revalidation against S3 while measuring.
+        overrides={"metadata": {"sync_interval": "1h"}},
+    )
+
+
+def cache_target(cache: CacheProcess) -> Target:
+    """Where wrk reads ``CACHE_PATH`` from ``cache``: WebHDFS OPEN, the range in ``offset`` and ``length``."""
+    return Target("cache", cache.webhdfs_url, f"/webhdfs/v1{CACHE_PATH}?op=OPEN&user.name={USER}", "webhdfs")
+
+
 def _same_bytes(cache: Target, nginx: Target, size: int) -> None:
     """Both servers return the same bytes for a few ranges: otherwise the comparison would be meaningless."""
     rng = np.random.default_rng(1)
@@ -247,18 +265,9 @@ def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_di
     blob = work / "www" / "blob.bin"
     size = plan.file_bytes
     write_blob(blob, size)
-    memory = f"{plan.file_bytes // 2**20 + 256}MiB"
     with (
         S3Emulator(work, buckets=[BUCKET]) as s3,
-        CacheProcess(
-            work / "cache",
-            s3_endpoint=s3.endpoint_url,
-            mounts={"/bench": f"s3://{BUCKET}/bench"},
-            memory_capacity=memory,
-            disk_capacity=f"{2 * plan.file_bytes // 2**20 + 256}MiB",
-            # Warm means data and metadata: no revalidation against S3 while measuring.
-            overrides={"metadata": {"sync_interval": "1h"}},
-        ) as cache,
+        blob_cache(work, s3.endpoint_url, plan.file_bytes) as cache,
         # nginx gets the settings that served each workload fastest in trials here: for small ranges no sendfile
         # and no TCP_CORK (corked responses sometimes wait for a delayed ACK); for streaming the package defaults.
         Nginx(work / "www", work / "nginx-ranges", sendfile=False, tcp_nopush=False) as nginx,
@@ -266,7 +275,7 @@ def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_di
     ):
         put_through_cache(cache, CACHE_PATH, blob)
         targets = {
-            "cache": Target("cache", cache.webhdfs_url, f"/webhdfs/v1{CACHE_PATH}?op=OPEN&user.name={USER}", "webhdfs"),
+            "cache": cache_target(cache),
             "nginx": Target("nginx", nginx.url, "/blob.bin", "range"),
         }
         whole = {"cache": targets["cache"].url + targets["cache"].path, "nginx": nginx_stream.url + "/blob.bin"}

@@ -23,9 +23,9 @@ from bench.http_reads import (
     BUCKET,
     CACHE_PATH,
     CONNECTIONS,
-    USER,
     WRK_SCRIPT,
-    Target,
+    blob_cache,
+    cache_target,
     put_through_cache,
     read_whole,
     run_wrk,
@@ -34,7 +34,6 @@ from bench.http_reads import (
 from bench.nginx import require_command
 from bench.report import WORK_ROOT
 from bench.section import Section
-from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
 
 FILE_BYTES = 64 * 2**20
@@ -87,17 +86,10 @@ def record(seconds: int, work: Path) -> str:
     write_blob(blob, FILE_BYTES)
     with (
         S3Emulator(work, buckets=[BUCKET]) as s3,
-        CacheProcess(
-            work / "cache",
-            s3_endpoint=s3.endpoint_url,
-            mounts={"/bench": f"s3://{BUCKET}/bench"},
-            memory_capacity="256MiB",
-            disk_capacity="512MiB",
-            overrides={"metadata": {"sync_interval": "1h"}},
-        ) as cache,
+        blob_cache(work, s3.endpoint_url, FILE_BYTES) as cache,
     ):
         put_through_cache(cache, CACHE_PATH, blob)
-        target = Target("cache", cache.webhdfs_url, f"/webhdfs/v1{CACHE_PATH}?op=OPEN&user.name={USER}", "webhdfs")
+        target = cache_target(cache)
         for _ in range(2):  # every page in memory
             read_whole(curl, target.url + target.path, FILE_BYTES)
         argv = [str(py_spy), "record", "--pid", str(cache.pid), "--rate", str(SAMPLES_PER_SECOND)]
