@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 from email.utils import formatdate, parsedate_to_datetime
 
 from aiohttp import web
-from aiohttp.client_exceptions import ClientConnectionResetError
 from multidict import CIMultiDict, MultiMapping
 
 from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target
+from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.errors import StaleObjectError
 from cache_service.namespace.mounts import MountTable
 from cache_service.namespace.paths import normalize
@@ -190,7 +190,7 @@ class ObjectHandlers:
             headers.update({k: v for k, v in overrides.items() if v is not None})
             if span is not None:
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
-            response = web.StreamResponse(status=206 if span is not None else 200, headers=headers)
+            response = DataResponse(status=206 if span is not None else 200, headers=headers)
             response.content_length = end - start
             if head or end == start:
                 await response.prepare(request)
@@ -209,7 +209,7 @@ class ObjectHandlers:
             except FileNotFoundError:
                 self._service.status.forget(target.bucket, target.key)
                 raise S3Error("NoSuchKey", Key=target.key) from None
-            return await _stream(request, response, first, chunks)
+            return await stream_body(request, response, first, chunks, what=f"s3 api: GET of {request.path}")
         raise AssertionError("unreachable: the loop returns or raises")
 
     async def put(self, target: Target, payload: Payload, request_id: str) -> web.StreamResponse:
@@ -229,26 +229,3 @@ class ObjectHandlers:
         headers = {"ETag": f'"{obj.etag}"', "x-amz-request-id": request_id, "x-amz-id-2": request_id}
         headers.update({f"x-amz-checksum-{alg}": value for alg, value in digests.checksums.items()})
         return web.Response(status=200, headers=headers)
-
-
-async def _stream(
-    request: web.Request,
-    response: web.StreamResponse,
-    first: bytes | memoryview | None,
-    chunks: AsyncIterator[bytes | memoryview],
-) -> web.StreamResponse:
-    await response.prepare(request)
-    try:
-        if first is not None:
-            await response.write(first)
-        async for chunk in chunks:
-            await response.write(chunk)
-        await response.write_eof()
-    except (ConnectionResetError, ClientConnectionResetError):
-        log.debug("s3 api: client went away while reading %s", request.path)
-    except Exception as exc:  # headers are gone: the client sees a short body, never wrong bytes
-        log.warning("s3 api: aborting GET of %s after headers were sent: %s", request.path, exc)
-        response.force_close()
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    return response
