@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -165,6 +166,7 @@ class ScanTarget:
     table_uri: str
     webhdfs_url: str
     pid: int
+    last_use: bool  # the worker serves no later run: the driver stops it, so its memory goes back
 
 
 def driver(argv: list[str]) -> int:
@@ -212,6 +214,8 @@ def driver(argv: list[str]) -> int:
                     result={k: result[k] for k in ("rows", "distinct_players", "revenue", "groups")},
                 )
             )
+            if target.last_use:
+                os.kill(target.pid, signal.SIGTERM)
     finally:
         spark.stop()
     Path(argv[1]).write_text(json.dumps([asdict(r) for r in runs]))
@@ -249,12 +253,14 @@ def spark_submit(script: Path, *args: str) -> tuple[list[str], dict[str, str]]:
     return argv, env
 
 
-def _worker(work: Path, name: str, s3_endpoint: str, *, caching: bool) -> CacheProcess:
+def _worker(work: Path, name: str, s3_endpoint: str, *, caching: bool, table_bytes: int) -> CacheProcess:
     return CacheProcess(
         work / name,
         s3_endpoint=s3_endpoint,
         mounts={"/warehouse": f"s3://{BUCKET}/warehouse"},
-        memory_capacity="2GiB",
+        # Warm means in memory, at every size: room for the whole table. Each worker is stopped after its last
+        # run, so one at a time holds it.
+        memory_capacity=f"{max(2048, table_bytes * 5 // 4 // 2**20)}MiB",
         disk_capacity="8GiB",
         # Metadata is trusted for the whole benchmark: "warm" means data and file status; every worker starts
         # with neither, so pass-through and cold pay the same listing and status requests.
@@ -273,7 +279,14 @@ def _schedule(plan: Plan, workers: dict[str, CacheProcess]) -> list[ScanTarget]:
         for mode, name in steps:
             worker = workers[name]
             targets.append(
-                ScanTarget(mode, repetition, f"{worker.webhdfs_uri}/{PREFIX}", worker.webhdfs_url, worker.pid or 0)
+                ScanTarget(
+                    mode,
+                    repetition,
+                    f"{worker.webhdfs_uri}/{PREFIX}",
+                    worker.webhdfs_url,
+                    worker.pid or 0,
+                    last_use=mode != "cold",
+                )
             )
     return targets
 
@@ -289,12 +302,14 @@ def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_di
             s3.client(), BUCKET, PREFIX, event_files(plan.events, days=DAYS, files_per_day=plan.files_per_day)
         )
         # Every worker is fresh for its runs, so all start now: the Spark application runs them back to back.
-        workers = {"warm-up": _worker(work, "warm-up", model.url, caching=True)}
+        workers = {"warm-up": _worker(work, "warm-up", model.url, caching=True, table_bytes=size)}
         for repetition in range(plan.repetitions):
             workers[f"pass-through-{repetition}"] = _worker(
-                work, f"pass-through-{repetition}", model.url, caching=False
+                work, f"pass-through-{repetition}", model.url, caching=False, table_bytes=size
             )
-            workers[f"cache-{repetition}"] = _worker(work, f"cache-{repetition}", model.url, caching=True)
+            workers[f"cache-{repetition}"] = _worker(
+                work, f"cache-{repetition}", model.url, caching=True, table_bytes=size
+            )
         try:
             for worker in workers.values():
                 worker.start()
@@ -384,8 +399,10 @@ def _section(
         "discarded: JVM start-up and JIT compilation) and then every run, each through the worker of its mode. "
         "Every worker reads S3 through the latency model "
         f"({model.latency_ms:g} ms to first byte, {model.bandwidth_mbps:g} MB/s per connection) and starts empty, "
-        f"with file status trusted for the whole run. Repetitions of pass-through, cold, warm: {plan.repetitions}; "
-        "medians over repetitions. *scan s* is the time of the job's `scan_events()` (list, read, aggregate); "
+        "with a memory tier that holds the whole table (each worker stops after its last run, so one holds it at a "
+        "time) and file status trusted for the whole run. "
+        f"Repetitions of pass-through, cold, warm: {plan.repetitions}; medians over repetitions. "
+        "*scan s* is the time of the job's `scan_events()` (list, read, aggregate); "
         "*Spark CPU s* the JVM's CPU time during it, and *cores busy* their ratio (this machine has 2 cores; "
         "other tenants share them); *cache OPEN s* is the time the worker spent answering OPEN requests (summed "
         "over concurrent requests); *cache CPU s* the worker process's CPU time during the run.\n\n"
