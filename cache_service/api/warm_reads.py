@@ -93,10 +93,9 @@ class WarmReads:
         offset, length, buffer_size = (_number(params.get(n)) for n in ("offset", "length", "buffersize"))
         if -1 in (offset, length, buffer_size):
             return None
-        found = self._fs.read_in_memory(path, offset or 0, length, most=MOST_BYTES)
-        if found is None:
+        chunks = self._fs.read_in_memory(path, offset or 0, length, most=MOST_BYTES)
+        if chunks is None:
             return None
-        chunks = found[1]
         response: list[bytes | memoryview] = [_DATA_HEAD % (sum(map(len, chunks)), self._http_date())]
         response.extend(chunks)
         return response

@@ -274,7 +274,7 @@ class WebHdfsApi:
                 self._fs.forget(req.path)
                 if attempt == 2:
                     raise
-        count = st.length - offset if length is None else min(length, st.length - offset)
+        count = st.read_count(offset, length)
         response = DataResponse(status=200, headers={"Content-Type": "application/octet-stream"})
         response.content_length = count
         return await stream_body(req.http, response, first, chunks, what=f"webhdfs: OPEN of {req.path}")

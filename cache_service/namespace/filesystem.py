@@ -46,6 +46,10 @@ class FileStatus:
         """The last path component."""
         return basename(self.path)
 
+    def read_count(self, offset: int, length: int | None) -> int:
+        """Bytes a read of ``length`` (None: to the end) from ``offset`` (at most the length) returns."""
+        return self.length - offset if length is None else min(length, self.length - offset)
+
 
 @dataclass(frozen=True)
 class ContentSummary:
@@ -201,14 +205,14 @@ class CacheFileSystem:
             raise IsADirectoryError(f"Path is not a file: {path}")
         if offset > st.length:
             raise ValueError(f"Offset={offset} out of the range [0, {st.length}]: {path}")
-        count = st.length - offset if length is None else min(length, st.length - offset)
+        count = st.read_count(offset, length)
         if st.object is not None:
             return st, self.pages.read(st.object, offset, count)
         return st, _read_local(self.staging.local(path).as_posix(), offset, count)
 
     def read_in_memory(
         self, path: str, offset: int, length: int | None, *, most: int
-    ) -> tuple[FileStatus, Sequence[bytes | memoryview]] | None:
+    ) -> Sequence[bytes | memoryview] | None:
         """What ``open`` would stream, now, when it needs no wait: a published file whose status is fresh in the
         status cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and
         for anything ``open`` would refuse: the caller then takes ``open``, which answers it properly.
@@ -216,11 +220,10 @@ class CacheFileSystem:
         st = self.known_status(path)
         if st is None or st.object is None or offset > st.length:
             return None
-        count = st.length - offset if length is None else min(length, st.length - offset)
+        count = st.read_count(offset, length)
         if count > most:
             return None
-        chunks = self.pages.read_in_memory(st.object, offset, count)
-        return None if chunks is None else (st, chunks)
+        return self.pages.read_in_memory(st.object, offset, count)
 
     def known_status(self, path: str) -> FileStatus | None:
         """``status`` of a published file, now, if the status cache holds it fresh; None for anything else."""
