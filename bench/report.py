@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.s3_model import DEFAULT_BANDWIDTH_MBPS, DEFAULT_LATENCY_MS
 from bench.section import Section
+from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, DEFAULT_LATENCY_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 IMG_DIR = ROOT / "docs" / "img"
@@ -104,10 +104,10 @@ def s3_model_text() -> str:
     """How "S3" figures are made: the proxy, its two parameters, and where they come from."""
     return (
         'The S3 emulator answers on loopback in microseconds, so "S3 direct" and cold-cache figures go through '
-        "`bench/s3_model.py`, a proxy in front of it that holds every response's headers until "
+        "`infra/s3_model.py`, a proxy in front of it that holds every response's headers until "
         f"**{DEFAULT_LATENCY_MS:g} ms** after the request arrived (first-byte latency; the emulator's own time counts "
         f"toward it) and paces each connection's response bytes to **{DEFAULT_BANDWIDTH_MBPS:g} MB/s** with a token "
-        "bucket. Both are flags: `python -m bench.s3_model --upstream URL --port P --latency-ms "
+        "bucket. Both are flags: `python -m infra.s3_model --upstream URL --port P --latency-ms "
         f"{DEFAULT_LATENCY_MS:g} --bandwidth-mbps {DEFAULT_BANDWIDTH_MBPS:g}`. Both defaults come from AWS's "
         "whitepaper *Best Practices Design Patterns: Optimizing Amazon S3 Performance*: its section on timeouts and "
         "retries puts the median latency of small (< 512 KB) requests in the tens of milliseconds, and its section "

@@ -38,11 +38,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench import plots
 from bench.report import IMG_DIR, WORK_ROOT, markdown_table
-from bench.s3_model import S3Model
 from bench.section import Section
 from infra.cache_process import REPO_ROOT, CacheProcess
 from infra.demo import game_event_files as event_files
 from infra.s3_emulator import S3Emulator
+from infra.s3_model import S3Model
 from infra.service_process import log_tail
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ the emulator and gives every response those two properties:
 
 Everything else passes through byte for byte: status, headers, bodies and S3 error documents.
 
-From a shell: ``python -m bench.s3_model --upstream http://127.0.0.1:5000 --port 5001 --latency-ms 30
+From a shell: ``python -m infra.s3_model --upstream http://127.0.0.1:5000 --port 5001 --latency-ms 30
 --bandwidth-mbps 90``. In a benchmark, ``with S3Model(emulator_url, state_dir) as s3: ... s3.url ...`` runs it as a
 child process (off the benchmark's own interpreter, which is busy being a client).
 """
@@ -39,7 +39,7 @@ from infra.service_process import ServiceProcess
 
 DEFAULT_LATENCY_MS = 30.0
 DEFAULT_BANDWIDTH_MBPS = 90.0
-MODEL_MARKER = "bench.s3_model"  # in the child's command line
+MODEL_MARKER = "infra.s3_model"  # in the child's command line
 
 CHUNK = 64 * 1024
 # A connection may send this much at once after a pause: one chunk, so a small GET is not slowed by pacing but a
@@ -279,14 +279,14 @@ class S3Model:
 
 
 def _child_env(root: Path) -> dict[str, str]:
-    # The child imports ``bench`` from the checkout whatever the caller's working directory.
+    # The child imports ``infra`` from the checkout whatever the caller's working directory.
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
     return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bench.s3_model --upstream URL --port P [--latency-ms 30] [--bandwidth-mbps 90]``."""
-    parser = argparse.ArgumentParser(prog="python -m bench.s3_model", description=__doc__.split("\n", 1)[0])
+    """``python -m infra.s3_model --upstream URL --port P [--latency-ms 30] [--bandwidth-mbps 90]``."""
+    parser = argparse.ArgumentParser(prog="python -m infra.s3_model", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--upstream", required=True, help="the S3 endpoint to forward to, e.g. http://127.0.0.1:5000")
     parser.add_argument("--host", default=LOOPBACK, help="default: %(default)s")
     parser.add_argument("--port", type=int, required=True)

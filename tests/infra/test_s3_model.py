@@ -12,9 +12,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from bench.s3_model import BURST, S3Model, S3ModelConfig, TokenBucket, main
 from infra.ports import LOOPBACK, free_port
 from infra.s3_emulator import s3_client as client_for
+from infra.s3_model import BURST, S3Model, S3ModelConfig, TokenBucket, main
 
 KEY = "data/object.bin"
 
