@@ -1,4 +1,4 @@
-# Lakecache: `make test` installs everything it needs (venv, redis-server) and runs lint and the whole suite.
+# Lakecache: `make test` installs everything it needs (venv, redis-server, chromium) and runs lint and the whole suite.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -11,7 +11,10 @@ STAMP := $(VENV)/.installed
 # Only the code folders that exist yet; mypy fails on a missing one.
 TYPED_DIRS := $(wildcard cache_service plugins dags spark_jobs infra bench)
 
-.PHONY: venv system-deps lint test demo bench clean
+# Debian packages the suite runs for real: Redis, and Chromium for the browser tests of the Airflow UI.
+SYSTEM_PACKAGES := redis-server chromium
+
+.PHONY: venv system-deps lint test demo bench airflow clean
 
 venv: $(STAMP)
 
@@ -22,12 +25,15 @@ $(STAMP): pyproject.toml
 	touch $@
 
 system-deps:
-	@if command -v redis-server >/dev/null; then \
-		echo "redis-server present: $$(redis-server --version)"; \
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "system packages present: $(SYSTEM_PACKAGES)"; \
 	else \
 		sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo="sudo"; fi; \
 		$$sudo apt-get update; \
-		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends redis-server; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 lint: venv
@@ -47,6 +53,10 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+# Airflow's UI on the local stack, in the foreground until Ctrl-C (detached: python -m infra.airflow up|down|status).
+airflow: venv
+	$(BIN)/python -m infra.airflow run
 
 clean:
 	if [ -x $(BIN)/python ] && [ -f .local/stack/stack.json ]; then $(BIN)/python -m infra.stack down; fi

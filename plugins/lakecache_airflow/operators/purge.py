@@ -23,11 +23,13 @@ class CachePurgeOperator(BaseOperator):
     Returns (and pushes to XCom)::
 
         {"purged": bool, "dry_run": bool, "freed_bytes": int, "evicted": [{"path", "bytes"}],
-         "refused": [{"path", "reason"}], "reached_target": bool,
+         "refused": [{"path", "reason"}], "reached_target": bool, "shortfall": str | None,
          "usage_before": float, "usage_after": float, "threshold": float, "target": float}
 
     ``purged`` is true only when pages were actually evicted; a dry run reports the plan in ``freed_bytes``,
-    ``evicted`` and ``usage_after`` with ``purged`` false.
+    ``evicted`` and ``usage_after`` with ``purged`` false. When the target is not (or would not be) reached,
+    ``shortfall`` is the cache's one-line reason: pinned or staged bytes it kept, pages being read, or paths that
+    hold less than the purge needed; otherwise it is None.
 
     :param threshold: usage fraction above which to purge; default: the cache's ``high_watermark``.
     :param target: usage fraction to purge down to; default: the cache's ``low_watermark``.
@@ -82,6 +84,7 @@ class CachePurgeOperator(BaseOperator):
             "evicted": [],
             "refused": [],
             "reached_target": usage <= target,
+            "shortfall": None,
             "usage_before": usage,
             "usage_after": usage,
             "threshold": threshold,
@@ -106,11 +109,14 @@ class CachePurgeOperator(BaseOperator):
             evicted=report["evicted"],
             refused=report["refused"],
             reached_target=report["reached_target"],
+            shortfall=report.get("shortfall"),
             usage_before=_usage(report["used_bytes_before"], capacity),
             usage_after=_usage(report["used_bytes_after"], capacity),
         )
         for refusal in report["refused"]:
             self.log.warning("Kept %s: %s", refusal["path"], refusal["reason"])
+        if result["shortfall"]:
+            self.log.warning("Target %.1f%% not reached: %s", 100 * target, result["shortfall"])
         self.log.info(
             "%s %d bytes from %d files; usage %.1f%% -> %.1f%%",
             "Would free" if self.plan_only else "Freed",
