@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/admin/v1"
 TIERS = ("disk", "memory")
 MAX_PARALLELISM = 256
+MAX_PURGES = 1000  # an upper bound for ?limit= on /purges; the record itself keeps fewer
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -119,6 +120,7 @@ class AdminApi:
             ),
             _route("pin", POST=_Endpoint(self._pin, body=frozenset({"path"}))),
             _route("unpin", POST=_Endpoint(self._unpin, body=frozenset({"path"}))),
+            _route("purges", GET=_Endpoint(self._purges, query=frozenset({"limit"}))),
             _route("pins", GET=_Endpoint(self._pins)),
             _route("ttl", GET=_Endpoint(self._ttls), POST=_Endpoint(self._set_ttl, body=frozenset({"path", "ttl"}))),
             _route("ttl/sweep", POST=_Endpoint(self._sweep_ttl, body=frozenset())),
@@ -216,6 +218,10 @@ class AdminApi:
         path = _path(call.query.get("path"), "path")
         entries = await self._manager.ls(path)
         return web.json_response({"path": path, "entries": [e.to_json() for e in entries]})
+
+    async def _purges(self, call: _Call) -> web.Response:
+        limit = _count(call.query, "limit", low=1, high=MAX_PURGES)
+        return web.json_response({"purges": [r.to_json() for r in self._manager.purges(limit)]})
 
     async def _pins(self, _: _Call) -> web.Response:
         return web.json_response({"pins": self._manager.pins()})
@@ -394,6 +400,17 @@ def _integer(body: Mapping[str, Any], name: str, *, default: int, low: int, high
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         _invalid(name, f"{name} must be an integer in [{low}, {high}]")
     return value
+
+
+def _count(query: Mapping[str, str], name: str, *, low: int, high: int) -> int | None:
+    """An optional whole number from the query string (``?limit=20``); None when absent."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    # Digits only, not int(): int() also takes " 20", "+20", "2_0" and other scripts' digits, which no client means.
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or not low <= int(raw) <= high:
+        _invalid(name, f"{name} must be a whole number in [{low}, {high}], got {raw!r}")
+    return int(raw)
 
 
 def _flag(body: Mapping[str, Any], name: str, *, default: bool) -> bool:

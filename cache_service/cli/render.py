@@ -170,6 +170,8 @@ def purge_report(console: Console, report: JSON, limit: int = 20) -> None:
         f"{head}{verb} {_size(report['freed_bytes'])}: used {_size(before)} -> {_size(after)} "
         f"(target {report['target']:.0%}, {'reached' if report['reached_target'] else 'NOT reached'})"
     )
+    if report.get("shortfall"):
+        console.print(report["shortfall"], markup=False, highlight=False)
     evicted = sorted(report.get("evicted") or [], key=lambda e: -int(e["bytes"]))
     if evicted:
         table = Table(title="Would evict" if report["dry_run"] else "Evicted", title_justify="left")

@@ -14,6 +14,7 @@ from pathlib import Path
 from cache_service.config import CacheConfig
 from cache_service.jobs import Job, JobRegistry
 from cache_service.jobs.load import load_files
+from cache_service.management.history import PurgeHistory, PurgeRecord, utc_now
 from cache_service.management.reports import (
     EvictedPath,
     FreeReport,
@@ -26,6 +27,7 @@ from cache_service.management.reports import (
     TierReport,
 )
 from cache_service.management.rules import PathRules
+from cache_service.management.shortfall import Held, explain, explain_upper_tier
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem, FileStatus
 from cache_service.namespace.paths import is_within, normalize
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 STAGED_REASON = "staged data is held only in the cache until a rename publishes it to S3; it is never dropped"
 PINNED_REASON = "pinned: unpin it first to let its pages go"
+READING_REASON = "in pages being read: a page stays while a read uses it; purge again once the reads end"
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -74,6 +77,7 @@ class CacheManager:
         disk = config.store.disk_tier
         assert disk is not None and disk.path is not None
         self.rules = PathRules(Path(disk.path) / "state")
+        self.history = PurgeHistory(Path(disk.path) / "state")
         self.jobs_registry = JobRegistry()
         pages.is_protected = self._is_pinned_object
         pages.group_of = self._mount_of
@@ -93,8 +97,9 @@ class CacheManager:
 
     def _mount_of(self, owner: ObjectIdentity) -> str:
         path = self._path_of(owner)
-        if path is None:
-            return ""
+        return "" if path is None else self._mount_path_of(path)
+
+    def _mount_path_of(self, path: str) -> str:
         try:
             return self._fs.mounts.resolve(path).mount.path
         except FileNotFoundError:
@@ -162,6 +167,7 @@ class CacheManager:
             pinned_bytes=self._pages.protected_bytes(),
             staged_bytes=self._fs.staging.used_bytes,
             hit_ratio=round(self._pages.hits / lookups, 4) if lookups else 0.0,
+            reads=lookups,
             high_watermark=self._config.store.high_watermark,
             low_watermark=self._config.store.low_watermark,
             page_size=self._pages.page_size,
@@ -172,13 +178,25 @@ class CacheManager:
         )
 
     def mounts(self) -> list[dict[str, object]]:
-        """The mount table with quotas (bytes per medium) and what each mount holds per medium."""
+        """The mount table with quotas (bytes per medium) and what each mount holds per medium.
+
+        ``cached_bytes`` is what the mount's pages take in the last tier (which holds every page), and
+        ``staged_bytes`` what its staged files take there: together, the mount's share of the cache.
+        """
+        last = self._pages.last_medium
+        staged: dict[str, int] = defaultdict(int)
+        for entry in self._fs.staging.walk("/"):
+            if not entry.is_dir:
+                # by the mount that resolves it, so a mount nested in another is not counted twice
+                staged[self._mount_path_of(entry.path)] += entry.size
         return [
             {
                 "path": m.path,
                 "uri": m.uri,
                 "quota": self._pages.quotas.get(m.path, {}),
                 "used": {medium: self._pages.usage_of_group(medium, m.path) for medium in self._pages.media()},
+                "cached_bytes": self._pages.usage_of_group(last, m.path),
+                "staged_bytes": staged[m.path],
             }
             for m in sorted(self._fs.mounts.mounts, key=lambda m: m.path)
         ]
@@ -302,7 +320,8 @@ class CacheManager:
     async def purge(self, *, target: float, dry_run: bool = False, paths: list[str] | None = None) -> PurgeReport:
         """Evict in policy order until every tier uses at most ``target`` of its capacity (or nothing may go).
 
-        Pinned pages, pages being read and staged data are never taken. ``dry_run`` lists what would go.
+        Pinned pages, pages being read and staged data are never taken. ``dry_run`` lists what would go. When the
+        target is not reached, ``shortfall`` says why. Every purge, dry runs included, goes into the purge record.
         """
         if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
             raise InvalidFieldError("target", f"target must be a number in [0, 1], got {target!r}")
@@ -314,22 +333,33 @@ class CacheManager:
             scope, refused = await self._scope(paths)
         elif self._fs.staging.used_bytes:
             refused.append(Refusal("/", f"{self._fs.staging.used_bytes} bytes: {STAGED_REASON}"))
-        can_evict = None if scope is None else self._within(scope)
+        # From here on nothing awaits: the store cannot change between the counts and the eviction.
+        owners = self._owners_in(scope)
+        can_evict = None if scope is None else self._among(owners)
         last = self._pages.last_medium
         before = self._pages.used(last)
+        scope_bytes = sum(self._pages.cached_bytes(o) for _, o in owners)
         victims: list[tuple[ObjectIdentity, int]] = []
-        reached = True
+        from_last: list[tuple[ObjectIdentity, int]] = []
+        above: list[str] = []  # tiers left above their goal
         # The last tier first: evicting there also clears the memory copies.
         for medium in sorted(self._pages.media(), key=lambda m: m != last):
             goal = int(target * self._pages.capacity(medium))
             if dry_run:
                 if medium == last:
-                    victims += self._pages.plan_eviction(medium, goal, can_evict=can_evict)
+                    from_last = self._pages.plan_eviction(medium, goal, can_evict=can_evict)
+                    victims += from_last
             else:
-                victims += self._pages.evict_to(medium, goal, reason="purge", can_evict=can_evict)
-                reached = reached and self._pages.used(medium) <= goal
+                taken = self._pages.evict_to(medium, goal, reason="purge", can_evict=can_evict)
+                victims += taken
+                if medium == last:
+                    from_last = taken
+                if self._pages.used(medium) > goal:
+                    above.append(medium)
         freed = sum(size for _, size in victims)
         after = before - freed if dry_run else self._pages.used(last)
+        if dry_run and after > int(target * self._pages.capacity(last)):
+            above = [last]
         pinned = [(p, self._pages.cached_bytes(o)) for p, o in self._owners_below("/") if self.rules.is_pinned(p)]
         for pin in self.rules.pins():
             held = sum(
@@ -337,15 +367,27 @@ class CacheManager:
             )
             if held:
                 refused.append(Refusal(pin, f"{held} bytes {PINNED_REASON}"))
-        if dry_run:
-            reached = after <= int(target * self._pages.capacity(last))
-        else:
+        shortfall = None
+        if above:
+            reading, shortfall = self._shortfall(
+                target=target,
+                scope=scope,
+                owners=owners,
+                scope_bytes=scope_bytes,
+                before=before,
+                after=after,
+                from_last=from_last,
+                planned=dry_run,
+                above=above,
+            )
+            refused += [Refusal(p, f"{b} bytes {READING_REASON}") for p, b in sorted(reading.items())]
+        if not dry_run:
             self._metrics.purge_runs.labels(trigger="manual").inc()
             self._metrics.purge_bytes.labels(trigger="manual").inc(freed)
         by_path: dict[str, int] = defaultdict(int)
         for owner, size in victims:
-            by_path[self._path_of(owner) or f"s3://{owner.bucket}/{owner.key}"] += size
-        return PurgeReport(
+            by_path[self._name_of(owner)] += size
+        report = PurgeReport(
             target=float(target),
             dry_run=dry_run,
             used_bytes_before=before,
@@ -353,27 +395,174 @@ class CacheManager:
             freed_bytes=freed,
             evicted=[EvictedPath(p, b) for p, b in sorted(by_path.items())],
             refused=refused,
-            reached_target=reached,
+            reached_target=not above,
+            shortfall=shortfall,
         )
+        self.history.add(
+            PurgeRecord(
+                time=utc_now(),
+                trigger="manual",
+                dry_run=dry_run,
+                target=report.target,
+                paths=scope,
+                used_bytes_before=before,
+                used_bytes_after=after,
+                freed_bytes=freed,
+                reached_target=report.reached_target,
+                shortfall=shortfall,
+            )
+        )
+        return report
 
-    def _within(self, scope: list[str]) -> Callable[[PageKey], bool]:
-        owners = {o.file_id for path in scope for _, o in self._owners_below(path)}
-        return lambda key: key[0] in owners
+    @staticmethod
+    def _among(owners: list[tuple[str | None, ObjectIdentity]]) -> Callable[[PageKey], bool]:
+        file_ids = {o.file_id for _, o in owners}
+        return lambda key: key[0] in file_ids
+
+    def _name_of(self, owner: ObjectIdentity) -> str:
+        return self._path_of(owner) or f"s3://{owner.bucket}/{owner.key}"
+
+    def _owners_in(self, scope: list[str] | None) -> list[tuple[str | None, ObjectIdentity]]:
+        """The cached objects a purge of ``scope`` (None: everything) may take, once each, with their paths."""
+        if scope is None:
+            return [(self._path_of(o), o) for o in self._pages.owners()]
+        found = {o.file_id: (p, o) for path in scope for p, o in self._owners_below(path)}
+        return list(found.values())
+
+    def _shortfall(
+        self,
+        *,
+        target: float,
+        scope: list[str] | None,
+        owners: list[tuple[str | None, ObjectIdentity]],
+        scope_bytes: int,
+        before: int,
+        after: int,
+        from_last: list[tuple[ObjectIdentity, int]],
+        planned: bool,
+        above: list[str],
+    ) -> tuple[dict[str, int], str]:
+        """The bytes kept by readers (by path) and the sentence on why a purge ended above ``target``.
+
+        Called only when a tier is left above its goal, so the policy ran out of candidates: every page of the
+        purge's objects still there is pinned or being read (the store's own rule), and the rest of the tier's use
+        is staged data or room for writes under way.
+        """
+        last = self._pages.last_medium
+        if last not in above:
+            medium = above[0]
+            used, capacity = self._pages.used(medium), self._pages.capacity(medium)
+            return {}, explain_upper_tier(medium=medium, target=target, capacity=capacity, used=used)
+        # A dry run evicted nothing: what would stay is what is cached less what the plan takes.
+        taken: dict[str, int] = defaultdict(int)
+        if planned:
+            for owner, size in from_last:
+                taken[owner.file_id] += size
+        pinned = remaining = 0
+        pinned_paths: list[str] = []
+        reading: dict[str, int] = defaultdict(int)
+        for path, owner in owners:
+            left = self._pages.cached_bytes(owner) - taken[owner.file_id]
+            remaining += left
+            if path is not None and self.rules.is_pinned(path):
+                pinned += left
+                pinned_paths.append(path)
+            elif left > 0:
+                reading[path or self._name_of(owner)] += left
+        if scope is None:
+            staged = self._fs.staging.used_bytes
+            writing = max(0, after - remaining - staged)
+        else:
+            staged_files = {e.path: e.size for s in scope for e in self._fs.staging.walk(s) if not e.is_dir}
+            staged, writing = sum(staged_files.values()), 0
+        held = Held(
+            pinned=pinned,
+            pins=tuple(pin for pin in self.rules.pins() if any(is_within(p, pin) for p in pinned_paths)),
+            staged=staged,
+            reading=sum(reading.values()),
+            writing=writing,
+        )
+        sentence = explain(
+            target=target,
+            capacity=self._pages.capacity(last),
+            used_before=before,
+            freed=sum(size for _, size in from_last),
+            held=held,
+            paths=scope,
+            paths_bytes=scope_bytes,
+        )
+        return dict(reading), sentence
 
     def relieve_pressure(self) -> int:
-        """Above the high watermark, evict down to the low one (every tier); returns the bytes freed."""
+        """Above the high watermark, evict down to the low one (every tier); returns the bytes freed.
+
+        A round that had to act goes into the purge record, except a round that freed nothing and would only
+        repeat the newest record: a cache held above the watermark by pins would otherwise fill the record with
+        copies, every few seconds, and push the manual purges out of it.
+        """
         store = self._config.store
+        last = self._pages.last_medium
+        before = self._pages.used(last)
         freed = 0
-        for medium in sorted(self._pages.media(), key=lambda m: m != self._pages.last_medium):
+        acted: list[str] = []
+        from_last: list[tuple[ObjectIdentity, int]] = []
+        for medium in sorted(self._pages.media(), key=lambda m: m != last):
             capacity = self._pages.capacity(medium)
             if self._pages.used(medium) > store.high_watermark * capacity:
                 victims = self._pages.evict_to(medium, int(store.low_watermark * capacity), reason="pressure")
                 freed += sum(size for _, size in victims)
+                acted.append(medium)
+                if medium == last:
+                    from_last = victims
                 self._metrics.purge_runs.labels(trigger="pressure").inc()
+        if not acted:
+            return 0
         if freed:
             self._metrics.purge_bytes.labels(trigger="pressure").inc(freed)
             log.info("purged %d bytes under pressure", freed)
+        goal = store.low_watermark
+        above = [m for m in acted if self._pages.used(m) > int(goal * self._pages.capacity(m))]
+        after = self._pages.used(last)
+        shortfall = None
+        if above:
+            _, shortfall = self._shortfall(
+                target=goal,
+                scope=None,
+                owners=self._owners_in(None),
+                scope_bytes=0,
+                before=before,
+                after=after,
+                from_last=from_last,
+                planned=False,
+                above=above,
+            )
+        newest = self.history.latest()
+        repeat = (
+            newest is not None
+            and newest.trigger == "pressure"
+            and newest.freed_bytes == 0 == freed
+            and newest.shortfall == shortfall
+        )
+        if not repeat:
+            self.history.add(
+                PurgeRecord(
+                    time=utc_now(),
+                    trigger="pressure",
+                    dry_run=False,
+                    target=goal,
+                    paths=None,
+                    used_bytes_before=before,
+                    used_bytes_after=after,
+                    freed_bytes=freed,
+                    reached_target=not above,
+                    shortfall=shortfall,
+                )
+            )
         return freed
+
+    def purges(self, limit: int | None = None) -> list[PurgeRecord]:
+        """The purge record: up to ``limit`` purges (manual, dry runs, under pressure), newest first."""
+        return self.history.list(limit)
 
     # --- pins and TTLs -----------------------------------------------------------------------------------------
 

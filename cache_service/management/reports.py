@@ -41,6 +41,7 @@ class StatusReport:
     pinned_bytes: int
     staged_bytes: int
     hit_ratio: float
+    reads: int  # page lookups (hits + misses) since start: 0 means the hit ratio says nothing yet
     high_watermark: float
     low_watermark: float
     page_size: int
@@ -113,6 +114,8 @@ class PurgeReport:
     evicted: list[EvictedPath]
     refused: list[Refusal]
     reached_target: bool
+    shortfall: str | None
+    """None when the target was reached; otherwise one sentence on what kept the cache above it."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict."""

@@ -104,6 +104,7 @@ def admin(shared: CacheProcess) -> Iterator[Admin]:
     assert admin.get("pins") == {"pins": []}
     assert admin.get("ttl") == {"ttls": {}}
     assert admin.get("jobs") == {"jobs": []}
+    assert admin.get("purges") == {"purges": []}  # a refused purge is not in the record
     assert admin.stat(f"{EVENTS}/part-0.parquet")["cached_bytes"] == 0
 
 
@@ -141,7 +142,8 @@ def test_a_token_in_another_scheme_is_unauthorized(admin: Admin) -> None:
 
 
 @pytest.mark.parametrize(
-    "route", ["status", "mounts", f"stat?path={EVENTS}", "ls?path=/warehouse/events", "pins", "ttl", "jobs"]
+    "route",
+    ["status", "mounts", f"stat?path={EVENTS}", "ls?path=/warehouse/events", "pins", "ttl", "jobs", "purges"],
 )
 def test_reads_need_no_token(admin: Admin, route: str) -> None:
     assert admin.call("GET", route, token=None).status == 200
@@ -203,6 +205,14 @@ def test_bad_query_parameters_are_refused_naming_them(admin: Admin) -> None:
     assert_error(admin.call("GET", f"stat?path={EVENTS}&recursive=1", token=None), 400, "InvalidArgument", "recursive")
     assert_error(admin.call("GET", f"ls?path={EVENTS}&path=/x", token=None), 400, "InvalidArgument", "path")
     assert_error(admin.call("GET", "status?verbose=1", token=None), 400, "InvalidArgument", "verbose")
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1.5", "+3", "%203", "1001", "99999999999999999999"])
+def test_a_bad_purge_record_limit_is_refused_naming_it(admin: Admin, limit: str) -> None:
+    error = assert_error(admin.call("GET", f"purges?limit={limit}", token=None), 400, "InvalidArgument", "limit")
+    assert "limit must be a whole number in [1, 1000]" in error["message"]
+    assert_error(admin.call("GET", "purges?limit=1&limit=2", token=None), 400, "InvalidArgument", "limit")
+    assert admin.get("purges?limit=5") == {"purges": []}
 
 
 def test_missing_paths_are_not_found_naming_the_field(admin: Admin) -> None:
