@@ -33,8 +33,8 @@ from bench import plots
 from bench.nginx import Nginx, require_command
 from bench.report import IMG_DIR, WORK_ROOT, markdown_table
 from bench.section import Section
+from infra.cache_metrics import CacheCounters
 from infra.cache_process import CacheProcess
-from infra.demo import CacheCounters
 from infra.ports import LOOPBACK
 from infra.s3_emulator import S3Emulator
 

@@ -30,8 +30,8 @@ from bench import plots
 from bench.report import IMG_DIR, WORK_ROOT, markdown_table
 from bench.section import Section
 from bench.spark_scan import event_files, parquet_bytes
+from infra.cache_metrics import CacheCounters
 from infra.cache_process import CacheProcess
-from infra.demo import CacheCounters
 from infra.ports import LOOPBACK
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
 from infra.s3_model import S3Model

@@ -40,7 +40,7 @@ from bench import plots
 from bench.report import IMG_DIR, WORK_ROOT, markdown_table
 from bench.section import Section
 from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.demo import game_event_files as event_files
+from infra.game_events import game_event_files as event_files
 from infra.s3_emulator import S3Emulator
 from infra.s3_model import S3Model
 from infra.service_process import log_tail

@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.demo import spark_submit_argv, spark_submit_env
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+from infra.spark_submit import spark_submit_argv, spark_submit_env
 from spark_jobs.daily_aggregates import parse_args
 from spark_jobs.telemetry import COUNTRIES, PLATFORMS
 from tests.support.buckets import remove_bucket, unique_bucket_name

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.demo import spark_submit_argv, spark_submit_env
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+from infra.spark_submit import spark_submit_argv, spark_submit_env
 from spark_jobs.ingest_events import parse_args
 from spark_jobs.telemetry import RAW_FIELDS
 from spark_jobs.telemetry.generator import Defect, generate_labelled_day, write_day_to_s3

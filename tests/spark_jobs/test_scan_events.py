@@ -9,15 +9,10 @@ import subprocess
 import pyarrow as pa
 import pytest
 
+from infra.cache_metrics import CacheCounters
 from infra.cache_process import REPO_ROOT
-from infra.demo import (
-    SCAN_JOB,
-    CacheCounters,
-    game_event_files,
-    spark_submit_argv,
-    spark_submit_env,
-    upload_event_files,
-)
+from infra.game_events import SCAN_JOB, game_event_files, upload_event_files
+from infra.spark_submit import spark_submit_argv, spark_submit_env
 
 pytestmark = pytest.mark.spark
 
