@@ -76,6 +76,16 @@ class S3ModelConfig:
         """From the command line's units: milliseconds and MB/s (10**6 bytes)."""
         return cls(latency=latency_ms / 1000, bandwidth=bandwidth_mbps * 1e6)
 
+    @property
+    def latency_ms(self) -> float:
+        """The first-byte latency in milliseconds, the command line's unit."""
+        return self.latency * 1000
+
+    @property
+    def bandwidth_mbps(self) -> float:
+        """The per-connection cap in MB/s (10**6 bytes), the command line's unit; 0 means uncapped."""
+        return self.bandwidth / 1e6
+
 
 class TokenBucket:
     """Paces one connection: ``rate`` bytes per second, at most ``burst`` bytes ahead of that rate.
@@ -212,7 +222,8 @@ async def serve(upstream: str, host: str, port: int, config: S3ModelConfig) -> N
 class S3Model:
     """The model as a child process on a free loopback port in front of ``upstream``; use ``url`` instead of it.
 
-    Logs to ``state_dir/s3-model.log``. A context manager, or ``start()`` and ``stop()``.
+    Logs to ``state_dir/s3-model.log``. A context manager, or ``start()`` and ``stop()``. ``detach`` lets it outlive
+    this process (``python -m infra.stack up``).
     """
 
     def __init__(
@@ -223,6 +234,7 @@ class S3Model:
         latency_ms: float = DEFAULT_LATENCY_MS,
         bandwidth_mbps: float = DEFAULT_BANDWIDTH_MBPS,
         port: int | None = None,
+        detach: bool = False,
     ) -> None:
         self.upstream = upstream
         self.config = S3ModelConfig.from_flags(latency_ms, bandwidth_mbps)
@@ -244,7 +256,7 @@ class S3Model:
         ]
         root = Path(__file__).resolve().parent.parent
         self._process = ServiceProcess(
-            "S3 model", argv, log_path=state_dir / "s3-model.log", env=_child_env(root), cwd=root
+            "S3 model", argv, log_path=state_dir / "s3-model.log", env=_child_env(root), cwd=root, detach=detach
         )
 
     @property

@@ -5,8 +5,13 @@ In a program::
     with LocalStack() as stack:
         spark.read.parquet(f"{stack.webhdfs_uri}/warehouse/events")
 
-From a shell, ``python -m infra.stack up`` starts it detached and writes ``.local/stack/stack.json`` (endpoints,
-admin token, pids); ``python -m infra.stack status`` and ``python -m infra.stack down`` read that file.
+``LocalStack(s3_model=S3ModelConfig())`` puts the S3 latency model (``infra.s3_model``) between the cache and the
+emulator, so that the cache pays for its S3 reads what a real S3 would charge in time; whoever writes or reads the
+emulator directly (``stack.s3_endpoint``) does not go through it.
+
+From a shell, ``python -m infra.stack up [--s3-latency-ms MS]`` starts it detached and writes
+``.local/stack/stack.json`` (endpoints, admin token, pids); ``python -m infra.stack status`` and
+``python -m infra.stack down`` read that file.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from types import TracebackType
 
 from infra.cache_process import CACHE_MARKER, REPO_ROOT, CacheProcess
 from infra.s3_emulator import EMULATOR_MARKER, S3Emulator
+from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, MODEL_MARKER, S3Model, S3ModelConfig
 from infra.service_process import ServiceStartError, http_ok, is_running, stop_pid
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
@@ -41,6 +47,10 @@ class StackInfo:
     admin_token: str
     s3_emulator_pid: int
     cache_pid: int
+    under_store_endpoint: str = ""
+    """Where the cache reads and writes S3: the S3 model's URL if one runs, else ``s3_endpoint``."""
+    s3_model_pid: int = 0
+    """The S3 model's pid, 0 if the stack runs without one."""
 
     def write(self, path: Path) -> None:
         """Write this record as JSON to ``path``, readable by the owner only (it holds the admin token)."""
@@ -59,29 +69,54 @@ class StackInfo:
 
     @property
     def processes_running(self) -> bool:
-        """True if both recorded processes are still alive."""
-        return is_running(self.s3_emulator_pid, EMULATOR_MARKER) and is_running(self.cache_pid, CACHE_MARKER)
+        """True if every recorded process (emulator, cache, and the S3 model if any) is still alive."""
+        model_running = not self.s3_model_pid or is_running(self.s3_model_pid, MODEL_MARKER)
+        return (
+            is_running(self.s3_emulator_pid, EMULATOR_MARKER)
+            and is_running(self.cache_pid, CACHE_MARKER)
+            and model_running
+        )
 
 
 class LocalStack:
     """The S3 emulator (bucket ``lake``) and a cache worker mounting ``/warehouse`` and ``/raw`` from it.
 
-    Every start begins empty: the emulator keeps S3 in memory, so the worker's disk tier is wiped too rather than
-    left holding pages of objects that no longer exist. ``detach`` lets both processes outlive this one.
+    With ``s3_model``, the S3 latency model runs in front of the emulator and is the cache's under store; without,
+    the cache talks to the emulator directly. Every start begins empty: the emulator keeps S3 in memory, so the
+    worker's disk tier is wiped too rather than left holding pages of objects that no longer exist. ``detach`` lets
+    the processes outlive this one.
     """
 
-    def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, *, detach: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path = DEFAULT_STATE_DIR, *, detach: bool = False, s3_model: S3ModelConfig | None = None
+    ) -> None:
         self.state_dir = state_dir.resolve()
         self.detach = detach
         self.s3 = S3Emulator(self.state_dir, buckets=[DEMO_BUCKET], detach=detach)
+        self.s3_model = (
+            S3Model(
+                self.s3.endpoint_url,
+                self.state_dir,
+                latency_ms=s3_model.latency_ms,
+                bandwidth_mbps=s3_model.bandwidth_mbps,
+                detach=detach,
+            )
+            if s3_model is not None
+            else None
+        )
         self.cache = CacheProcess(
-            self.state_dir / "cache", s3_endpoint=self.s3.endpoint_url, mounts=DEMO_MOUNTS, detach=detach
+            self.state_dir / "cache", s3_endpoint=self.under_store_endpoint, mounts=DEMO_MOUNTS, detach=detach
         )
 
     @property
     def s3_endpoint(self) -> str:
         """The S3 emulator's endpoint (the "real" S3 behind the cache)."""
         return self.s3.endpoint_url
+
+    @property
+    def under_store_endpoint(self) -> str:
+        """The S3 endpoint the cache reads and writes through: the S3 model's if there is one, else the emulator's."""
+        return self.s3_model.url if self.s3_model is not None else self.s3.endpoint_url
 
     @property
     def webhdfs_url(self) -> str:
@@ -115,10 +150,12 @@ class LocalStack:
             admin_token=self.admin_token,
             s3_emulator_pid=self.s3.pid or 0,
             cache_pid=self.cache.pid or 0,
+            under_store_endpoint=self.under_store_endpoint,
+            s3_model_pid=(self.s3_model.pid or 0) if self.s3_model is not None else 0,
         )
 
     def start(self) -> StackInfo:
-        """Start the emulator, then the cache; write ``stack.json``.
+        """Start the emulator, then the S3 model if any, then the cache; write ``stack.json``.
 
         Raises ``RuntimeError`` if a stack already runs in this state directory, and
         ``infra.service_process.ServiceStartError`` (nothing left running) if a process does not come up.
@@ -129,8 +166,12 @@ class LocalStack:
         shutil.rmtree(self.cache.data_dir, ignore_errors=True)
         self.s3.start()
         try:
+            if self.s3_model is not None:
+                self.s3_model.start()
             self.cache.start()
         except BaseException:
+            if self.s3_model is not None:
+                self.s3_model.stop()
             self.s3.stop()
             raise
         info = self.info
@@ -138,12 +179,16 @@ class LocalStack:
         return info
 
     def stop(self) -> None:
-        """Stop the cache, then the emulator, and remove ``stack.json``."""
+        """Stop the cache, then the S3 model if any, then the emulator, and remove ``stack.json``."""
         try:
             self.cache.stop()
         finally:
-            self.s3.stop()
-            (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+            try:
+                if self.s3_model is not None:
+                    self.s3_model.stop()
+            finally:
+                self.s3.stop()
+                (self.state_dir / STACK_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -158,13 +203,13 @@ class LocalStack:
 # --- command line --------------------------------------------------------------------------------------------
 
 
-def _up(state_dir: Path) -> int:
+def _up(state_dir: Path, s3_model: S3ModelConfig | None) -> int:
     existing = StackInfo.read(state_dir)
     if existing is not None and existing.processes_running:
         print(f"the stack is already up (see {state_dir / STACK_FILE})", file=sys.stderr)
         print(json.dumps(asdict(existing), indent=2))
         return 0
-    info = LocalStack(state_dir, detach=True).start()
+    info = LocalStack(state_dir, detach=True, s3_model=s3_model).start()
     print(json.dumps(asdict(info), indent=2))
     return 0
 
@@ -174,12 +219,14 @@ def _down(state_dir: Path) -> int:
     if info is None:
         print(f"no stack recorded in {state_dir}", file=sys.stderr)
         return 0
-    # The cache first: it may still be writing through to S3.
+    # The cache first: it may still be writing through to S3 (through the model, if there is one).
     stopped_cache = stop_pid(info.cache_pid, CACHE_MARKER)
+    stopped_model = bool(info.s3_model_pid) and stop_pid(info.s3_model_pid, MODEL_MARKER)
     stopped_s3 = stop_pid(info.s3_emulator_pid, EMULATOR_MARKER)
     (state_dir / STACK_FILE).unlink(missing_ok=True)
+    model = f"S3 model: {'stopped' if stopped_model else 'was not running'}; " if info.s3_model_pid else ""
     print(
-        f"cache: {'stopped' if stopped_cache else 'was not running'}; "
+        f"cache: {'stopped' if stopped_cache else 'was not running'}; {model}"
         f"S3 emulator: {'stopped' if stopped_s3 else 'was not running'}"
     )
     return 0
@@ -195,6 +242,8 @@ def _status(state_dir: Path) -> int:
         "cache_running": is_running(info.cache_pid, CACHE_MARKER),
         "cache_ready": http_ok(info.webhdfs_url + "/readyz"),
     }
+    if info.s3_model_pid:
+        report["s3_model_running"] = is_running(info.s3_model_pid, MODEL_MARKER)
     up = all(report.values())
     print(json.dumps({"up": up, **report, **asdict(info)}, indent=2))
     return 0 if up else 1
@@ -205,11 +254,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.stack", description="Run the local Lakecache stack.")
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
+    parser.add_argument(
+        "--s3-latency-ms",
+        type=float,
+        help="up: put the S3 latency model, with this first-byte latency, between the cache and the emulator "
+        "(default: no model)",
+    )
+    parser.add_argument(
+        "--s3-bandwidth-mbps",
+        type=float,
+        default=DEFAULT_BANDWIDTH_MBPS,
+        help="up, with --s3-latency-ms: the model's cap per connection in MB/s, 0 = none (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
-    command = {"up": _up, "down": _down, "status": _status}[args.command]
     try:
-        return command(state_dir)
+        model = (
+            S3ModelConfig.from_flags(args.s3_latency_ms, args.s3_bandwidth_mbps)
+            if args.s3_latency_ms is not None
+            else None
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        if args.command == "up":
+            return _up(state_dir, model)
+        return {"down": _down, "status": _status}[args.command](state_dir)
     except (ServiceStartError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

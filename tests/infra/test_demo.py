@@ -1,5 +1,6 @@
-"""``make demo``: the daily ETL DAG runs cold then warm through the local stack; the warm run reads (nearly) nothing
-from S3, every stage's rows reconcile and every data-quality suite passes."""
+"""``make demo``: the daily ETL DAG runs cold then warm through the local stack, with the S3 latency model between
+the cache and the emulator; the warm run reads (nearly) nothing from S3, the figures per task add up to the run's,
+every stage's rows reconcile, every data-quality suite passes, and one line says what the cache saved."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from datetime import timedelta
 import pytest
 from rich.console import Console
 
-from infra.demo import DEMO_DAY, AirflowHome, DemoError, main, run_demo, run_etl
+from infra.demo import DemoError
+from infra.demo.airflow_home import AirflowHome
+from infra.demo.cli import main, parser, s3_model_choice
+from infra.demo.driver import DEFAULT_S3_MODEL, run_demo
+from infra.demo.runs import DEMO_DAY, run_etl
+from infra.demo.task_costs import OUTSIDE_TASKS
+from infra.s3_model import S3ModelConfig
 from infra.stack import LocalStack, StackInfo
 
 DAG_TASKS = {
@@ -30,7 +37,7 @@ def test_the_dag_runs_cold_then_warm_and_the_warm_run_reads_almost_nothing_from_
     (state_dir / "leftover").mkdir(parents=True)
     out = io.StringIO()
 
-    summary = run_demo(5_000, state_dir, console=Console(file=out, width=200))
+    summary = run_demo(5_000, state_dir, console=Console(file=out, width=240))
 
     cold, warm = summary.cold, summary.warm
     assert summary.raw.lines == 5_000
@@ -39,10 +46,24 @@ def test_the_dag_runs_cold_then_warm_and_the_warm_run_reads_almost_nothing_from_
         assert run.record.task_states == dict.fromkeys(DAG_TASKS, "success")
     # The cold run reads the day's raw input from S3 (its warmup does); the warm run finds it all in the cache,
     # and the tables the cold run wrote through the cache too.
+    assert summary.s3_model == DEFAULT_S3_MODEL
     assert cold.s3_bytes_read >= summary.raw.bytes
     assert warm.s3_bytes_read < 0.05 * cold.s3_bytes_read, (warm.s3_bytes_read, cold.s3_bytes_read)
     assert warm.served("memory") + warm.served("disk") > 0
     assert warm.warmup["bytes_from_s3"] == 0
+
+    # Every task has its row, with figures that make sense, and the rows add up to the whole run.
+    for run in (cold, warm):
+        assert set(run.tasks) == DAG_TASKS | {OUTSIDE_TASKS}
+        for task, counters in run.tasks.items():
+            assert run.task_seconds(task) >= 0, task
+            assert counters.s3_bytes_read >= -1, (task, counters)  # float crumbs of the split, never a real debit
+            assert counters.page_misses >= -1e-6 and all(h >= -1e-6 for h in counters.page_hits.values())
+            assert 0.0 <= counters.hit_ratio <= 1.0
+        per_task = sum(c.s3_bytes_read for c in run.tasks.values())
+        assert per_task == pytest.approx(run.s3_bytes_read, abs=1024), (run.name, per_task, run.s3_bytes_read)
+    # The warmup is what reads the raw input: most of the cold run's S3 bytes fall in its window.
+    assert cold.tasks["warm_inputs"].s3_bytes_read >= 0.5 * cold.s3_bytes_read, dict(cold.tasks)
 
     stages = cold.stages
     assert stages.raw_lines == 5_000
@@ -65,8 +86,14 @@ def test_the_dag_runs_cold_then_warm_and_the_warm_run_reads_almost_nothing_from_
     assert not (state_dir / "leftover").exists()  # the state directory is wiped at start
     assert StackInfo.read(state_dir) is None  # and the stack is stopped at the end
     printed = out.getvalue()
-    for heading in ("rows per stage", "data quality (Great Expectations)", "cold vs warm", "S3 bytes read: cold"):
+    for heading in ("rows per stage", "data quality (Great Expectations)", "cold vs warm", "task by task"):
         assert heading in printed
+    for task in DAG_TASKS:
+        assert task in printed
+    assert "S3 latency model, 30 ms to first byte, 90 MB/s per connection" in printed
+    savings = [line for line in printed.splitlines() if line.startswith("what the cache saved: warm run ")]
+    assert len(savings) == 1, printed
+    assert "fewer bytes read from S3" in savings[0]
 
 
 @pytest.mark.airflow
@@ -108,3 +135,28 @@ def test_too_few_events_is_a_one_line_error_and_starts_nothing(tmp_path, capsys)
 def test_demo_refuses_to_wipe_a_state_dir_whose_stack_still_runs(tmp_path):
     with LocalStack(tmp_path / "demo"), pytest.raises(DemoError, match="already runs"):
         run_demo(1_000, tmp_path / "demo", console=Console(file=io.StringIO()))
+
+
+def test_the_s3_model_is_on_by_default_and_off_with_the_flag_or_the_variable():
+    def choice(*argv: str, **environ: str) -> S3ModelConfig | None:
+        return s3_model_choice(parser().parse_args(list(argv)), environ)
+
+    assert choice() == DEFAULT_S3_MODEL == S3ModelConfig(latency=0.030, bandwidth=90e6)
+    assert choice("--s3-latency-ms", "80", "--s3-bandwidth-mbps", "0") == S3ModelConfig(latency=0.080, bandwidth=0)
+    assert choice("--no-s3-model") is None
+    assert choice(DEMO_S3_MODEL="0") is None
+    assert choice(DEMO_S3_MODEL="1") == DEFAULT_S3_MODEL
+    with pytest.raises(DemoError, match="must not be negative"):
+        choice("--s3-latency-ms", "-1")
+
+
+def test_without_the_model_the_cache_reads_the_emulator_directly_and_with_it_the_model(tmp_path):
+    direct = LocalStack(tmp_path / "direct", s3_model=None)
+    modelled = LocalStack(tmp_path / "modelled", s3_model=DEFAULT_S3_MODEL)
+
+    assert direct.s3_model is None
+    assert direct.cache.config["under_store"]["endpoint_url"] == direct.s3_endpoint == direct.under_store_endpoint
+    assert modelled.s3_model is not None
+    assert modelled.cache.config["under_store"]["endpoint_url"] == modelled.s3_model.url
+    assert modelled.s3_model.upstream == modelled.s3_endpoint != modelled.s3_model.url
+    assert (modelled.s3_model.latency_ms, modelled.s3_model.bandwidth_mbps) == (30, 90)

@@ -8,7 +8,9 @@ import sys
 import urllib.request
 
 from infra.cache_process import REPO_ROOT
-from infra.service_process import http_ok
+from infra.s3_emulator import s3_client
+from infra.s3_model import MODEL_MARKER, S3ModelConfig
+from infra.service_process import http_ok, is_running
 from infra.stack import DEMO_BUCKET, LocalStack, StackInfo
 
 
@@ -25,6 +27,22 @@ def test_local_stack_answers_readyz_and_healthz(tmp_path):
     assert recorded == stack.info
     assert stack.webhdfs_uri == stack.webhdfs_url.replace("http://", "webhdfs://")
     assert StackInfo.read(tmp_path / "stack") is None  # stopping removes stack.json
+
+
+def test_with_an_s3_model_the_cache_reads_s3_through_it_and_direct_writes_bypass_it(tmp_path):
+    with LocalStack(tmp_path / "stack", s3_model=S3ModelConfig.from_flags(5, 0)) as stack:
+        assert stack.s3_model is not None
+        stack.s3.client().put_object(Bucket=DEMO_BUCKET, Key="raw/hello.txt", Body=b"written to the emulator")
+        through_cache = s3_client(stack.s3_api_url).get_object(Bucket=DEMO_BUCKET, Key="raw/hello.txt")["Body"].read()
+        info = stack.info
+        model_ran = is_running(info.s3_model_pid, MODEL_MARKER)
+        model_log = (tmp_path / "stack" / "s3-model.log").read_text()
+
+    assert through_cache == b"written to the emulator"
+    assert info.under_store_endpoint == stack.s3_model.url != info.s3_endpoint
+    assert model_ran
+    assert f"-> {info.s3_endpoint}: 5 ms to first byte" in model_log
+    assert not is_running(info.s3_model_pid, MODEL_MARKER)  # stopped with the stack
 
 
 def test_stack_cli_starts_detached_reports_status_and_stops(tmp_path):

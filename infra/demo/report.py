@@ -1,0 +1,176 @@
+"""What the demo prints: rows per stage, data quality, cold vs warm per task, and one line on what the cache saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from infra.cache_metrics import CacheCounters
+from infra.demo.runs import DAG_ID, RAW_PREFIX, SAMPLE_INTERVAL, DemoSummary
+from infra.demo.task_costs import OUTSIDE_TASKS
+from infra.s3_model import S3ModelConfig
+
+
+def mib(size: float) -> str:
+    """``size`` bytes in MiB, one decimal: ``207.6 MiB``."""
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _bytes(size: int) -> str:
+    return f"{mib(size)} ({size:,} B)" if size else "0 B"
+
+
+def stages_table(summary: DemoSummary) -> Table:
+    """Rows per stage, cold and warm side by side (a rerun of the same day must give the same rows), and what the
+    metastore sync did to each table in each run."""
+    cold, warm = summary.cold.stages, summary.warm.stages
+    table = Table(title=f"{DAG_ID} for {summary.day}: rows per stage")
+    for heading in ("stage", "table"):
+        table.add_column(heading)
+    for heading in ("cold run", "warm run"):
+        table.add_column(heading, justify="right")
+    table.add_column("Glue catalog: cold run / warm run")
+
+    def row(stage: str, name: str, path: str, first: int | None, second: int | None) -> None:
+        catalog = " / ".join(run.catalog.get(name, "-") for run in (summary.cold, summary.warm)) if name else ""
+        table.add_row(stage, path, *(f"{n:,}" if n is not None else "-" for n in (first, second)), catalog)
+
+    row("raw lines", "", f"/{RAW_PREFIX}/dt={summary.day}", cold.raw_lines, warm.raw_lines)
+    row("  clean events", "events_clean", "/warehouse/events_clean", cold.clean, warm.clean)
+    row("  duplicates dropped", "", "", cold.duplicates, warm.duplicates)
+    row("  quarantined", "events_quarantine", "/warehouse/events_quarantine", cold.quarantined, warm.quarantined)
+    for reason in sorted(set(cold.quarantined_by_reason) | set(warm.quarantined_by_reason)):
+        row(f"    {reason}", "", "", cold.quarantined_by_reason.get(reason), warm.quarantined_by_reason.get(reason))
+    catalogued = set(summary.cold.catalog) | set(summary.warm.catalog)
+    for name in sorted(
+        (set(cold.aggregates) | set(warm.aggregates) | catalogued) - {"events_clean", "events_quarantine"}
+    ):
+        path = f"/warehouse/agg/{name}"
+        row(f"aggregate {name}", name, path, cold.aggregates.get(name), warm.aggregates.get(name))
+    table.caption = "raw lines = clean + duplicates + quarantined: " + ", ".join(
+        f"{run.name} {'yes' if run.stages.reconciles else 'NO'}" for run in (summary.cold, summary.warm)
+    )
+    return table
+
+
+def quality_table(summary: DemoSummary) -> Table:
+    """The Great Expectations suites of both runs: outcome, expectations met, where the result JSON is."""
+    table = Table(title="data quality (Great Expectations)")
+    for heading in ("run", "table", "suite", "result", "expectations met", "result JSON"):
+        table.add_column(heading, justify="right" if heading == "expectations met" else "left")
+    for run in (summary.cold, summary.warm):
+        for result in run.quality:
+            table.add_row(
+                run.name,
+                result.table,
+                result.suite,
+                "passed" if result.success else "FAILED",
+                f"{result.evaluated - result.failed} of {result.evaluated}",
+                result.path.name,
+            )
+    folders = {run.name: run.quality[0].path.parent for run in (summary.cold, summary.warm) if run.quality}
+    table.caption = "result JSON files in " + "; ".join(f"{relative_path(d)}/ ({name})" for name, d in folders.items())
+    return table
+
+
+def comparison_table(summary: DemoSummary) -> Table:
+    """The cold and warm runs side by side: time, S3 traffic, what each tier served, hit ratio."""
+    cold, warm = summary.cold, summary.warm
+    table = Table(
+        title=f"cold vs warm, whole runs: {summary.raw.lines:,} raw events ({mib(summary.raw.bytes)} of JSON lines)",
+        caption=s3_model_text(summary.s3_model),
+    )
+    table.add_column("")
+    table.add_column("cold run", justify="right")
+    table.add_column("warm run", justify="right")
+    table.add_row("run time (airflow dags test)", f"{cold.wall_seconds:.1f} s", f"{warm.wall_seconds:.1f} s")
+    table.add_row("bytes read from S3", _bytes(cold.s3_bytes_read), _bytes(warm.s3_bytes_read))
+    table.add_row(
+        "  of which warmup",
+        _bytes(int(cold.warmup.get("bytes_from_s3", 0))),
+        _bytes(int(warm.warmup.get("bytes_from_s3", 0))),
+    )
+    table.add_row("bytes written through to S3", _bytes(cold.s3_bytes_written), _bytes(warm.s3_bytes_written))
+    for tier, source in (("memory", "memory tier"), ("disk", "disk tier"), ("s3", "S3 (page misses)")):
+        table.add_row(f"served from {source}", mib(cold.served(tier)), mib(warm.served(tier)))
+    table.add_row(
+        "page hit ratio",
+        f"{cold.hit_ratio:.1%} ({cold.page_hits:,} hits, {cold.page_misses:,} misses)",
+        f"{warm.hit_ratio:.1%} ({warm.page_hits:,} hits, {warm.page_misses:,} misses)",
+    )
+    return table
+
+
+def relative_path(path: Path) -> str:
+    """``path`` relative to the working directory if it lies below it (shorter to read), else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def s3_model_text(model: S3ModelConfig | None) -> str:
+    """What stood for S3 behind the cache, in a few words."""
+    if model is None:
+        return "S3: the emulator on loopback, with no latency model (microseconds per request)"
+    bandwidth = f"{model.bandwidth_mbps:g} MB/s per connection" if model.bandwidth else "no bandwidth cap"
+    return f"S3: the emulator behind the S3 latency model, {model.latency_ms:g} ms to first byte, {bandwidth}"
+
+
+def _task_cells(counters: CacheCounters, seconds: float) -> tuple[str, str, str]:
+    reads = counters.page_reads
+    ratio = f"{counters.hit_ratio:.1%}" if reads >= 0.5 else "-"  # a fraction of a read is a boundary's crumb
+    return f"{seconds:.1f} s", mib(max(0.0, counters.s3_bytes_read)), ratio
+
+
+def tasks_table(summary: DemoSummary) -> Table:
+    """Per task, cold and warm side by side: how long it ran, the bytes the cache read from S3 for it, and the page
+    hit ratio of its reads; then what fell between tasks, and the whole run.
+
+    The per-task cache figures are the run's counters split by the tasks' time windows (``infra.demo.task_costs``).
+    """
+    cold, warm = summary.cold, summary.warm
+    table = Table(title=f"{DAG_ID}, task by task: time, bytes the cache read from S3, page hit ratio")
+    table.add_column("task")
+    for run in ("cold", "warm"):
+        for heading in ("time", "S3 read", "hit ratio"):
+            table.add_column(f"{run} {heading}", justify="right")
+    tasks = [t for t in cold.tasks if t != OUTSIDE_TASKS]
+    tasks += [t for t in warm.tasks if t not in tasks and t != OUTSIDE_TASKS]
+    for task in (*tasks, OUTSIDE_TASKS):
+        label = "Airflow itself (start-up, parsing, between tasks)" if task == OUTSIDE_TASKS else task
+        cells = [
+            cell
+            for run in (cold, warm)
+            for cell in _task_cells(run.tasks.get(task, CacheCounters()), run.task_seconds(task))
+        ]
+        table.add_row(label, *cells)
+    table.add_section()
+    table.add_row(
+        "whole run",
+        *(cell for run in (cold, warm) for cell in _task_cells(run.cache, run.wall_seconds)),
+        style="bold",
+    )
+    table.caption = (
+        f"cache figures per task: the worker's /metrics sampled every {SAMPLE_INTERVAL:g} s, "
+        "split by each task's start and end in Airflow's DB"
+    )
+    return table
+
+
+def savings_line(summary: DemoSummary) -> str:
+    """One line on what the cache saved the warm run against the cold one: time, and bytes read from S3."""
+    cold, warm = summary.cold, summary.warm
+    saved = cold.wall_seconds - warm.wall_seconds
+    if warm.wall_seconds > 0 and saved >= 0:
+        speed = f"warm run {cold.wall_seconds / warm.wall_seconds:.2f}x faster ({saved:.1f} s saved)"
+    else:
+        speed = f"warm run {-saved:.1f} s slower"
+    fewer = cold.s3_bytes_read - warm.s3_bytes_read
+    traffic = f"{mib(abs(fewer))} {'fewer' if fewer >= 0 else 'more'} bytes read from S3"
+    return (
+        f"what the cache saved: {speed}, {traffic} "
+        f"(cold {cold.wall_seconds:.1f} s and {mib(cold.s3_bytes_read)}, "
+        f"warm {warm.wall_seconds:.1f} s and {mib(warm.s3_bytes_read)})"
+    )
