@@ -220,19 +220,20 @@ class CacheHook(BaseHook):
         return session
 
     def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
+        response = self._request(method, f"{ADMIN_PREFIX}/{route}", body)
+        return self.endpoint.answer(method, route, response.status_code, response.content)
+
+    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> requests.Response:
+        """One request to ``path`` on the cache; ``CacheUnavailableError`` when no HTTP answer comes."""
         endpoint = self.endpoint
         try:
-            response = self.get_conn().request(
-                method,
-                f"{endpoint.url}{ADMIN_PREFIX}/{route}",
-                json=dict(body) if body is not None else None,
-                timeout=endpoint.timeout,
+            return self.get_conn().request(
+                method, f"{endpoint.url}{path}", json=dict(body) if body is not None else None, timeout=endpoint.timeout
             )
         except requests.Timeout as exc:
             raise endpoint.unreachable(TimeoutError()) from exc
         except requests.RequestException as exc:
             raise endpoint.unreachable(exc) from exc
-        return endpoint.answer(method, route, response.status_code, response.content)
 
     async def _acall(self, method: str, route: str) -> Any:
         endpoint = await self.aendpoint()
@@ -256,8 +257,36 @@ class CacheHook(BaseHook):
     # --- the admin API -------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Capacity, use, pinned and staged bytes, hit ratio, watermarks and tiers of the cache."""
+        """Capacity, use, pinned and staged bytes, hit ratio (and ``reads``), watermarks, tiers and mounts."""
         return cast("dict[str, Any]", self._call("GET", "status"))
+
+    def ready(self) -> bool:
+        """True when the cache's ``/readyz`` answers 200; False while it answers 503 (still starting).
+
+        Raises ``CacheUnavailableError`` when the cache cannot be reached and ``CacheApiError`` for any other answer
+        (whatever answers is then not a Lakecache cache).
+        """
+        response = self._request("GET", "/readyz")
+        if response.status_code in (200, 503):
+            return response.status_code == 200
+        raise CacheApiError(
+            f"GET /readyz at {self.endpoint.url} answered HTTP {response.status_code} "
+            f"(is {self.endpoint.url} a Lakecache cache?)",
+            status=response.status_code,
+            code=f"HTTP{response.status_code}",
+            field=None,
+        )
+
+    def purges(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The cache's record of its purges, newest first (at most ``limit``): manual ones, dry runs included,
+        and purges under pressure, each with ``time``, ``trigger``, ``dry_run``, ``target``, ``paths``,
+        ``used_bytes_before/after``, ``freed_bytes``, ``reached_target`` and ``shortfall``."""
+        route = "purges" if limit is None else f"purges?limit={int(limit)}"
+        return cast("list[dict[str, Any]]", self._call("GET", route)["purges"])
+
+    def pins(self) -> list[str]:
+        """The pinned paths."""
+        return cast("list[str]", self._call("GET", "pins")["pins"])
 
     def load(
         self,
@@ -289,7 +318,8 @@ class CacheHook(BaseHook):
         """Evict until the cache uses at most ``target`` (a fraction) of its capacity; ``dry_run`` only plans.
 
         Returns the report: ``used_bytes_before/after``, ``freed_bytes``, ``evicted``, ``refused`` (pinned or
-        staged data is never evicted) and ``reached_target``.
+        staged data and pages being read are never evicted), ``reached_target`` and, when it is false,
+        ``shortfall``: one sentence on what kept the cache above the target.
         """
         body = {"target": target, "dry_run": dry_run, "paths": path_list(paths) if paths is not None else None}
         return cast("dict[str, Any]", self._call("POST", "purge", body))

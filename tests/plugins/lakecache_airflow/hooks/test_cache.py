@@ -168,6 +168,25 @@ def test_ttl_sweep_frees_what_has_expired(lakecache_default: CacheProcess) -> No
     assert cached_bytes(lakecache_default, OLD_DAY_PATH) == 0
 
 
+def test_readiness_pins_and_the_purge_record_newest_first(lakecache_default: CacheProcess) -> None:
+    hook = CacheHook()
+    assert hook.ready() is True
+    assert hook.purges() == [] and hook.pins() == []
+    hook.wait_for_job(hook.load([DAY_PATH])["id"], poll_interval=0.05)
+    admin(lakecache_default).ok("POST", "pin", {"path": DAY_PATH})
+    assert hook.pins() == [DAY_PATH]
+    hook.purge(0.5, dry_run=True)
+    report = hook.purge(0.0)
+    assert report["reached_target"] is False
+    assert report["shortfall"] == (
+        f"Reaching 0% needed 384.2 KiB freed, but 384.2 KiB is pinned under {DAY_PATH} (unpin to let it go)."
+    )
+    purges = hook.purges()
+    assert [(p["dry_run"], p["target"]) for p in purges] == [(False, 0.0), (True, 0.5)]
+    assert purges[0]["shortfall"] == report["shortfall"] and purges[0]["trigger"] == "manual"
+    assert hook.purges(limit=1) == purges[:1]
+
+
 def test_async_job_reads_the_same_record(lakecache_default: CacheProcess) -> None:
     hook = CacheHook()
     job = hook.wait_for_job(hook.load([DAY_PATH])["id"], poll_interval=0.05)
@@ -220,6 +239,9 @@ def test_a_down_cache_is_reported_as_connection_refused(down_port: int, monkeypa
     with pytest.raises(CacheUnavailableError) as caught:
         asyncio.run(hook.job_async("0123456789ab"))
     assert str(caught.value) == expected
+    with pytest.raises(CacheUnavailableError) as caught:
+        hook.ready()
+    assert str(caught.value) == expected
     assert hook.test_connection() == (False, expected)
 
 
@@ -253,3 +275,5 @@ def test_something_else_than_a_cache_is_named_as_such(events_cache: CacheProcess
     )
     with pytest.raises(CacheApiError, match=r"is .* a Lakecache cache\?\)$"):
         CacheHook().status()
+    with pytest.raises(CacheApiError, match=r"^GET /readyz at .* answered HTTP \d+ \(is .* a Lakecache cache\?\)$"):
+        CacheHook().ready()
