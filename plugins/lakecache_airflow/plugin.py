@@ -4,11 +4,14 @@ The ``lakecache`` connection form itself comes from the provider info (``provide
 the ``apache_airflow_provider`` entry point; Airflow 3 plugins no longer register hooks. This plugin adds a FastAPI
 app to the API server, mounted at ``/lakecache``:
 
-- ``GET /lakecache/`` — an HTML page with the cache's capacity, use, watermarks and tiers, shown inside the UI
-  (navigation entry "Lakecache cache");
-- ``GET /lakecache/status`` — the same as JSON, straight from the cache's ``GET /admin/v1/status``.
+- ``GET /lakecache/`` — the status page for on-call (``status_page.py``): a verdict, readiness, usage against the
+  watermarks, mounts, pins, the last purges and a link to the ``cache_purge`` DAG; shown inside the UI (navigation
+  entry "Cache"). It renders when the cache is down too, saying so;
+- ``GET /lakecache/status`` — the cache's ``GET /admin/v1/status`` as JSON;
+- ``GET /lakecache/purges`` — the cache's purge record (``GET /admin/v1/purges``) as JSON, ``?limit=`` passed on.
 
-Both take ``?conn_id=`` (default ``lakecache_default``) and require an Airflow login, like the rest of the API.
+All take ``?conn_id=`` (default ``lakecache_default``) and require an Airflow login, like the rest of the API. The
+JSON endpoints answer ``502`` with ``{"error": {"message": ..., "conn_id": ...}}`` when the cache cannot be read.
 
 Airflow finds the plugin in the plugins folder (``plugins/``, where ``plugin.py`` defines it) or, with
 ``[core] lazy_discover_providers = False``, through the provider info's ``plugins`` entry.
@@ -16,14 +19,15 @@ Airflow finds the plugin in the plugins folder (``plugins/``, where ``plugin.py`
 
 from __future__ import annotations
 
-import html
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.plugins_manager import AirflowPlugin
 
-from lakecache_airflow.hooks.cache import CacheHook
+from lakecache_airflow.hooks.cache import CacheApiError, CacheHook, CacheUnavailableError
+from lakecache_airflow.status_page import PURGES_SHOWN, Reading, render_page
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,7 +41,8 @@ class LakecachePlugin(AirflowPlugin):
     name = "lakecache"
     external_views = [
         {
-            "name": "Lakecache cache",
+            # Short: the navigation shows about eight characters of a label ("Lakecache cache" read "Lakecach…").
+            "name": "Cache",
             # Relative: the UI resolves it against its base URL, so it works behind a proxy's path prefix too.
             "href": URL_PREFIX.lstrip("/") + "/",
             "url_route": "lakecache",
@@ -53,6 +58,41 @@ class LakecachePlugin(AirflowPlugin):
         return [{"app": status_app(), "url_prefix": URL_PREFIX, "name": "Lakecache cache status"}]
 
 
+def read_cache(conn_id: str) -> Reading:
+    """Everything the status page shows, read from the cache of connection ``conn_id`` now; never raises.
+
+    Readiness is asked first: a cache that cannot be reached costs one timeout, not one per question.
+    """
+    read_at = datetime.now(UTC)
+    try:
+        hook = CacheHook(conn_id)
+        url = hook.endpoint.url
+    except AirflowException as exc:  # no such connection, or not a valid one
+        return Reading(conn_id=conn_id, url="", read_at=read_at, error=str(exc))
+    try:
+        ready = hook.ready()
+        status = hook.status()
+        pins = hook.pins()
+    except AirflowException as exc:
+        return Reading(conn_id=conn_id, url=url, read_at=read_at, error=str(exc))
+    try:
+        purges, purges_error = hook.purges(PURGES_SHOWN), None
+    except CacheUnavailableError as exc:
+        return Reading(conn_id=conn_id, url=url, read_at=read_at, error=str(exc))
+    except AirflowException as exc:  # e.g. a cache from before the purge record: the rest of the page still helps
+        purges, purges_error = [], str(exc)
+    return Reading(
+        conn_id=conn_id,
+        url=url,
+        read_at=read_at,
+        ready=ready,
+        status=status,
+        purges=purges,
+        purges_error=purges_error,
+        pins=pins,
+    )
+
+
 @cache
 def status_app() -> FastAPI:
     """The FastAPI app behind ``/lakecache``: the status page and its JSON."""
@@ -62,6 +102,12 @@ def status_app() -> FastAPI:
 
     app = FastAPI(title="Lakecache cache status", dependencies=[Depends(requires_authenticated())])
 
+    def unavailable(exc: AirflowException, conn_id: str) -> JSONResponse:
+        # The cache refusing a bad ?limit= is the caller's mistake (400); anything else is a bad gateway.
+        bad_request = isinstance(exc, CacheApiError) and exc.status == 400
+        body = {"error": {"message": str(exc), "conn_id": conn_id}}
+        return JSONResponse(body, status_code=400 if bad_request else 502)
+
     # Plain ``def`` endpoints: the hook's requests are blocking, so FastAPI runs them in its thread pool.
     # The annotations are module-level names only: FastAPI resolves them against this module's globals.
     @app.get("/status", response_model=None)
@@ -69,63 +115,18 @@ def status_app() -> FastAPI:
         try:
             return CacheHook(conn_id).status()
         except AirflowException as exc:
-            return JSONResponse({"error": {"message": str(exc), "conn_id": conn_id}}, status_code=502)
+            return unavailable(exc, conn_id)
+
+    @app.get("/purges", response_model=None)
+    def purges(conn_id: str = CacheHook.default_conn_name, limit: int | None = None) -> Any:
+        try:
+            return {"purges": CacheHook(conn_id).purges(limit)}
+        except AirflowException as exc:
+            return unavailable(exc, conn_id)
 
     @app.get("/", response_class=HTMLResponse, response_model=None)
     def page(conn_id: str = CacheHook.default_conn_name) -> Any:
-        try:
-            hook = CacheHook(conn_id)
-            body = render_status(hook.endpoint.url, hook.status())
-        except AirflowException as exc:
-            body = f'<p class="error">{html.escape(str(exc))}</p>'
-        return HTMLResponse(_PAGE.format(conn_id=html.escape(conn_id), body=body))
+        # Never cached: the page is a reading at one moment, and it reloads itself to take the next.
+        return HTMLResponse(render_page(read_cache(conn_id)), headers={"Cache-Control": "no-store"})
 
     return app
-
-
-def render_status(url: str, status: dict[str, Any]) -> str:
-    """The status of the cache at ``url`` as an HTML fragment: totals, watermarks, then one row per tier."""
-    capacity, used = int(status.get("capacity_bytes", 0)), int(status.get("used_bytes", 0))
-    usage = used / capacity if capacity else 0.0
-    high, low = float(status.get("high_watermark", 1.0)), float(status.get("low_watermark", 0.0))
-    rows = [
-        ("Cache", html.escape(url)),
-        ("Used", f"{_size(used)} of {_size(capacity)} ({usage:.1%})"),
-        ("Pinned", _size(int(status.get("pinned_bytes", 0)))),
-        ("Staged (not yet in S3)", _size(int(status.get("staged_bytes", 0)))),
-        ("Hit ratio", f"{float(status.get('hit_ratio', 0.0)):.1%}"),
-        ("Watermarks", f"purges from {high:.0%} down to {low:.0%}"),
-        ("Jobs running", html.escape(str(status.get("jobs_running", 0)))),
-    ]
-    totals = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
-    tiers = "".join(
-        f"<tr><td>{html.escape(str(t.get('medium')))}</td><td>{_size(int(t.get('used_bytes', 0)))}</td>"
-        f"<td>{_size(int(t.get('capacity_bytes', 0)))}</td><td>{html.escape(str(t.get('pages', '')))}</td></tr>"
-        for t in status.get("tiers", [])
-    )
-    return (
-        f'<meter min="0" max="1" low="{low}" high="{high}" value="{usage:.4f}"></meter><table>{totals}</table>'
-        f"<h2>Tiers</h2><table><tr><th>Medium</th><th>Used</th><th>Capacity</th><th>Pages</th></tr>{tiers}</table>"
-    )
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Lakecache cache</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem; }}
-table {{ border-collapse: collapse; margin-bottom: 1rem; }}
-th, td {{ text-align: left; padding: 0.25rem 1rem 0.25rem 0; }}
-meter {{ width: 24rem; height: 1.25rem; }}
-.error {{ color: #b00020; }}
-</style></head>
-<body><h1>Lakecache cache <small>({conn_id})</small></h1>{body}</body></html>
-"""

@@ -8,10 +8,12 @@ connection form, and serve the cache status page from a real cache, or say plain
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ import pytest
 from infra.cache_process import CacheProcess
 from infra.ports import free_port
 from infra.service_process import ServiceProcess, http_ok
-from lakecache_airflow.plugin import LakecachePlugin, render_status, status_app
+from lakecache_airflow.plugin import LakecachePlugin, status_app
 from tests.plugins.airflow_home import AIRFLOW, PLUGINS_FOLDER, REPO_ROOT, AirflowHome, connection_json
 from tests.plugins.cache_data import DAY_BYTES, DAY_PATH, admin, put_events
 from tests.support.buckets import remove_bucket, unique_bucket_name
@@ -96,8 +98,9 @@ def test_the_plugin_loads_from_the_plugins_folder(api_server: ApiServer) -> None
     assert plugin["fastapi_apps"] == [
         {"app": "fastapi.applications.FastAPI", "url_prefix": "/lakecache", "name": "Lakecache cache status"}
     ]
+    # A short label: the navigation cuts longer ones ("Lakecache cache" showed as "Lakecach…").
     assert [(v["name"], v["href"], v["destination"]) for v in plugin["external_views"]] == [
-        ("Lakecache cache", "lakecache/", "nav")
+        ("Cache", "lakecache/", "nav")
     ]
     errors = api_server.json("/api/v2/plugins/importErrors")["import_errors"]
     assert not [e for e in errors if "lakecache_airflow/" in e["source"] and "/quality/" not in e["source"]]
@@ -120,22 +123,53 @@ def test_the_status_endpoint_answers_the_caches_status(api_server: ApiServer, ca
     assert status == {**admin(cache).ok("GET", "status"), "hit_ratio": status["hit_ratio"]}
 
 
-def test_the_status_page_shows_use_and_tiers(api_server: ApiServer, cache: CacheProcess) -> None:
+def test_the_status_page_shows_a_verdict_usage_mounts_and_the_last_purges(
+    api_server: ApiServer, cache: CacheProcess
+) -> None:
+    plan = admin(cache).ok("POST", "purge", {"target": 0.0, "dry_run": True})  # changes nothing, but is recorded
+    before = datetime.now(UTC).replace(microsecond=0)
     status, page = api_server.get("/lakecache/")
     assert status == 200
+    assert 'id="verdict" class="verdict verdict-healthy" data-verdict="healthy"><strong>Healthy</strong>' in page
+    assert '<span id="readiness">ready</span>' in page
+    read_at = re.search(r'<time id="read-at" datetime="([^"]+)">', page)
+    assert read_at is not None and before <= datetime.fromisoformat(read_at.group(1)) <= datetime.now(UTC)
+    assert '<meta http-equiv="refresh" content="15">' in page and "refreshes every 15 s" in page
     assert cache.webhdfs_url in page
-    assert "<h2>Tiers</h2>" in page and "<td>disk</td>" in page
-    assert "purges from 90% down to 75%" in page
+    assert 'id="usage-bar"' in page and 'class="mark mark-high" style="left: 90.00%"' in page
+    assert 'class="mark mark-low" style="left: 75.00%"' in page
+    mounts = re.search(r'<table id="mounts">.*?</table>', page)
+    assert mounts is not None and "<td>/warehouse</td>" in mounts.group() and "<td>384.2 KiB</td>" in mounts.group()
+    purges = re.search(r'<table id="purges">.*?</table>', page)
+    assert purges is not None
+    newest = re.search(r"<tr class=[^>]*>.*?</tr>", purges.group())
+    assert newest is not None and '<tr class="dry-run reached">' in newest.group()
+    assert f"<td>{DAY_BYTES / 1024:.1f} KiB (would free)</td>" in newest.group() and plan["freed_bytes"] == DAY_BYTES
+    assert '<a id="purge-link" href="../dags/cache_purge" target="_top">' in page
+
+
+def test_the_purges_endpoint_answers_the_caches_purge_record(api_server: ApiServer, cache: CacheProcess) -> None:
+    admin(cache).ok("POST", "purge", {"target": 0.5, "dry_run": True})
+    purges = api_server.json("/lakecache/purges?limit=1")["purges"]
+    assert purges == admin(cache).ok("GET", "purges?limit=1")["purges"]
+    assert len(purges) == 1 and purges[0]["dry_run"] is True and purges[0]["target"] == 0.5
+    status, body = api_server.get("/lakecache/purges?limit=0")
+    assert status == 400 and "limit must be a whole number" in json.loads(body)["error"]["message"]
 
 
 def test_a_down_cache_is_said_plainly_on_the_page_and_in_the_json(api_server: ApiServer) -> None:
     status, page = api_server.get("/lakecache/?conn_id=lakecache_down")
     assert status == 200
-    assert 'class="error">cannot reach the Lakecache cache at http://127.0.0.1:' in page
+    assert 'data-verdict="unreachable"><strong>Unreachable</strong>' in page
+    assert '<span class="detail">cannot reach the Lakecache cache at http://127.0.0.1:' in page
+    assert ": connection refused</span>" in page
+    assert '<time id="read-at"' in page and 'id="purge-link"' in page
     assert page.rstrip().endswith("</html>")
     status, body = api_server.get("/lakecache/status?conn_id=lakecache_down")
     assert status == 502
     assert json.loads(body)["error"]["message"].endswith(": connection refused")
+    status, body = api_server.get("/lakecache/purges?conn_id=lakecache_down")
+    assert status == 502
 
 
 def test_the_status_app_requires_an_airflow_login() -> None:
@@ -150,8 +184,3 @@ def test_the_status_app_requires_an_airflow_login() -> None:
 def test_the_plugin_builds_its_app_only_when_asked() -> None:
     # Every task run loads the plugins: the class must not carry a built app (FastAPI, API security) around.
     assert "fastapi_apps" not in vars(LakecachePlugin()) and isinstance(vars(LakecachePlugin)["fastapi_apps"], property)
-
-
-def test_status_values_are_escaped_on_the_page() -> None:
-    html = render_status("http://<cache>", {"capacity_bytes": 1, "tiers": [{"medium": "<b>disk</b>"}]})
-    assert "<cache>" not in html and "<b>disk</b>" not in html

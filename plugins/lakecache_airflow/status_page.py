@@ -1,0 +1,312 @@
+"""The Lakecache status page: one HTML page for on-call, rendered from what the cache answered.
+
+Top to bottom it answers: is the cache all right (the verdict), is it ready and when was this read; how full it is
+against its watermarks; what each mount holds; what is pinned; what the last purges did and, when they fell short,
+why; and where to purge (the ``cache_purge`` DAG). Plain HTML and CSS, no script: the page reloads itself every
+``REFRESH_SECONDS``. Element ids are stable for browser tests: ``#verdict``, ``#read-at``, ``#readiness``,
+``#usage-bar``, ``#mounts``, ``#pins``, ``#purges``, ``#purge-link``, ``#purge-runs-link``.
+
+Nothing here does I/O: ``plugin.py`` reads the cache into a ``Reading`` and this module renders it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+REFRESH_SECONDS = 15
+#: A purge this recent makes the verdict "Purging": the cache has just been acting on its use.
+PURGING_WINDOW = timedelta(minutes=1)
+PURGE_DAG_ID = "cache_purge"
+#: Airflow 3.3's UI has no route that opens a DAG's trigger form (3.3.2's router knows ``dags/:dagId`` and its
+#: ``runs`` tab, nothing under ``trigger``): the link opens the DAG, whose Trigger button opens the form. Relative to
+#: the page (``<base>/lakecache/``), so it holds behind a proxy's path prefix too.
+PURGE_DAG_HREF = f"../dags/{PURGE_DAG_ID}"
+PURGE_RUNS_HREF = f"../dags/{PURGE_DAG_ID}/runs"
+PURGES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one cache answered at ``read_at``. With ``error`` set it could not be read, and the rest is empty."""
+
+    conn_id: str
+    url: str
+    read_at: datetime
+    ready: bool | None = None
+    status: Mapping[str, Any] | None = None
+    purges: Sequence[Mapping[str, Any]] = ()
+    purges_error: str | None = None  # the purge record alone could not be read (a cache older than the record)
+    pins: Sequence[str] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one-line answer at the top of the page: ``key`` (for CSS and tests), ``label`` and a detail sentence."""
+
+    key: str  # healthy | above-high | purging | not-ready | unreachable
+    label: str
+    detail: str
+
+
+def verdict(reading: Reading) -> Verdict:
+    """What the page says first, the most urgent that applies.
+
+    Unreachable, then not ready (both mean the cache is not serving), then above the high watermark (a purge that
+    ran and left it there is part of the problem, not a reassurance), then purging (a purge in the last minute),
+    else healthy.
+    """
+    if reading.error is not None or reading.status is None:
+        return Verdict("unreachable", "Unreachable", reading.error or "the cache did not answer")
+    if reading.ready is False:
+        return Verdict(
+            "not-ready",
+            "Not ready",
+            "/readyz answers 503: the worker is starting (indexing its pages) and does not serve reads yet",
+        )
+    status = reading.status
+    usage, high, low = _usage(status), _fraction(status, "high_watermark", 1.0), _fraction(status, "low_watermark", 0)
+    latest = next((p for p in reading.purges if not p.get("dry_run")), None)
+    if usage > high:
+        detail = (
+            f"{_percent(usage)} used, above the high watermark {_percent(high)}: "
+            f"the cache purges down to {_percent(low)} at its next pressure check"
+        )
+        if latest is not None and latest.get("shortfall"):
+            detail += f"; its last purge fell short: {latest['shortfall']}"
+        return Verdict("above-high", "Above the high watermark", detail)
+    when = _time(latest.get("time")) if latest is not None else None
+    if latest is not None and when is not None and reading.read_at - when <= PURGING_WINDOW:
+        ago = max(0, int((reading.read_at - when).total_seconds()))
+        trigger = "under pressure" if latest.get("trigger") == "pressure" else "by hand"
+        return Verdict(
+            "purging",
+            "Purging",
+            f"purged {trigger} {ago} s ago: freed {_size(latest.get('freed_bytes'))}, now {_percent(usage)} used",
+        )
+    return Verdict("healthy", "Healthy", f"{_percent(usage)} used, below the high watermark {_percent(high)}")
+
+
+def render_page(reading: Reading) -> str:
+    """The whole page for ``reading``."""
+    found = verdict(reading)
+    sections = [_header(reading, found)]
+    if reading.status is not None and reading.error is None:
+        status = reading.status
+        sections += [
+            _usage_section(status),
+            _mounts_section(status),
+            _pins_section(status, reading.pins),
+            _purges_section(reading.purges, reading.purges_error),
+        ]
+    sections.append(_purge_links())
+    return _PAGE.format(refresh=REFRESH_SECONDS, body="\n".join(sections))
+
+
+# --- sections ------------------------------------------------------------------------------------------------------
+
+
+def _header(reading: Reading, found: Verdict) -> str:
+    read_at = reading.read_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    readiness = {True: "ready", False: "not ready (/readyz answers 503)", None: "unknown"}[reading.ready]
+    return (
+        f"<h1>Lakecache cache <small>{_e(reading.conn_id)} · {_e(reading.url)}</small></h1>\n"
+        f'<p id="verdict" class="verdict verdict-{found.key}" data-verdict="{found.key}">'
+        f'<strong>{_e(found.label)}</strong> <span class="detail">{_e(found.detail)}</span></p>\n'
+        f'<p class="meta">Readiness: <span id="readiness">{_e(readiness)}</span> · read at '
+        f'<time id="read-at" datetime="{read_at}">{read_at}</time> · refreshes every {REFRESH_SECONDS} s</p>'
+    )
+
+
+def _usage_section(status: Mapping[str, Any]) -> str:
+    capacity, used = _int(status, "capacity_bytes"), _int(status, "used_bytes")
+    usage, high, low = _usage(status), _fraction(status, "high_watermark", 1.0), _fraction(status, "low_watermark", 0)
+    level = "high" if usage > high else "mid" if usage > low else "ok"
+    bar = (
+        f'<div id="usage-bar" class="bar" role="meter" aria-label="cache usage" aria-valuemin="0" '
+        f'aria-valuemax="100" aria-valuenow="{100 * usage:.1f}">'
+        f'<div class="fill fill-{level}" style="width: {100 * min(usage, 1.0):.2f}%"></div>'
+        f'<div class="mark mark-low" style="left: {100 * low:.2f}%" title="low watermark {_percent(low)}">'
+        f"<span>low {_percent(low)}</span></div>"
+        f'<div class="mark mark-high" style="left: {100 * high:.2f}%" title="high watermark {_percent(high)}">'
+        f"<span>high {_percent(high)}</span></div></div>"
+    )
+    reads = status.get("reads")
+    hit_ratio = "no reads yet" if reads == 0 else _percent(_fraction(status, "hit_ratio", 0.0))
+    if isinstance(reads, int) and reads:
+        hit_ratio += f" of {reads:,} page reads"
+    rows = [
+        ("Used", f"{_size(used)} of {_size(capacity)} ({_percent(usage)})"),
+        ("Watermarks", f"above {_percent(high)} the cache purges down to {_percent(low)}"),
+        ("Pinned", _size(status.get("pinned_bytes"))),
+        ("Staged (not yet in S3)", _size(status.get("staged_bytes"))),
+        ("Hit ratio", hit_ratio),
+        ("Jobs running", str(status.get("jobs_running", 0))),
+    ]
+    tiers = "".join(
+        f"<tr><td>{_e(t.get('medium'))}</td><td>{_size(t.get('used_bytes'))}</td>"
+        f"<td>{_size(t.get('capacity_bytes'))}</td><td>{_e(t.get('pages', ''))}</td></tr>"
+        for t in status.get("tiers", [])
+    )
+    return (
+        f'<section><h2>Usage</h2>{bar}\n<table id="totals">{_rows(rows)}</table>\n'
+        f'<table id="tiers"><tr><th>Tier</th><th>Used</th><th>Capacity</th><th>Pages</th></tr>{tiers}</table>'
+        "</section>"
+    )
+
+
+def _mounts_section(status: Mapping[str, Any]) -> str:
+    rows = []
+    for mount in status.get("mounts", []):
+        used = mount.get("used") or {}
+        cached = mount.get("cached_bytes", used.get("disk"))
+        quota = mount.get("quota") or {}
+        quotas = ", ".join(f"{_e(m)} {_size(b)}" for m, b in sorted(quota.items())) or "none"
+        by_tier = ", ".join(f"{_e(m)} {_size(b)}" for m, b in used.items())
+        rows.append(
+            f"<tr><td>{_e(mount.get('path'))}</td><td>{_e(mount.get('uri'))}</td><td>{_size(cached)}</td>"
+            f"<td>{_size(mount.get('staged_bytes'))}</td><td>{quotas}</td><td>{by_tier}</td></tr>"
+        )
+    head = "<tr><th>Mount</th><th>S3</th><th>Cached</th><th>Staged</th><th>Quota</th><th>By tier</th></tr>"
+    return f'<section><h2>Mounts</h2><table id="mounts">{head}{"".join(rows)}</table></section>'
+
+
+def _pins_section(status: Mapping[str, Any], pins: Sequence[str]) -> str:
+    listed = "".join(f"<li>{_e(p)}</li>" for p in pins) or '<li class="none">nothing is pinned</li>'
+    return (
+        f"<section><h2>Pins <small>{_size(status.get('pinned_bytes'))} kept from eviction</small></h2>"
+        f'<ul id="pins">{listed}</ul></section>'
+    )
+
+
+def _purges_section(purges: Sequence[Mapping[str, Any]], error: str | None) -> str:
+    if error is not None:
+        body = f'<p class="error">the purge record could not be read: {_e(error)}</p>'
+    elif not purges:
+        body = '<p class="none">No purge recorded yet.</p>'
+    else:
+        body = ""
+    head = (
+        "<tr><th>Time (UTC)</th><th>Trigger</th><th>Dry run</th><th>Target</th><th>Paths</th><th>Freed</th>"
+        "<th>Used before → after</th><th>Outcome</th></tr>"
+    )
+    rows = "".join(_purge_row(p) for p in purges[:PURGES_SHOWN])
+    return f'<section><h2>Last purges</h2>{body}<table id="purges">{head}{rows}</table></section>'
+
+
+def _purge_row(purge: Mapping[str, Any]) -> str:
+    reached = bool(purge.get("reached_target"))
+    outcome = "reached the target" if reached else f"fell short: {purge.get('shortfall') or 'no reason given'}"
+    paths = purge.get("paths")
+    dry = bool(purge.get("dry_run"))
+    return (
+        f'<tr class="{"dry-run" if dry else "purge"} {"reached" if reached else "short"}">'
+        f"<td>{_e(purge.get('time'))}</td><td>{_e(purge.get('trigger'))}</td><td>{'yes' if dry else 'no'}</td>"
+        f"<td>{_percent(_fraction(purge, 'target', 0.0))}</td>"
+        f"<td>{_e(', '.join(paths)) if paths else 'whole cache'}</td>"
+        f"<td>{_size(purge.get('freed_bytes'))}{' (would free)' if dry else ''}</td>"
+        f"<td>{_size(purge.get('used_bytes_before'))} → {_size(purge.get('used_bytes_after'))}</td>"
+        f'<td class="outcome">{_e(outcome)}</td></tr>'
+    )
+
+
+def _purge_links() -> str:
+    return (
+        "<section><h2>Purge</h2><p>"
+        f'<a id="purge-link" href="{PURGE_DAG_HREF}" target="_top">Open the {PURGE_DAG_ID} DAG</a> and press '
+        "<strong>Trigger</strong>: its form takes the target, the paths and a dry run. "
+        f'<a id="purge-runs-link" href="{PURGE_RUNS_HREF}" target="_top">Its runs</a> show what each purge did.'
+        "</p></section>"
+    )
+
+
+# --- values --------------------------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _rows(rows: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows)
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _fraction(data: Mapping[str, Any], key: str, default: float) -> float:
+    value = data.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def _usage(status: Mapping[str, Any]) -> float:
+    capacity = _int(status, "capacity_bytes")
+    return _int(status, "used_bytes") / capacity if capacity else 0.0
+
+
+def _percent(fraction: float) -> str:
+    # 0.9 -> "90%", 0.625 -> "62.5%": whole numbers where they are whole, one decimal otherwise.
+    return f"{100 * fraction:.1f}".removesuffix(".0") + "%"
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _size(n: object) -> str:
+    if not isinstance(n, int | float) or isinstance(n, bool):
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{refresh}">
+<title>Lakecache cache</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #1a1a1a; }}
+h1 small, h2 small {{ font-weight: normal; color: #555; font-size: 0.7em; margin-left: 0.5rem; }}
+table {{ border-collapse: collapse; margin-bottom: 1rem; }}
+th, td {{ text-align: left; padding: 0.25rem 1rem 0.25rem 0; vertical-align: top; }}
+#mounts th, #purges th, #tiers th {{ border-bottom: 1px solid #ccc; }}
+.verdict {{ font-size: 1.25rem; padding: 0.6rem 0.9rem; border-radius: 0.4rem; border-left: 0.5rem solid; }}
+.verdict-healthy {{ background: #e8f5e9; border-color: #2e7d32; }}
+.verdict-purging {{ background: #e3f2fd; border-color: #1565c0; }}
+.verdict-above-high {{ background: #fff3e0; border-color: #e65100; }}
+.verdict-not-ready, .verdict-unreachable {{ background: #ffebee; border-color: #b00020; }}
+.verdict .detail {{ font-size: 1rem; margin-left: 0.5rem; }}
+.meta {{ color: #555; }}
+.bar {{ position: relative; width: 32rem; max-width: 100%; height: 1.5rem; background: #eee;
+        border: 1px solid #999; margin: 1.75rem 0 1.75rem; }}
+.fill {{ height: 100%; }}
+.fill-ok {{ background: #66bb6a; }} .fill-mid {{ background: #ffa726; }} .fill-high {{ background: #e53935; }}
+.mark {{ position: absolute; top: -0.4rem; bottom: -0.4rem; width: 0; border-left: 2px dashed #1a1a1a; }}
+.mark span {{ position: absolute; transform: translateX(-50%); font-size: 0.75rem; white-space: nowrap; }}
+.mark-high {{ border-color: #b00020; }} .mark-high span {{ bottom: 100%; }}
+.mark-low span {{ top: 100%; }}
+.short .outcome {{ color: #b00020; }}
+.dry-run {{ color: #555; }}
+.error {{ color: #b00020; }}
+.none {{ color: #555; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
