@@ -2,9 +2,10 @@
 
 Top to bottom it answers: is the cache all right (the verdict), is it ready and when was this read; how full it is
 against its watermarks; what each mount holds; what is pinned; what the last purges did and, when they fell short,
-why; and where to purge (the ``cache_purge`` DAG). Plain HTML and CSS, no script: the page reloads itself every
-``REFRESH_SECONDS``. Element ids are stable for browser tests: ``#verdict``, ``#read-at``, ``#readiness``,
-``#usage-bar``, ``#mounts``, ``#pins``, ``#purges``, ``#purge-link``, ``#purge-runs-link``.
+why; and where to purge (the ``cache_purge`` DAG). Plain HTML and CSS, reloaded every ``REFRESH_SECONDS``; the only
+script lets the links to the UI leave the iframe the UI shows the page in (see ``_TOP_LINKS``). Element ids are
+stable for browser tests: ``#verdict``, ``#read-at``, ``#readiness``, ``#usage-bar``, ``#mounts``, ``#pins``,
+``#purges``, ``#purge-link``, ``#purge-runs-link``.
 
 Nothing here does I/O: ``plugin.py`` reads the cache into a ``Reading`` and this module renders it.
 """
@@ -94,7 +95,8 @@ def verdict(reading: Reading) -> Verdict:
 def render_page(reading: Reading) -> str:
     """The whole page for ``reading``."""
     found = verdict(reading)
-    sections = [_header(reading, found)]
+    # The way to act comes right under the verdict: on-call should not scroll for it.
+    sections = [_header(reading, found), _purge_links()]
     if reading.status is not None and reading.error is None:
         status = reading.status
         sections += [
@@ -103,8 +105,7 @@ def render_page(reading: Reading) -> str:
             _pins_section(status, reading.pins),
             _purges_section(reading.purges, reading.purges_error),
         ]
-    sections.append(_purge_links())
-    return _PAGE.format(refresh=REFRESH_SECONDS, body="\n".join(sections))
+    return _PAGE.format(refresh=REFRESH_SECONDS, body="\n".join(sections), script=_TOP_LINKS)
 
 
 # --- sections ------------------------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def _purge_row(purge: Mapping[str, Any]) -> str:
         f'<tr class="{"dry-run" if dry else "purge"} {"reached" if reached else "short"}">'
         f"<td>{_e(purge.get('time'))}</td><td>{_e(purge.get('trigger'))}</td><td>{'yes' if dry else 'no'}</td>"
         f"<td>{_percent(_fraction(purge, 'target', 0.0))}</td>"
-        f"<td>{_e(', '.join(paths)) if paths else 'whole cache'}</td>"
+        f'<td class="paths">{_e(", ".join(paths)) if paths else "whole cache"}</td>'
         f"<td>{_size(purge.get('freed_bytes'))}{' (would free)' if dry else ''}</td>"
         f"<td>{_size(purge.get('used_bytes_before'))} → {_size(purge.get('used_bytes_after'))}</td>"
         f'<td class="outcome">{_e(outcome)}</td></tr>'
@@ -216,11 +217,10 @@ def _purge_row(purge: Mapping[str, Any]) -> str:
 
 def _purge_links() -> str:
     return (
-        "<section><h2>Purge</h2><p>"
-        f'<a id="purge-link" href="{PURGE_DAG_HREF}" target="_top">Open the {PURGE_DAG_ID} DAG</a> and press '
+        '<p class="actions">To purge, '
+        f'<a id="purge-link" href="{PURGE_DAG_HREF}" target="_top">open the {PURGE_DAG_ID} DAG</a> and press '
         "<strong>Trigger</strong>: its form takes the target, the paths and a dry run. "
-        f'<a id="purge-runs-link" href="{PURGE_RUNS_HREF}" target="_top">Its runs</a> show what each purge did.'
-        "</p></section>"
+        f'<a id="purge-runs-link" href="{PURGE_RUNS_HREF}" target="_top">Its runs</a> show what each purge did.</p>'
     )
 
 
@@ -286,6 +286,9 @@ h1 small, h2 small {{ font-weight: normal; color: #555; font-size: 0.7em; margin
 table {{ border-collapse: collapse; margin-bottom: 1rem; }}
 th, td {{ text-align: left; padding: 0.25rem 1rem 0.25rem 0; vertical-align: top; }}
 #mounts th, #purges th, #tiers th {{ border-bottom: 1px solid #ccc; }}
+#purges td:not(.outcome):not(.paths), #mounts td {{ white-space: nowrap; }}
+#purges td.outcome {{ min-width: 22rem; }}
+.actions {{ padding: 0.5rem 0.9rem; background: #f5f5f5; border-radius: 0.4rem; }}
 .verdict {{ font-size: 1.25rem; padding: 0.6rem 0.9rem; border-radius: 0.4rem; border-left: 0.5rem solid; }}
 .verdict-healthy {{ background: #e8f5e9; border-color: #2e7d32; }}
 .verdict-purging {{ background: #e3f2fd; border-color: #1565c0; }}
@@ -308,5 +311,26 @@ th, td {{ text-align: left; padding: 0.25rem 1rem 0.25rem 0; vertical-align: top
 </style></head>
 <body>
 {body}
+<script>{script}</script>
 </body></html>
+"""
+
+# Airflow 3.3 shows a navigation entry's page in an iframe sandboxed without ``allow-top-navigation``: the browser
+# refuses a ``target="_top"`` link there ("Unsafe attempt to initiate navigation"). The iframe is same-origin
+# (``allow-same-origin``), so such a link instead moves the UI's own router, as the UI's links do: push the URL on
+# the UI's history and tell its router with a ``popstate``. Opened on its own (no frame), or framed by another
+# origin, the plain link does the job. Verified with Chromium against Airflow 3.3.2's UI.
+_TOP_LINKS = """
+document.querySelectorAll('a[target="_top"]').forEach(function (link) {
+  link.addEventListener("click", function (event) {
+    if (window.top === window || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    try {
+      window.top.history.pushState(null, "", link.href);
+      window.top.dispatchEvent(new window.top.PopStateEvent("popstate"));
+      event.preventDefault();
+    } catch (error) {
+      // another origin frames the page: leave the navigation to the link
+    }
+  });
+});
 """

@@ -234,6 +234,8 @@ def test_the_purge_link_opens_the_cache_purge_dag_in_the_whole_ui() -> None:
     assert "press Trigger" in " ".join(render_page(_reading()).split()).replace("<strong>", "").replace("</strong>", "")
     runs = elements.attrs["purge-runs-link"]
     assert runs["href"] == "../dags/cache_purge/runs" and runs["target"] == "_top"
+    # Airflow 3.3's iframe is sandboxed without allow-top-navigation: the page's script moves the UI's router instead.
+    assert 'window.top.history.pushState(null, "", link.href)' in render_page(_reading())
 
 
 def test_the_installed_airflow_ui_has_the_routes_the_links_open() -> None:
