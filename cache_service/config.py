@@ -16,6 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+# MountConfig, a [[mounts]] entry, belongs to the mount table; importing it from here keeps working.
+from cache_service.namespace.mounts import MountConfig, MountTable
 from cache_service.units import parse_duration, parse_size
 
 
@@ -58,25 +60,6 @@ class UnderStoreConfig:
     max_connections: int = 64
     multipart_threshold: int = 64 * 1024**2
     multipart_chunksize: int = 16 * 1024**2
-
-
-@dataclass(frozen=True)
-class MountConfig:
-    """One entry of the mount table: cache path ``path`` is the S3 prefix ``uri``.
-
-    ``quota`` caps the mount's share of a tier, per medium: bytes (int) or a fraction of the tier (float <= 1).
-    """
-
-    path: str
-    uri: str
-    quota: tuple[tuple[str, int | float], ...] = ()
-
-    def quota_bytes(self, medium: str, capacity: int) -> int | None:
-        """The mount's cap in ``medium`` (of ``capacity`` bytes), or None when it has none."""
-        for name, value in self.quota:
-            if name == medium:
-                return int(value * capacity) if isinstance(value, float) else value
-        return None
 
 
 @dataclass(frozen=True)
@@ -419,9 +402,7 @@ def _validate(config: CacheConfig, problems: list[str]) -> None:
         problems.append("mounts: at least one [[mounts]] entry is needed")
     if not config.write.staging_patterns:
         problems.append("write.staging_patterns: must not be empty")
-    # Mount paths and URIs are checked by the mount table itself; import here to keep one source of truth.
-    from cache_service.namespace.mounts import MountTable
-
+    # Mount paths and URIs are checked by the mount table itself: one source of truth.
     try:
         MountTable(config.mounts)
     except ValueError as exc:

@@ -6,8 +6,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from cache_service.config import MountConfig
 from cache_service.namespace.paths import is_within, normalize
+
+
+@dataclass(frozen=True)
+class MountConfig:
+    """One entry of the mount table (a ``[[mounts]]`` entry of the configuration): cache path ``path`` is the S3
+    prefix ``uri``.
+
+    ``quota`` caps the mount's share of a tier, per medium: bytes (int) or a fraction of the tier (float <= 1).
+    """
+
+    path: str
+    uri: str
+    quota: tuple[tuple[str, int | float], ...] = ()
+
+    def quota_bytes(self, medium: str, capacity: int) -> int | None:
+        """The mount's cap in ``medium`` (of ``capacity`` bytes), or None when it has none."""
+        for name, value in self.quota:
+            if name == medium:
+                return int(value * capacity) if isinstance(value, float) else value
+        return None
 
 
 @dataclass(frozen=True)
