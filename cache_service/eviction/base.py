@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+"""The key a policy tracks: a page key in the page store, any hashable item in traces and tests."""
 
 
-class EvictionPolicy(Protocol):
+class EvictionPolicy(Protocol[K]):
     """Decides which resident item leaves a tier next.
 
     The policy only tracks keys and sizes; the tier owns the bytes. Calls: ``on_insert`` when an item becomes
     resident, ``on_access`` on every hit, ``on_remove`` when the tier drops an item for any other reason (free,
-    TTL, invalidation), and ``evict`` to choose and forget a victim.
+    TTL, invalidation), and ``evict`` to choose and forget a victim. Generic over its key: ``evict`` hands back
+    keys of the type the tier put in.
     """
 
     name: str
 
-    def on_insert(self, key: Hashable, size: int) -> None:
+    def on_insert(self, key: K, size: int) -> None:
         """``key`` (``size`` bytes) became resident. Inserting a resident key counts as an access."""
         ...
 
-    def on_access(self, key: Hashable) -> None:
+    def on_access(self, key: K) -> None:
         """``key`` was read. Unknown keys are ignored."""
         ...
 
-    def on_remove(self, key: Hashable) -> None:
+    def on_remove(self, key: K) -> None:
         """``key`` left the tier by other means. Unknown keys are ignored."""
         ...
 
-    def evict(self, can_evict: Callable[[Hashable], bool]) -> Hashable | None:
+    def evict(self, can_evict: Callable[[K], bool]) -> K | None:
         """Choose the next victim among resident keys for which ``can_evict`` is true, forget it and return it.
 
         Keys refused by ``can_evict`` (pinned, being read) stay resident and keep their standing as far as the
@@ -39,17 +43,3 @@ class EvictionPolicy(Protocol):
     def __len__(self) -> int:
         """Number of resident keys tracked."""
         ...
-
-
-def make_policy(name: str, capacity: int) -> EvictionPolicy:
-    """A new, empty policy by its configuration name (``lru`` or ``s3fifo``) for a tier of ``capacity`` bytes.
-
-    Raises ``ValueError`` for an unknown name.
-    """
-    from cache_service.eviction.lru import LruPolicy
-    from cache_service.eviction.s3fifo import S3FifoPolicy
-
-    policies: dict[str, Callable[[int], EvictionPolicy]] = {"lru": LruPolicy, "s3fifo": S3FifoPolicy}
-    if name not in policies:
-        raise ValueError(f"unknown eviction policy {name!r}; expected one of {sorted(policies)}")
-    return policies[name](capacity)

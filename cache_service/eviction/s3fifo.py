@@ -7,7 +7,10 @@ probationary FIFO and leave, instead of pushing the hot set out the way LRU does
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
+from typing import Generic
+
+from cache_service.eviction.base import K
 
 _MAX_FREQ = 3
 # The paper's (and libCacheSim's) threshold: a key leaves the small queue for the main one only if it was hit at
@@ -24,7 +27,7 @@ class _Entry:
         self.in_main = in_main
 
 
-class S3FifoPolicy:
+class S3FifoPolicy(Generic[K]):
     """Three FIFO queues: a small probationary queue S, a main queue M, and a ghost queue G of keys only.
 
     New keys enter S, or M directly if G remembers them as recently evicted from S (or S is full before the tier
@@ -50,11 +53,11 @@ class S3FifoPolicy:
             raise ValueError(f"small_ratio must be in (0, 1), got {small_ratio}")
         self.capacity = capacity
         self._small_target = max(1, int(capacity * small_ratio))
-        self._entries: dict[Hashable, _Entry] = {}
+        self._entries: dict[K, _Entry] = {}
         # Queues hold keys only, head first; sizes and frequencies live in _entries.
-        self._small: OrderedDict[Hashable, None] = OrderedDict()
-        self._main: OrderedDict[Hashable, None] = OrderedDict()
-        self._ghost: OrderedDict[Hashable, None] = OrderedDict()
+        self._small: OrderedDict[K, None] = OrderedDict()
+        self._main: OrderedDict[K, None] = OrderedDict()
+        self._ghost: OrderedDict[K, None] = OrderedDict()
         self._small_bytes = 0
         self._main_bytes = 0
         self._has_evicted = False
@@ -64,7 +67,7 @@ class S3FifoPolicy:
         """Total size of the resident keys, as told by ``on_insert``."""
         return self._small_bytes + self._main_bytes
 
-    def on_insert(self, key: Hashable, size: int) -> None:
+    def on_insert(self, key: K, size: int) -> None:
         """``key`` (``size`` bytes) became resident; a resident key counts as accessed and takes the new size.
 
         Raises ``ValueError`` for a negative size.
@@ -90,13 +93,13 @@ class S3FifoPolicy:
             self._small[key] = None
             self._small_bytes += size
 
-    def on_access(self, key: Hashable) -> None:
+    def on_access(self, key: K) -> None:
         """``key`` was read. Unknown keys are ignored."""
         entry = self._entries.get(key)
         if entry is not None and entry.freq < _MAX_FREQ:
             entry.freq += 1
 
-    def on_remove(self, key: Hashable) -> None:
+    def on_remove(self, key: K) -> None:
         """``key`` left the tier by other means (free, TTL, invalidation). Unknown keys are ignored.
 
         The key is not remembered in the ghost queue: leaving on request says nothing about its popularity.
@@ -111,14 +114,14 @@ class S3FifoPolicy:
             del self._small[key]
             self._small_bytes -= entry.size
 
-    def evict(self, can_evict: Callable[[Hashable], bool]) -> Hashable | None:
+    def evict(self, can_evict: Callable[[K], bool]) -> K | None:
         """Forget and return the next victim that ``can_evict`` allows, or None if every resident key is refused.
 
         Terminates because every step either evicts, lowers a frequency, moves a key from S to M, or sets a refused
         key aside until the call ends; a call that finds nothing touches each key a bounded number of times.
         """
         self._has_evicted = True
-        refused: list[Hashable] = []
+        refused: list[K] = []
         try:
             while self._small or self._main:
                 if self._small and (self._small_bytes >= self._small_target or not self._main):
@@ -159,7 +162,7 @@ class S3FifoPolicy:
         """Number of resident keys."""
         return len(self._entries)
 
-    def _append_main(self, key: Hashable, entry: _Entry) -> None:
+    def _append_main(self, key: K, entry: _Entry) -> None:
         entry.in_main = True
         self._main[key] = None
         self._main_bytes += entry.size
@@ -171,7 +174,7 @@ class S3FifoPolicy:
             self._small_bytes += size - entry.size
         entry.size = size
 
-    def _remember(self, key: Hashable) -> None:
+    def _remember(self, key: K) -> None:
         self._ghost[key] = None
         # Ghosts are keys only, so bound them by count: as many as M holds when the tier is full, estimated from
         # the mean resident size, or as many as M holds now if that is more.

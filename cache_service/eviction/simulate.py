@@ -13,7 +13,7 @@ from collections.abc import Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from cache_service.eviction.base import EvictionPolicy, make_policy
+from cache_service.eviction import EvictionPolicy, K, make_policy
 from cache_service.eviction.belady import min_hits
 from cache_service.eviction.traces import STANDARD_TRACES
 
@@ -22,13 +22,13 @@ POLICIES = ("lru", "s3fifo")
 DEFAULT_SIZES = (0.01, 0.05, 0.1)
 
 
-def replay(policy: EvictionPolicy, trace: Sequence[Hashable], capacity_pages: int) -> int:
+def replay(policy: EvictionPolicy[K], trace: Sequence[K], capacity_pages: int) -> int:
     """Hits when ``trace`` is served by a tier of ``capacity_pages`` one-page slots that evicts with ``policy``.
 
     Raises ``RuntimeError`` if the policy fails to name a resident victim when the tier is full.
     """
     capacity = capacity_pages * PAGE_SIZE
-    resident: set[Hashable] = set()
+    resident: set[K] = set()
     used = 0
     hits = 0
     for key in trace:
@@ -38,7 +38,7 @@ def replay(policy: EvictionPolicy, trace: Sequence[Hashable], capacity_pages: in
             continue
         while used + PAGE_SIZE > capacity:
             victim = policy.evict(_anything)
-            if victim not in resident:
+            if victim is None or victim not in resident:
                 raise RuntimeError(f"{policy.name} returned {victim!r}, which is not resident")
             resident.remove(victim)
             used -= PAGE_SIZE
@@ -133,7 +133,7 @@ def _simulate_trace(job: tuple[str, int, int, tuple[float, ...], int]) -> list[d
             "cache_pages": pages,
         }
         for policy_name in POLICIES:
-            policy = make_policy(policy_name, pages * PAGE_SIZE)
+            policy: EvictionPolicy[int] = make_policy(policy_name, pages * PAGE_SIZE)
             row[policy_name] = replay(policy, trace, pages) / len(trace)
         row["min"] = min_hits(trace, pages) / len(trace)
         rows.append(row)

@@ -81,7 +81,7 @@ class PageStore:
             else:
                 assert tier_config.path is not None
                 self._tiers["disk"] = DiskTier(Path(tier_config.path), tier_config.capacity)
-        self._policies: dict[str, EvictionPolicy] = {
+        self._policies: dict[str, EvictionPolicy[PageKey]] = {
             medium: make_policy(config.eviction, tier.capacity) for medium, tier in self._tiers.items()
         }
         self._last = "disk" if "disk" in self._tiers else "memory"
@@ -412,8 +412,8 @@ class PageStore:
 
     # --- eviction ----------------------------------------------------------------------------------------------
 
-    def _evictable(self, key: object) -> bool:
-        entry = self._entries.get(key)  # type: ignore[call-overload]
+    def _evictable(self, key: PageKey) -> bool:
+        entry = self._entries.get(key)
         return entry is not None and entry.readers == 0 and not self.is_protected(entry.owner)
 
     def _reserved(self, medium: str) -> int:
@@ -438,10 +438,10 @@ class PageStore:
         entry = self._entries.get(key)
         return entry is not None and self.group_of(entry.owner) == group
 
-    def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[object], bool]:
+    def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[PageKey], bool]:
         if can_evict is None:
             return self._evictable
-        return lambda key: self._evictable(key) and can_evict(key)  # type: ignore[arg-type]
+        return lambda key: self._evictable(key) and can_evict(key)
 
     def evict_one(self, medium: str, *, reason: str, can_evict: Callable[[PageKey], bool] | None = None) -> int:
         """Evict the policy's next victim from ``medium``; returns its size (0 when nothing may go).
@@ -451,8 +451,7 @@ class PageStore:
         victim = self._policies[medium].evict(self._rule(can_evict))
         if victim is None:
             return 0
-        key: PageKey = victim  # type: ignore[assignment]
-        return self._remove_victim(medium, key, reason)
+        return self._remove_victim(medium, victim, reason)
 
     def _remove_victim(self, medium: str, key: PageKey, reason: str) -> int:
         """Remove a page the policy of ``medium`` already gave up; returns its size."""
@@ -495,9 +494,8 @@ class PageStore:
             victim = policy.evict(rule)
             if victim is None:
                 break
-            key: PageKey = victim  # type: ignore[assignment]
-            owner = self._entries[key].owner
-            evicted.append((owner, self._remove_victim(medium, key, reason)))
+            owner = self._entries[victim].owner
+            evicted.append((owner, self._remove_victim(medium, victim, reason)))
         return evicted
 
     def plan_eviction(
@@ -512,7 +510,7 @@ class PageStore:
             victim = trial.evict(rule)
             if victim is None:
                 break
-            entry = self._entries[victim]  # type: ignore[index]
+            entry = self._entries[victim]
             planned.append((entry.owner, entry.size))
             used -= entry.size
         return planned

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cache_service.eviction import make_policy
+from cache_service.eviction import EvictionPolicy, make_policy
 from tests.cache_service.eviction.tier_model import PAGE, TierModel
 
 CAPACITY = 64 * PAGE
@@ -162,8 +162,8 @@ def test_evict_returns_none_when_every_key_is_refused_after_asking_about_each(po
 
 
 def test_reinserting_a_resident_key_counts_as_an_access(policy_name):
-    accessed = make_policy(policy_name, CAPACITY)
-    reinserted = make_policy(policy_name, CAPACITY)
+    accessed: EvictionPolicy[tuple[str, int]] = make_policy(policy_name, CAPACITY)
+    reinserted: EvictionPolicy[tuple[str, int]] = make_policy(policy_name, CAPACITY)
     for p in (accessed, reinserted):
         for i in range(20):
             p.on_insert(page(i), PAGE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from cache_service.eviction import make_policy
 from cache_service.eviction.s3fifo import S3FifoPolicy
 from tests.cache_service.eviction.tier_model import PAGE, TierModel
@@ -56,7 +58,7 @@ def test_ghost_queue_stays_bounded_by_the_main_queue_size():
 
 
 def test_small_queue_share_is_in_bytes_so_short_pages_do_not_crowd_out_the_main_queue():
-    policy = S3FifoPolicy(CAPACITY)
+    policy: S3FifoPolicy[Hashable] = S3FifoPolicy(CAPACITY)
     tier = TierModel(policy, CAPACITY)
     hot = [("dimension", i) for i in range(20)]
     scan(tier, "warmup", 150)

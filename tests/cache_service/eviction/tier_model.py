@@ -15,7 +15,7 @@ class TierModel:
     Every victim is checked: it must be resident and not pinned, so a misbehaving policy fails the test at once.
     """
 
-    def __init__(self, policy: EvictionPolicy, capacity: int) -> None:
+    def __init__(self, policy: EvictionPolicy[Hashable], capacity: int) -> None:
         self.policy = policy
         self.capacity = capacity
         self.sizes: dict[Hashable, int] = {}
