@@ -58,6 +58,11 @@ START_TIMEOUT = 180.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def process_marker(component: str) -> str:
+    """What a component's command line contains, before and after Airflow retitles it (``airflow api_server --``)."""
+    return f"airflow {component.split('-')[0]}"
+
+
 def stack_connections(stack: StackInfo) -> dict[str, str]:
     """The connections the project's DAGs use, as ``AIRFLOW_CONN_*`` variables, for a running local stack.
 
@@ -113,7 +118,7 @@ class AirflowInfo:
     @property
     def running(self) -> dict[str, bool]:
         """Whether each recorded component still runs."""
-        return {name: is_running(pid, f"airflow {name}") for name, pid in self.pids.items()}
+        return {name: is_running(pid, process_marker(name)) for name, pid in self.pids.items()}
 
 
 def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -405,9 +410,9 @@ def _down(state_dir: Path, stack_dir: Path) -> int:
         return 0
     for name in reversed(COMPONENTS):
         pid = info.pids.get(name)
-        if pid is not None and is_running(pid, f"airflow {name}"):
+        if pid is not None and is_running(pid, process_marker(name)):
             _stop_group(pid)
-            stop_pid(pid, f"airflow {name}")
+            stop_pid(pid, process_marker(name))
             print(f"airflow {name}: stopped")
     (state_dir / AIRFLOW_FILE).unlink(missing_ok=True)
     if info.started_stack:

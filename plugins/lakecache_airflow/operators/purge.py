@@ -117,11 +117,13 @@ class CachePurgeOperator(BaseOperator):
             self.log.warning("Kept %s: %s", refusal["path"], refusal["reason"])
         if result["shortfall"]:
             self.log.warning("Target %.1f%% not reached: %s", 100 * target, result["shortfall"])
+        files = len(report["evicted"])
         self.log.info(
-            "%s %d bytes from %d files; usage %.1f%% -> %.1f%%",
+            "%s %d bytes from %d %s; usage %.1f%% -> %.1f%%",
             "Would free" if self.plan_only else "Freed",
             report["freed_bytes"],
-            len(report["evicted"]),
+            files,
+            "file" if files == 1 else "files",
             100 * result["usage_before"],
             100 * result["usage_after"],
         )
