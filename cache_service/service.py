@@ -13,11 +13,15 @@ from prometheus_client.core import Metric
 from cache_service.config import CacheConfig
 from cache_service.jobs import JobState
 from cache_service.management.manager import CacheManager
+from cache_service.management.pins import PinnedObjects
+from cache_service.management.quotas import MountQuotas
+from cache_service.management.rules import PathRules
 from cache_service.metadata import StatusCache
 from cache_service.metrics import CacheMetrics, gauge
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.mounts import MountTable
 from cache_service.page_store import PageStore
+from cache_service.page_store.constraints import Reservations
 from cache_service.under_store import UnderStore
 from cache_service.under_store.s3 import S3UnderStore
 from cache_service.write.staging import StagingArea
@@ -38,15 +42,26 @@ class CacheService:
         disk = config.store.disk_tier
         assert disk is not None and disk.path is not None, "config validation requires a disk tier"
         root = Path(disk.path)
-        self.pages = PageStore(config.store, self.under, self.metrics, self.executor)
-        self.status = StatusCache(self.under, config.metadata.sync_interval, self.executor, self.metrics)
         self.staging = StagingArea(root / "staging")
-        self.pages.reserved_bytes = lambda: self.staging.used_bytes
+        # Staged files take room on the disk tier from pages; the S3 API adds its multipart spool when built.
+        self.reservations = Reservations(self.staging)
+        rules = PathRules(root / "state")
+        quotas = MountQuotas(self.mounts, config.mounts, {tier.medium: tier.capacity for tier in config.store.tiers})
+        self.pages = PageStore(
+            config.store,
+            self.under,
+            self.metrics,
+            self.executor,
+            reserved=self.reservations,
+            guard=PinnedObjects(self.mounts, rules),
+            quotas=quotas,
+        )
+        self.status = StatusCache(self.under, config.metadata.sync_interval, self.executor, self.metrics)
         self.uploader = Uploader(self.under, self.status, self.pages, root / "spool", self.executor, self.metrics)
         self.fs = CacheFileSystem(
             self.mounts, config.write, self.under, self.status, self.pages, self.staging, self.uploader, self.executor
         )
-        self.manager = CacheManager(config, self.fs, self.pages, self.metrics)
+        self.manager = CacheManager(config, self.fs, self.pages, self.metrics, rules=rules, quotas=quotas)
         self.ready = False
         self._maintenance: asyncio.Task[None] | None = None
         self.metrics.add_gauges(self._gauges)

@@ -15,6 +15,7 @@ from cache_service.config import CacheConfig
 from cache_service.jobs import Job, JobRegistry
 from cache_service.jobs.load import load_files
 from cache_service.management.history import PurgeHistory, PurgeRecord, utc_now
+from cache_service.management.quotas import MountQuotas
 from cache_service.management.reports import (
     EvictedPath,
     FreeReport,
@@ -69,41 +70,33 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 class CacheManager:
     """Status, warmup, free, purge, pins, TTLs and quotas of one worker."""
 
-    def __init__(self, config: CacheConfig, fs: CacheFileSystem, pages: PageStore, metrics: CacheMetrics) -> None:
+    def __init__(
+        self,
+        config: CacheConfig,
+        fs: CacheFileSystem,
+        pages: PageStore,
+        metrics: CacheMetrics,
+        *,
+        rules: PathRules,
+        quotas: MountQuotas,
+    ) -> None:
+        """Management of ``pages`` and ``fs``, with the pins and TTLs of ``rules`` and the mount ``quotas`` that
+        the page store was built with."""
         self._config = config
         self._fs = fs
         self._pages = pages
         self._metrics = metrics
+        self._quotas = quotas
         disk = config.store.disk_tier
         assert disk is not None and disk.path is not None
-        self.rules = PathRules(Path(disk.path) / "state")
+        self.rules = rules
         self.history = PurgeHistory(Path(disk.path) / "state")
         self.jobs_registry = JobRegistry()
-        pages.is_protected = self._is_pinned_object
-        pages.group_of = self._mount_of
-        for mount in config.mounts:
-            caps = {m: q for m in pages.media() if (q := mount.quota_bytes(m, pages.capacity(m))) is not None}
-            if caps:
-                pages.quotas[normalize(mount.path)] = caps
 
     # --- helpers -----------------------------------------------------------------------------------------------
 
     def _path_of(self, owner: ObjectIdentity) -> str | None:
         return self._fs.mounts.to_path(owner.bucket, owner.key)
-
-    def _is_pinned_object(self, owner: ObjectIdentity) -> bool:
-        path = self._path_of(owner)
-        return path is not None and self.rules.is_pinned(path)
-
-    def _mount_of(self, owner: ObjectIdentity) -> str:
-        path = self._path_of(owner)
-        return "" if path is None else self._mount_path_of(path)
-
-    def _mount_path_of(self, path: str) -> str:
-        try:
-            return self._fs.mounts.resolve(path).mount.path
-        except FileNotFoundError:
-            return ""
 
     def _owners_below(self, path: str) -> list[tuple[str, ObjectIdentity]]:
         found = []
@@ -188,12 +181,12 @@ class CacheManager:
         for entry in self._fs.staging.walk("/"):
             if not entry.is_dir:
                 # by the mount that resolves it, so a mount nested in another is not counted twice
-                staged[self._mount_path_of(entry.path)] += entry.size
+                staged[self._quotas.mount_of(entry.path)] += entry.size
         return [
             {
                 "path": m.path,
                 "uri": m.uri,
-                "quota": self._pages.quotas.get(m.path, {}),
+                "quota": self._quotas.limits(m.path),
                 "used": {medium: self._pages.usage_of_group(medium, m.path) for medium in self._pages.media()},
                 "cached_bytes": self._pages.usage_of_group(last, m.path),
                 "staged_bytes": staged[m.path],

@@ -29,6 +29,14 @@ from cache_service.config import StoreConfig
 from cache_service.errors import StaleObjectError
 from cache_service.eviction import EvictionPolicy, make_policy
 from cache_service.metrics import CacheMetrics
+from cache_service.page_store.constraints import (
+    NO_QUOTAS,
+    NOTHING_GUARDED,
+    NOTHING_RESERVED,
+    EvictionGuard,
+    QuotaPolicy,
+    ReservedSpace,
+)
 from cache_service.page_store.identity import ObjectIdentity, PageKey, checksum
 from cache_service.page_store.tiers import DiskTier, MemoryTier, Tier
 from cache_service.under_store import UnderStore
@@ -64,7 +72,22 @@ class TierUsage:
 class PageStore:
     """Pages of S3 objects in tiers, with coalesced misses, readahead, checksums and per-tier eviction."""
 
-    def __init__(self, config: StoreConfig, under: UnderStore, metrics: CacheMetrics, executor: Executor) -> None:
+    def __init__(
+        self,
+        config: StoreConfig,
+        under: UnderStore,
+        metrics: CacheMetrics,
+        executor: Executor,
+        *,
+        reserved: ReservedSpace = NOTHING_RESERVED,
+        guard: EvictionGuard = NOTHING_GUARDED,
+        quotas: QuotaPolicy = NO_QUOTAS,
+    ) -> None:
+        """A store with the tiers of ``config``, reading misses from ``under`` on ``executor``.
+
+        ``reserved`` is the disk tier's room taken by other than pages, ``guard`` says which objects eviction must
+        leave, ``quotas`` how much of each tier an object's group may hold.
+        """
         self.page_size = config.page_size
         self._readahead = max(1, config.readahead_pages)
         self._caching = config.caching
@@ -90,14 +113,9 @@ class PageStore:
         self._owners: dict[str, ObjectIdentity] = {}
         self._versions: dict[tuple[str, str], set[str]] = {}
         self._inflight: dict[PageKey, asyncio.Future[bytes]] = {}
-        self.reserved_bytes: Callable[[], int] = lambda: 0
-        """Bytes on the disk tier that are not pages (staged files); set by the write path."""
-        self.is_protected: Callable[[ObjectIdentity], bool] = lambda owner: False
-        """True for objects whose pages must not be evicted (pinned); set by cache management."""
-        self.group_of: Callable[[ObjectIdentity], str] = lambda owner: ""
-        """The quota group (mount path) of an object; set by cache management."""
-        self.quotas: dict[str, dict[str, int]] = {}
-        """Per group, per medium: the most bytes the group may hold in that tier."""
+        self._reserved_space = reserved
+        self._guard = guard
+        self._quotas = quotas
         self._group_usage: dict[tuple[str, str], int] = {}
         self._writing = 0  # bytes of disk writes under way: room already promised to them
         self._writing_by_group: dict[str, int] = {}
@@ -292,7 +310,7 @@ class PageStore:
             if not self._make_room("disk", len(data), owner):
                 return False  # every cached page lives in the last tier; memory only holds copies
             disk = self._tiers["disk"]
-            group = self.group_of(owner)
+            group = self._quotas.group_of(owner)
             self._writing += len(data)
             self._writing_by_group[group] = self._writing_by_group.get(group, 0) + len(data)
             try:
@@ -392,7 +410,7 @@ class PageStore:
                 del self._versions[(owner.bucket, owner.key)]
 
     def _account(self, entry: PageEntry, medium: str, sign: int) -> None:
-        group = (medium, self.group_of(entry.owner))
+        group = (medium, self._quotas.group_of(entry.owner))
         self._group_usage[group] = self._group_usage.get(group, 0) + sign * entry.size
 
     def _register(self, owner: ObjectIdentity, index: int, size: int, digest: int, medium: str) -> PageEntry:
@@ -414,15 +432,15 @@ class PageStore:
 
     def _evictable(self, key: PageKey) -> bool:
         entry = self._entries.get(key)
-        return entry is not None and entry.readers == 0 and not self.is_protected(entry.owner)
+        return entry is not None and entry.readers == 0 and not self._guard.protects(entry.owner)
 
     def _reserved(self, medium: str) -> int:
-        return self.reserved_bytes() + self._writing if medium == "disk" else 0
+        return self._reserved_space.used_bytes + self._writing if medium == "disk" else 0
 
     def _make_room(self, medium: str, need: int, owner: ObjectIdentity) -> bool:
         """Evict from ``medium`` until ``need`` more bytes of ``owner`` fit its group's quota and the tier."""
-        group = self.group_of(owner)
-        quota = self.quotas.get(group, {}).get(medium)
+        group = self._quotas.group_of(owner)
+        quota = self._quotas.limit(group, medium)
         if quota is not None:
             pending = self._writing_by_group.get(group, 0) if medium == "disk" else 0
             while self._group_usage.get((medium, group), 0) + pending + need > quota:
@@ -436,7 +454,7 @@ class PageStore:
 
     def _in_group(self, key: PageKey, group: str) -> bool:
         entry = self._entries.get(key)
-        return entry is not None and self.group_of(entry.owner) == group
+        return entry is not None and self._quotas.group_of(entry.owner) == group
 
     def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[PageKey], bool]:
         if can_evict is None:
@@ -543,7 +561,7 @@ class PageStore:
 
     def protected_bytes(self) -> int:
         """Bytes of cached pages that eviction may not take because they are pinned."""
-        return sum(self.cached_bytes(owner) for owner in self._owners.values() if self.is_protected(owner))
+        return sum(self.cached_bytes(owner) for owner in self._owners.values() if self._guard.protects(owner))
 
     def media(self) -> list[str]:
         """The tiers, fastest first."""

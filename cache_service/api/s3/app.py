@@ -269,8 +269,7 @@ def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Applicati
     assert disk is not None and disk.path is not None, "config validation requires a disk tier"
     uploads = MultipartUploads(Path(disk.path) / "multipart")
     # Parts waiting on the disk tier take room from pages, as staged files do.
-    reserved = service.pages.reserved_bytes
-    service.pages.reserved_bytes = lambda: reserved() + uploads.used_bytes
+    service.reservations.add(uploads)
     api = S3Api(service, credentials, proxy, uploads)
     app = web.Application()
     # [\s\S]: any raw path reaches the handler, which alone decides what it addresses.

@@ -19,6 +19,7 @@ import pytest
 from cache_service.config import StoreConfig, TierConfig
 from cache_service.errors import StaleObjectError
 from cache_service.metrics import CacheMetrics
+from cache_service.page_store.constraints import NOTHING_GUARDED, EvictionGuard
 from cache_service.page_store.identity import ObjectIdentity
 from cache_service.page_store.store import PageStore
 from cache_service.under_store.s3 import S3UnderStore
@@ -66,13 +67,24 @@ def make_store(
     disk_pages: int = 64,
     memory_pages: int | None = 16,
     readahead: int = 4,
+    guard: EvictionGuard = NOTHING_GUARDED,
 ) -> tuple[PageStore, CacheMetrics]:
     tiers = [TierConfig(medium="disk", capacity=disk_pages * PAGE, path=str(disk))]
     if memory_pages is not None:
         tiers.insert(0, TierConfig(medium="memory", capacity=memory_pages * PAGE))
     config = StoreConfig(page_size=PAGE, readahead_pages=readahead, tiers=tuple(tiers))
     metrics = CacheMetrics()
-    return PageStore(config, under, metrics, executor), metrics
+    return PageStore(config, under, metrics, executor, guard=guard), metrics
+
+
+class Pinned:
+    """An eviction guard protecting the objects with the given keys."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = set(keys)
+
+    def protects(self, owner: ObjectIdentity) -> bool:
+        return owner.key in self.keys
 
 
 def sample(metrics: CacheMetrics, name: str, **labels: str) -> float:
@@ -291,8 +303,9 @@ async def test_protected_pages_are_never_evicted(put, under, executor, tmp_path)
     pinned_data = os.urandom(2 * PAGE)
     pinned = put("dim/pinned", pinned_data)
     scan = put("fact/scan", os.urandom(8 * PAGE))
-    store, metrics = make_store(under, executor, tmp_path, disk_pages=3, memory_pages=None, readahead=1)
-    store.is_protected = lambda owner: owner.key == "dim/pinned"
+    store, metrics = make_store(
+        under, executor, tmp_path, disk_pages=3, memory_pages=None, readahead=1, guard=Pinned("dim/pinned")
+    )
     assert await read(store, pinned) == pinned_data
 
     await read(store, scan)
@@ -344,8 +357,9 @@ async def test_a_page_the_disk_tier_cannot_take_is_not_kept_in_memory_alone(put,
     # The disk tier is full of pinned pages, so it refuses the next page; memory still has room for it.
     pinned = put("dim/pinned", os.urandom(2 * PAGE))
     other = put("fact/other", os.urandom(PAGE))
-    store, _ = make_store(under, executor, tmp_path, memory_pages=4, disk_pages=2, readahead=1)
-    store.is_protected = lambda owner: owner.key == "dim/pinned"
+    store, _ = make_store(
+        under, executor, tmp_path, memory_pages=4, disk_pages=2, readahead=1, guard=Pinned("dim/pinned")
+    )
     await read(store, pinned)
 
     await read(store, other)
