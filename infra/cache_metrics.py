@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -140,17 +140,29 @@ class CounterSample:
 class CounterSampler:
     """Scrapes a worker's counters every ``interval`` seconds in a background thread, while used as a context.
 
-    Entering takes the first sample before the thread starts, leaving takes the last one after it stopped, so the
-    first and last samples bracket everything that happened inside the ``with`` block. A scrape that fails in the
-    thread is skipped: the counters only grow, so the next sample covers that interval too, less finely.
+    ``boundary``, if given, is asked every ``poll`` seconds whether something worth a sample of its own has just
+    happened (a task started or ended); if it says so, a sample is taken at once, so that what came before and what
+    comes after fall in different intervals. Entering takes the first sample before the thread starts, leaving takes
+    the last one after it stopped, so the first and last samples bracket everything inside the ``with`` block. A
+    scrape that fails in the thread is skipped: the counters only grow, so the next sample covers that interval too.
     """
 
-    def __init__(self, webhdfs_url: str, interval: float = 0.5) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be a positive number of seconds, not {interval!r}")
+    def __init__(
+        self,
+        webhdfs_url: str,
+        interval: float = 0.5,
+        *,
+        boundary: Callable[[], bool] | None = None,
+        poll: float = 0.05,
+    ) -> None:
+        if not interval > 0 or not poll > 0:
+            raise ValueError(f"interval and poll must be positive numbers of seconds, not {interval!r}, {poll!r}")
         self.webhdfs_url = webhdfs_url
         self.interval = interval
+        self.boundary = boundary
+        self.poll = poll if boundary is not None else interval
         self._samples: list[CounterSample] = []
+        # One scrape at a time, appended in the order taken: samples stay ordered by time and by counter value.
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -163,20 +175,26 @@ class CounterSampler:
 
     def sample(self) -> CounterSample:
         """Scrape once now and keep the sample. Raises ``CacheMetricsError`` if ``/metrics`` does not answer."""
-        started = time.time()
-        counters = CacheCounters.scrape(self.webhdfs_url)
-        # Stamped halfway through the scrape: the counters were read somewhere in between.
-        taken = CounterSample(at=(started + time.time()) / 2, counters=counters)
         with self._lock:
+            started = time.time()
+            counters = CacheCounters.scrape(self.webhdfs_url)
+            # Stamped halfway through the scrape: the counters were read somewhere in between.
+            taken = CounterSample(at=(started + time.time()) / 2, counters=counters)
             self._samples.append(taken)
         return taken
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        last = time.monotonic()
+        while not self._stop.wait(self.poll):
+            marked = self.boundary() if self.boundary is not None else False
+            # Within half a poll of being due is due: the next poll would be late by more than that.
+            if not marked and time.monotonic() < last + self.interval - self.poll / 2:
+                continue
             try:
                 self.sample()
             except CacheMetricsError:
                 continue
+            last = time.monotonic()
 
     def __enter__(self) -> CounterSampler:
         self.sample()

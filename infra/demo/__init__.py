@@ -11,8 +11,9 @@ overwrite their partitions, so it is idempotent) with the raw input already in t
 
 It prints the rows of every stage, the data-quality results, each run's totals and, task by task, the time, the bytes
 the cache read from S3 and the page hit ratio, then one line saying what the cache saved the warm run. Per-task
-figures come from the worker's ``/metrics`` sampled every half second during a run and split by the tasks' start
-and end times in Airflow's DB (``infra.demo.task_costs`` says how, and what that costs in precision).
+figures come from the worker's ``/metrics`` sampled during a run (every half second, and as each task starts and
+ends) and split by the tasks' start and end times in Airflow's DB (``infra.demo.task_costs`` says how, and how
+precise that is).
 
 Modules, in the order a run goes through them: ``driver`` (the demo from start to end), ``airflow_home`` (a local
 Airflow home and ``airflow dags test``), ``runs`` (one run measured at the cache), ``task_costs`` (per-task

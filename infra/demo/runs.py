@@ -1,8 +1,9 @@
 """One run of the telemetry DAG measured at the cache, and the demo's outcome: a cold and a warm run of one day.
 
 ``run_etl`` runs ``airflow dags test`` once while a ``CounterSampler`` scrapes the worker's ``/metrics`` every half
-second, then reads back what the run produced (``infra.demo.pipeline_results``) and splits what it cost the cache
-among its tasks (``infra.demo.task_costs``).
+second, and at once whenever the run's log says a task started or ended (``TaskMarkers``), then reads back what the
+run produced (``infra.demo.pipeline_results``) and splits what it cost the cache among its tasks
+(``infra.demo.task_costs``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,35 @@ DEMO_DAY = date(2026, 11, 22)
 """The day the demo processes; its runs have the next day as logical date (the DAG handles the day before)."""
 RAW_PREFIX = "raw/events"  # s3://lake/raw is the cache's /raw mount, where the DAG reads raw/events/dt=<day>
 SAMPLE_INTERVAL = 0.5
-"""Seconds between two scrapes of the worker's counters during a run: the grain of the per-task figures."""
+"""Seconds between two scrapes of the worker's counters during a run, besides those at the tasks' starts and ends."""
+_MARKERS = (b"[DAG TEST] starting task_id=", b"[DAG TEST] end task task_id=")
+
+
+class TaskMarkers:
+    """Watches the log of a running ``airflow dags test``: true when a task has started or ended since last asked.
+
+    Given to the ``CounterSampler`` as its ``boundary``, so that a sample falls between two tasks (a few tens of
+    milliseconds after the line was logged) instead of somewhere in the half second around the change.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._offset = 0
+        self._partial = b""
+
+    def __call__(self) -> bool:
+        try:
+            with self.log_path.open("rb") as log:
+                if log.seek(0, 2) < self._offset:  # a new log in place of the old one: start over
+                    self._offset, self._partial = 0, b""
+                log.seek(self._offset)
+                chunk = log.read()
+        except FileNotFoundError:
+            return False
+        self._offset += len(chunk)
+        # A marker may be cut in two by the writer: keep the unfinished last line for the next call.
+        text, _, self._partial = (self._partial + chunk).rpartition(b"\n")
+        return any(marker in text for marker in _MARKERS)
 
 
 @dataclass(frozen=True)
@@ -109,7 +138,7 @@ def run_etl(stack: LocalStack, home: AirflowHome, name: str, day: date, work_dir
     ``infra.cache_metrics.CacheMetricsError`` if the worker's ``/metrics`` does not answer before or after it.
     """
     log_path = work_dir / f"airflow-{name}.log"
-    with CounterSampler(stack.webhdfs_url, SAMPLE_INTERVAL) as sampler:
+    with CounterSampler(stack.webhdfs_url, SAMPLE_INTERVAL, boundary=TaskMarkers(log_path)) as sampler:
         record = home.test_dag(DAG_ID, day + timedelta(days=1), log_path)
     samples = sampler.samples
     delta = samples[-1].counters - samples[0].counters

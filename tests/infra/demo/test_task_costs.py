@@ -12,7 +12,7 @@ def sample(at: float, s3: float, hits: float = 0.0, misses: float = 0.0) -> Coun
     return CounterSample(at=at, counters=CacheCounters(s3_bytes_read=s3, page_hits={"disk": hits}, page_misses=misses))
 
 
-def test_growth_inside_a_window_goes_to_its_task_and_growth_between_windows_stays_outside():
+def test_growth_inside_a_window_goes_to_its_task_and_growth_outside_every_window_stays_outside():
     samples = [sample(0.0, 0), sample(1.0, 100, misses=1), sample(2.0, 100, hits=5, misses=1), sample(3.0, 160)]
     windows = {"warm_inputs": (0.0, 1.0), "ingest_events": (1.0, 2.0)}
 
@@ -26,15 +26,15 @@ def test_growth_inside_a_window_goes_to_its_task_and_growth_between_windows_stay
     assert costs[OUTSIDE_TASKS].s3_bytes_read == 60
 
 
-def test_an_interval_across_a_boundary_is_split_by_overlap_and_nothing_is_lost():
+def test_an_interval_across_a_boundary_is_split_by_overlap_and_the_gap_between_tasks_gets_nothing():
     samples = [sample(10.0, 0), sample(10.5, 1000), sample(11.0, 1000)]
-    windows = {"a": (9.0, 10.2), "b": (10.3, 12.0)}  # 0.1 s of the first interval is between the two
+    windows = {"a": (9.0, 10.1), "b": (10.2, 12.0)}  # 0.1 s of the first interval is Airflow between the two
 
     costs = split_by_task(samples, windows)
 
-    assert costs["a"].s3_bytes_read == pytest.approx(400)
-    assert costs["b"].s3_bytes_read == pytest.approx(400)
-    assert costs[OUTSIDE_TASKS].s3_bytes_read == pytest.approx(200)
+    assert costs["a"].s3_bytes_read == pytest.approx(250)  # 0.1 s of the 0.4 s the tasks ran
+    assert costs["b"].s3_bytes_read == pytest.approx(750)
+    assert costs[OUTSIDE_TASKS].s3_bytes_read == 0
     assert sum(c.s3_bytes_read for c in costs.values()) == pytest.approx(1000)
 
 
