@@ -11,18 +11,16 @@ Design:
 - A page read from disk is checked against its checksum the first time it is served in this process; a corrupt page
   is dropped and fetched again, never served.
 
-All methods run on the event loop thread; blocking S3 and disk writes go to the executor.
+All methods run on the event loop thread; blocking S3 and disk writes go to the executor. This module reads and
+admits pages; ``index`` knows what is cached, ``room`` makes room and plans eviction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cache_service.config import StoreConfig
@@ -38,35 +36,12 @@ from cache_service.page_store.constraints import (
     ReservedSpace,
 )
 from cache_service.page_store.identity import ObjectIdentity, PageKey, checksum
+from cache_service.page_store.index import PageEntry, PageIndex
+from cache_service.page_store.room import TierRoom, TierUsage
 from cache_service.page_store.tiers import DiskTier, MemoryTier, Tier
 from cache_service.under_store import UnderStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PageEntry:
-    """Bookkeeping for one cached page."""
-
-    owner: ObjectIdentity
-    index: int
-    size: int
-    checksum: int
-    media: set[str] = field(default_factory=set)
-    verified: bool = False
-    hits: int = 0
-    readers: int = 0
-    admitted: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True)
-class TierUsage:
-    """Capacity and use of one tier, for status and metrics."""
-
-    medium: str
-    capacity_bytes: int
-    used_bytes: int
-    pages: int
 
 
 class PageStore:
@@ -107,18 +82,14 @@ class PageStore:
         self._policies: dict[str, EvictionPolicy[PageKey]] = {
             medium: make_policy(config.eviction, tier.capacity) for medium, tier in self._tiers.items()
         }
-        self._last = "disk" if "disk" in self._tiers else "memory"
-        self._entries: dict[PageKey, PageEntry] = {}
-        self._files: dict[str, set[int]] = {}
-        self._owners: dict[str, ObjectIdentity] = {}
-        self._versions: dict[tuple[str, str], set[str]] = {}
-        self._inflight: dict[PageKey, asyncio.Future[bytes]] = {}
-        self._reserved_space = reserved
-        self._guard = guard
+        self._index = PageIndex(quotas)
+        self._entries = self._index.entries  # the read path's own name for the index's dict: no lookup per page
+        self._room = TierRoom(
+            self._tiers, self._policies, self._index, metrics, reserved=reserved, guard=guard, quotas=quotas
+        )
+        self._last = self._room.last
         self._quotas = quotas
-        self._group_usage: dict[tuple[str, str], int] = {}
-        self._writing = 0  # bytes of disk writes under way: room already promised to them
-        self._writing_by_group: dict[str, int] = {}
+        self._inflight: dict[PageKey, asyncio.Future[bytes]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -232,7 +203,7 @@ class PageStore:
                         "page store: corrupt page %s of s3://%s/%s dropped", key[1], entry.owner.bucket, entry.owner.key
                     )
                     self._metrics.corrupt_pages.inc()
-                    self._drop(key, reason="corrupt")
+                    self._room.drop(key, reason="corrupt")
                     return None
                 entry.verified = True
                 if entry.hits >= 1 and "memory" in self._tiers:
@@ -241,7 +212,7 @@ class PageStore:
             else:
                 chunk = disk.read(key, start, stop)
         except (KeyError, FileNotFoundError):
-            self._drop(key, reason="lost")
+            self._room.drop(key, reason="lost")
             return None
         entry.hits += 1
         self.hits += 1
@@ -252,7 +223,7 @@ class PageStore:
 
     def _promote(self, entry: PageEntry, data: bytes) -> None:
         key = (entry.owner.file_id, entry.index)
-        if self._make_room("memory", len(data), entry.owner):
+        if self._room.make_room("memory", len(data), entry.owner):
             self._tiers["memory"].write(entry.owner, entry.index, data, entry.checksum)
             entry.media.add("memory")
             self._policies["memory"].on_insert(key, len(data))
@@ -307,27 +278,25 @@ class PageStore:
         digest = checksum(data)
         stored = False
         if self._last == "disk":
-            if not self._make_room("disk", len(data), owner):
+            if not self._room.make_room("disk", len(data), owner):
                 return False  # every cached page lives in the last tier; memory only holds copies
             disk = self._tiers["disk"]
             group = self._quotas.group_of(owner)
-            self._writing += len(data)
-            self._writing_by_group[group] = self._writing_by_group.get(group, 0) + len(data)
+            self._room.promise(group, len(data))
             try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, disk.write, owner, index, data, digest)
             except OSError as exc:
                 log.warning("page store: cannot write page to disk: %s", exc)
                 return False
             finally:
-                self._writing -= len(data)
-                self._writing_by_group[group] -= len(data)
+                self._room.release(group, len(data))
             entry = self._register(owner, index, len(data), digest, "disk")
             entry.verified = True
             stored = True
         if (
             "memory" in self._tiers
             and (promote or self._last == "memory")
-            and self._make_room("memory", len(data), owner)
+            and self._room.make_room("memory", len(data), owner)
         ):
             self._tiers["memory"].write(owner, index, data, digest)
             self._register(owner, index, len(data), digest, "memory")
@@ -344,159 +313,39 @@ class PageStore:
 
     def rekey(self, old: ObjectIdentity, new: ObjectIdentity) -> None:
         """Give the cached pages of ``old`` to ``new`` (a copy of the same bytes under a new name or ETag)."""
-        if old.file_id == new.file_id or old.file_id not in self._files:
+        if old.file_id == new.file_id or not self._index.holds(old.file_id):
             return
         self.drop_version(new.file_id, reason="replaced")
         for tier in self._tiers.values():
             tier.rekey(old, new)
-        for index in self._files.pop(old.file_id):
-            entry = self._entries.pop((old.file_id, index))
+        for entry in self._index.rekey(old, new):
             for medium in entry.media:
-                self._account(entry, medium, -1)
-                self._policies[medium].on_remove((old.file_id, index))
-                self._policies[medium].on_insert((new.file_id, index), entry.size)
-            entry.owner = new
-            for medium in entry.media:
-                self._account(entry, medium, +1)
-            self._entries[(new.file_id, index)] = entry
-            self._files.setdefault(new.file_id, set()).add(index)
-        self._forget_owner(old)
-        self._owners[new.file_id] = new
-        self._versions.setdefault((new.bucket, new.key), set()).add(new.file_id)
+                self._policies[medium].on_remove((old.file_id, entry.index))
+                self._policies[medium].on_insert((new.file_id, entry.index), entry.size)
 
     # --- removal -----------------------------------------------------------------------------------------------
 
     def drop_version(self, file_id: str, *, reason: str) -> int:
         """Drop every page of one object version; returns the bytes freed from the last tier."""
         freed = 0
-        for index in sorted(self._files.get(file_id, ())):
-            freed += self._drop((file_id, index), reason=reason)
+        for index in self._index.pages_of(file_id):
+            freed += self._room.drop((file_id, index), reason=reason)
         return freed
 
     def drop_object(self, bucket: str, key: str, *, keep: str | None = None, reason: str) -> int:
         """Drop the pages of every cached version of ``bucket``/``key`` except file id ``keep``."""
         freed = 0
-        for file_id in list(self._versions.get((bucket, key), ())):
+        for file_id in self._index.versions_of(bucket, key):
             if file_id != keep:
                 freed += self.drop_version(file_id, reason=reason)
         return freed
 
-    def _drop(self, key: PageKey, *, reason: str) -> int:
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return 0
-        freed = 0
-        for medium in entry.media:
-            self._account(entry, medium, -1)
-            self._policies[medium].on_remove(key)
-            removed = self._tiers[medium].remove(key)
-            if medium == self._last:
-                freed = removed
-        self._metrics.evictions.labels(tier=self._last, reason=reason).inc()
-        indexes = self._files.get(key[0])
-        if indexes is not None:
-            indexes.discard(key[1])
-            if not indexes:
-                del self._files[key[0]]
-                self._forget_owner(entry.owner)
-        return freed
-
-    def _forget_owner(self, owner: ObjectIdentity) -> None:
-        self._owners.pop(owner.file_id, None)
-        versions = self._versions.get((owner.bucket, owner.key))
-        if versions is not None:
-            versions.discard(owner.file_id)
-            if not versions:
-                del self._versions[(owner.bucket, owner.key)]
-
-    def _account(self, entry: PageEntry, medium: str, sign: int) -> None:
-        group = (medium, self._quotas.group_of(entry.owner))
-        self._group_usage[group] = self._group_usage.get(group, 0) + sign * entry.size
-
     def _register(self, owner: ObjectIdentity, index: int, size: int, digest: int, medium: str) -> PageEntry:
-        key = (owner.file_id, index)
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = PageEntry(owner=owner, index=index, size=size, checksum=digest)
-            self._entries[key] = entry
-            self._files.setdefault(owner.file_id, set()).add(index)
-            self._owners[owner.file_id] = owner
-            self._versions.setdefault((owner.bucket, owner.key), set()).add(owner.file_id)
-        if medium not in entry.media:
-            entry.media.add(medium)
-            self._account(entry, medium, +1)
-        self._policies[medium].on_insert(key, size)
+        entry = self._index.add(owner, index, size, digest, medium)
+        self._policies[medium].on_insert((owner.file_id, index), size)
         return entry
 
-    # --- eviction ----------------------------------------------------------------------------------------------
-
-    def _evictable(self, key: PageKey) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and entry.readers == 0 and not self._guard.protects(entry.owner)
-
-    def _reserved(self, medium: str) -> int:
-        return self._reserved_space.used_bytes + self._writing if medium == "disk" else 0
-
-    def _make_room(self, medium: str, need: int, owner: ObjectIdentity) -> bool:
-        """Evict from ``medium`` until ``need`` more bytes of ``owner`` fit its group's quota and the tier."""
-        group = self._quotas.group_of(owner)
-        quota = self._quotas.limit(group, medium)
-        if quota is not None:
-            pending = self._writing_by_group.get(group, 0) if medium == "disk" else 0
-            while self._group_usage.get((medium, group), 0) + pending + need > quota:
-                if not self.evict_one(medium, reason="quota", can_evict=lambda k: self._in_group(k, group)):
-                    return False
-        tier = self._tiers[medium]
-        while tier.used_bytes + self._reserved(medium) + need > tier.capacity:
-            if not self.evict_one(medium, reason="capacity"):
-                return False
-        return True
-
-    def _in_group(self, key: PageKey, group: str) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and self._quotas.group_of(entry.owner) == group
-
-    def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[PageKey], bool]:
-        if can_evict is None:
-            return self._evictable
-        return lambda key: self._evictable(key) and can_evict(key)
-
-    def evict_one(self, medium: str, *, reason: str, can_evict: Callable[[PageKey], bool] | None = None) -> int:
-        """Evict the policy's next victim from ``medium``; returns its size (0 when nothing may go).
-
-        ``can_evict`` narrows the candidates beyond the store's own rule (pinned and in-use pages always stay).
-        """
-        victim = self._policies[medium].evict(self._rule(can_evict))
-        if victim is None:
-            return 0
-        return self._remove_victim(medium, victim, reason)
-
-    def _remove_victim(self, medium: str, key: PageKey, reason: str) -> int:
-        """Remove a page the policy of ``medium`` already gave up; returns its size."""
-        entry = self._entries[key]
-        if medium != self._last:
-            # leaving memory is a demotion: the last tier keeps its copy
-            entry.media.discard(medium)
-            self._account(entry, medium, -1)
-            self._tiers[medium].remove(key)
-            self._metrics.demotions.inc()
-            return entry.size
-        for held in entry.media:
-            self._account(entry, held, -1)
-            self._tiers[held].remove(key)
-            if held != medium:
-                self._policies[held].on_remove(key)
-        entry.media.clear()
-        del self._entries[key]
-        indexes = self._files.get(key[0], set())
-        indexes.discard(key[1])
-        if not indexes:
-            self._files.pop(key[0], None)
-            self._forget_owner(entry.owner)
-        self._metrics.evictions.labels(tier=medium, reason=reason).inc()
-        return entry.size
-
-    # --- purging -----------------------------------------------------------------------------------------------
+    # --- eviction (see ``room``) -------------------------------------------------------------------------------
 
     def evict_to(
         self, medium: str, target_bytes: int, *, reason: str, can_evict: Callable[[PageKey], bool] | None = None
@@ -505,45 +354,17 @@ class PageStore:
 
         Returns (owner, bytes) per victim. Pinned pages, pages being read and staged data are never taken.
         """
-        evicted: list[tuple[ObjectIdentity, int]] = []
-        rule = self._rule(can_evict)
-        policy = self._policies[medium]
-        while self.used(medium) > target_bytes:
-            victim = policy.evict(rule)
-            if victim is None:
-                break
-            owner = self._entries[victim].owner
-            evicted.append((owner, self._remove_victim(medium, victim, reason)))
-        return evicted
+        return self._room.evict_to(medium, target_bytes, reason=reason, can_evict=can_evict)
 
     def plan_eviction(
         self, medium: str, target_bytes: int, *, can_evict: Callable[[PageKey], bool] | None = None
     ) -> list[tuple[ObjectIdentity, int]]:
         """What ``evict_to`` would take, in order, without changing anything (for dry runs)."""
-        trial = copy.deepcopy(self._policies[medium])
-        rule = self._rule(can_evict)
-        used = self.used(medium)
-        planned: list[tuple[ObjectIdentity, int]] = []
-        while used > target_bytes:
-            victim = trial.evict(rule)
-            if victim is None:
-                break
-            entry = self._entries[victim]
-            planned.append((entry.owner, entry.size))
-            used -= entry.size
-        return planned
+        return self._room.plan_eviction(medium, target_bytes, can_evict=can_evict)
 
     def expired(self, ttl_of: Callable[[ObjectIdentity], float | None], now: float) -> list[ObjectIdentity]:
         """Cached object versions whose oldest page has outlived the TTL that ``ttl_of`` gives them."""
-        found = []
-        for file_id, owner in self._owners.items():
-            ttl = ttl_of(owner)
-            if ttl is None:
-                continue
-            oldest = min(self._entries[(file_id, i)].admitted for i in self._files.get(file_id, ()))
-            if oldest + ttl <= now:
-                found.append(owner)
-        return found
+        return self._index.expired(ttl_of, now)
 
     # --- questions ---------------------------------------------------------------------------------------------
 
@@ -553,15 +374,15 @@ class PageStore:
 
     def owners(self) -> list[ObjectIdentity]:
         """Every object version with at least one cached page."""
-        return list(self._owners.values())
+        return self._index.owners()
 
     def usage_of_group(self, medium: str, group: str) -> int:
         """Bytes the quota group holds in ``medium``."""
-        return self._group_usage.get((medium, group), 0)
+        return self._index.usage_of_group(medium, group)
 
     def protected_bytes(self) -> int:
         """Bytes of cached pages that eviction may not take because they are pinned."""
-        return sum(self.cached_bytes(owner) for owner in self._owners.values() if self._guard.protects(owner))
+        return self._room.protected_bytes()
 
     def media(self) -> list[str]:
         """The tiers, fastest first."""
@@ -573,28 +394,17 @@ class PageStore:
 
     def used(self, medium: str) -> int:
         """Bytes used in one tier (staged files count on disk)."""
-        return self._tiers[medium].used_bytes + self._reserved(medium)
+        return self._room.used(medium)
 
     def cached_bytes(self, owner: ObjectIdentity) -> int:
         """Bytes of ``owner`` held in the store."""
-        return sum(self._entries[(owner.file_id, i)].size for i in self._files.get(owner.file_id, ()))
+        return self._index.cached_bytes(owner)
 
     def usage(self) -> list[TierUsage]:
         """Capacity and use of each tier, fastest first."""
-        counts = {medium: 0 for medium in self._tiers}
-        for entry in self._entries.values():
-            for medium in entry.media:
-                counts[medium] += 1
-        return [
-            TierUsage(medium, tier.capacity, tier.used_bytes + self._reserved(medium), counts[medium])
-            for medium, tier in self._tiers.items()
-        ]
+        return self._room.usage()
 
     @property
     def last_medium(self) -> str:
         """The tier that holds every cached page ("disk" when there is one)."""
         return self._last
-
-    def versions_of(self, bucket: str, key: str) -> set[str]:
-        """File ids of the cached versions of an object."""
-        return set(self._versions.get((bucket, key), ()))
