@@ -65,6 +65,7 @@ class WarmReads:
 
     def __init__(self, fs: CacheFileSystem, metrics: CacheMetrics) -> None:
         self._fs = fs
+        self._reads = fs.reads
         self._metrics = metrics
         self._counted = {op: metrics.warm_requests.labels(op=op) for op in ("OPEN", "GETFILESTATUS")}
         self._date_second = 0
@@ -93,7 +94,7 @@ class WarmReads:
         offset, length, buffer_size = (_number(params.get(n)) for n in ("offset", "length", "buffersize"))
         if -1 in (offset, length, buffer_size):
             return None
-        chunks = self._fs.read_in_memory(path, offset or 0, length, most=MOST_BYTES)
+        chunks = self._reads.read_in_memory(path, offset or 0, length, most=MOST_BYTES)
         if chunks is None:
             return None
         response: list[bytes | memoryview] = [_DATA_HEAD % (sum(map(len, chunks)), self._http_date())]

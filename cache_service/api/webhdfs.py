@@ -1,8 +1,8 @@
 """The WebHDFS REST API (``/webhdfs/v1/<path>?op=...``): enough of HDFS for Hadoop's ``WebHdfsFileSystem``.
 
-Requests are translated into ``CacheFileSystem`` calls; errors come back as ``RemoteException`` JSON (no
-Content-Type, see ``JsonBody``). Data flows as a stream both ways: OPEN never buffers a whole file, CREATE spools the
-body to local disk as it arrives.
+Requests are translated into ``CacheFileSystem`` calls, reads into ``ObjectReader`` ones; errors come back as
+``RemoteException`` JSON (no Content-Type, see ``JsonBody``). Data flows as a stream both ways: OPEN never buffers a
+whole file, CREATE spools the body to local disk as it arrives.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from aiohttp import web
 
 from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.api.webhdfs_errors import JsonBody, error_response
-from cache_service.errors import StaleObjectError, UnsupportedOperationError
+from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem, FileStatus
 from cache_service.namespace.paths import normalize, parse_raw_path
@@ -107,6 +107,7 @@ class WebHdfsApi:
 
     def __init__(self, fs: CacheFileSystem, metrics: CacheMetrics) -> None:
         self._fs = fs
+        self._reads = fs.reads
         self._metrics = metrics
         self._ops: dict[str, dict[str, Handler]] = {
             "GET": {
@@ -264,20 +265,10 @@ class WebHdfsApi:
         offset = req.long("offset", 0) or 0
         length = req.long("length", None)
         req.long("buffersize", None)
-        for attempt in (1, 2):
-            st, chunks = await self._fs.open(req.path, offset, length)
-            try:
-                first = await anext(aiter(chunks), None)
-                break
-            except StaleObjectError:
-                # The object changed in S3 since its status was cached: look again, once.
-                self._fs.forget(req.path)
-                if attempt == 2:
-                    raise
-        count = st.read_count(offset, length)
+        read = await self._reads.open(req.path, offset, length)
         response = DataResponse(status=200, headers={"Content-Type": "application/octet-stream"})
-        response.content_length = count
-        return await stream_body(req.http, response, first, chunks, what=f"webhdfs: OPEN of {req.path}")
+        response.content_length = read.count
+        return await stream_body(req.http, response, read.first, read.rest, what=f"webhdfs: OPEN of {req.path}")
 
     async def _create(self, req: WebHdfsRequest) -> web.StreamResponse:
         overwrite = req.flag("overwrite", False)

@@ -2,7 +2,8 @@
 
 This is where HDFS semantics live (what exists, what a rename or a delete means); the protocol layers only translate
 requests and errors. Inside, a missing path is ``FileNotFoundError``, an existing one ``FileExistsError``, a
-mount point that may not change ``PermissionError``, and bad arguments ``ValueError``.
+mount point that may not change ``PermissionError``, and bad arguments ``ValueError``. Reads go through ``reads``
+(an ``ObjectReader``), which uses the status lookup here.
 """
 
 from __future__ import annotations
@@ -11,53 +12,26 @@ import asyncio
 import hashlib
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 
 from cache_service.config import WriteConfig
 from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import Location, MountTable
 from cache_service.namespace.paths import basename, is_within, join, parent
-from cache_service.page_store import ObjectIdentity, PageStore
+from cache_service.namespace.reads import ObjectReader
+from cache_service.namespace.status import ContentSummary, FileStatus, identity_of, published_status, staged_status
+from cache_service.page_store import PageStore
 from cache_service.under_store import ObjectStatus, UnderStore
-from cache_service.write.staging import StagedEntry, StagingArea
+from cache_service.write.staging import StagingArea
 from cache_service.write.uploads import Uploader
+
+__all__ = ["CacheFileSystem", "ContentSummary", "FileStatus"]
 
 log = logging.getLogger(__name__)
 
 _MEMO_ENTRIES = 65536
-
-
-@dataclass(frozen=True)
-class FileStatus:
-    """A file or directory as clients see it."""
-
-    path: str
-    is_dir: bool
-    length: int = 0
-    mtime: float = 0.0
-    object: ObjectIdentity | None = None
-    staged: bool = False
-
-    @property
-    def name(self) -> str:
-        """The last path component."""
-        return basename(self.path)
-
-    def read_count(self, offset: int, length: int | None) -> int:
-        """Bytes a read of ``length`` (None: to the end) from ``offset`` (at most the length) returns."""
-        return self.length - offset if length is None else min(length, self.length - offset)
-
-
-@dataclass(frozen=True)
-class ContentSummary:
-    """Totals below a path."""
-
-    length: int
-    files: int
-    directories: int
 
 
 class CacheFileSystem:
@@ -87,6 +61,7 @@ class CacheFileSystem:
         # (so a warm read reuses the object's identity and its file id instead of hashing it again).
         self._published: dict[str, Location | None] = {}
         self._statuses: dict[str, tuple[ObjectStatus, FileStatus]] = {}
+        self.reads = ObjectReader(self, status, pages, under, executor)
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -111,15 +86,15 @@ class CacheFileSystem:
         loc = self.mounts.resolve(path)
         if self.is_staging(path):
             staged = self.staging.stat(path)
-            return None if staged is None else _from_staged(staged)
+            return None if staged is None else staged_status(staged)
         # Published files are the hot path: the status cache answers them without touching the staging area.
-        obj = await self._status.head(loc.bucket, loc.key) if loc.key and not loc.is_mount_point else None
-        if obj is not None:
-            return self._file_status(path, obj)
+        published = await self._object_status(loc)
+        if published is not None:
+            return published
         staged = self.staging.stat(path)
         if staged is not None and self.staging.children(path):
             # a non-staging directory that so far holds only staged data (e.g. a table's _temporary)
-            return _from_staged(staged)
+            return staged_status(staged)
         if loc.is_mount_point:
             return FileStatus(path=path, is_dir=True)
         listing = await self._status.listing(loc.bucket, _dir_prefix(loc.key))
@@ -138,13 +113,13 @@ class CacheFileSystem:
             for obj in listing.objects:
                 name = obj.key[len(prefix) :]
                 if _addressable(name):
-                    children[name] = _from_object(join(path, name), obj)
+                    children[name] = published_status(join(path, name), obj)
             for sub in listing.prefixes:
                 name = sub[len(prefix) :]
                 if _addressable(name):
                     children[name] = FileStatus(path=join(path, name), is_dir=True)
         for entry in self.staging.children(path):
-            children[basename(entry.path)] = _from_staged(entry)
+            children[basename(entry.path)] = staged_status(entry)
         for name in self.mounts.mount_points_below(path):
             children.setdefault(name, FileStatus(path=join(path, name), is_dir=True))
         return [children[name] for name in sorted(children)]
@@ -191,39 +166,20 @@ class CacheFileSystem:
                     digest.update(block)
         return "MD5-of-0MD5-of-512CRC32C", struct.pack(">iq", 512, 0) + digest.digest()
 
-    # --- reads -------------------------------------------------------------------------------------------------
+    # --- published objects: the status lookup of the read path ------------------------------------------------
 
-    async def open(
-        self, path: str, offset: int, length: int | None
-    ) -> tuple[FileStatus, AsyncIterator[bytes | memoryview]]:
-        """The file's status and an iterator of its bytes from ``offset`` (``length`` bytes, or to the end).
+    async def object_status(self, path: str) -> FileStatus | None:
+        """Status of the S3 object ``path`` names (staged data and directories aside); None if there is none.
 
-        Raises ``FileNotFoundError``, ``IsADirectoryError``, and ``ValueError`` when ``offset`` is past the end.
+        Raises ``FileNotFoundError`` outside every mount.
         """
-        st = await self.status(path)
-        if st.is_dir:
-            raise IsADirectoryError(f"Path is not a file: {path}")
-        if offset > st.length:
-            raise ValueError(f"Offset={offset} out of the range [0, {st.length}]: {path}")
-        count = st.read_count(offset, length)
-        if st.object is not None:
-            return st, self.pages.read(st.object, offset, count)
-        return st, _read_local(self.staging.local(path).as_posix(), offset, count)
+        return await self._object_status(self.mounts.resolve(path))
 
-    def read_in_memory(
-        self, path: str, offset: int, length: int | None, *, most: int
-    ) -> Sequence[bytes | memoryview] | None:
-        """What ``open`` would stream, now, when it needs no wait: a published file whose status is fresh in the
-        status cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and
-        for anything ``open`` would refuse: the caller then takes ``open``, which answers it properly.
-        """
-        st = self.known_status(path)
-        if st is None or st.object is None or offset > st.length:
+    async def _object_status(self, loc: Location) -> FileStatus | None:
+        if not loc.key or loc.is_mount_point:
             return None
-        count = st.read_count(offset, length)
-        if count > most:
-            return None
-        return self.pages.read_in_memory(st.object, offset, count)
+        obj = await self._status.head(loc.bucket, loc.key)
+        return None if obj is None else self._file_status(loc.path, obj)
 
     def known_status(self, path: str) -> FileStatus | None:
         """``status`` of a published file, now, if the status cache holds it fresh; None for anything else."""
@@ -252,7 +208,7 @@ class CacheFileSystem:
         memo = self._statuses.get(path)
         if memo is not None and memo[0] is obj:
             return memo[1]
-        st = _from_object(path, obj)
+        st = published_status(path, obj)
         if len(self._statuses) >= _MEMO_ENTRIES:
             self._statuses.clear()
         self._statuses[path] = (obj, st)
@@ -293,7 +249,7 @@ class CacheFileSystem:
             obj = await self._uploader.upload(loc.bucket, loc.key, spool)
         finally:
             spool.unlink(missing_ok=True)
-        return _from_object(path, obj)
+        return published_status(path, obj)
 
     async def _check_parent_is_dir(self, path: str) -> None:
         up = parent(path)
@@ -392,8 +348,7 @@ class CacheFileSystem:
         objects = await self._run(lambda: list(self._under.list_recursive(src_loc.bucket, src_prefix)))
         moves = []
         for obj in objects:
-            identity = ObjectIdentity(obj.bucket, obj.key, obj.etag, obj.size)
-            moves.append(self._uploader.move(identity, dst_prefix + obj.key[len(src_prefix) :]))
+            moves.append(self._uploader.move(identity_of(obj), dst_prefix + obj.key[len(src_prefix) :]))
         await asyncio.gather(*moves)
         if not objects:
             await self._uploader.mark_directory(dst_loc.bucket, dst_prefix)
@@ -436,27 +391,7 @@ def _addressable(name: str) -> bool:
     return bool(name) and name not in (".", "..") and "/" not in name
 
 
-def _from_object(path: str, obj: ObjectStatus) -> FileStatus:
-    identity = ObjectIdentity(obj.bucket, obj.key, obj.etag, obj.size)
-    return FileStatus(path=path, is_dir=False, length=obj.size, mtime=obj.mtime, object=identity)
-
-
-def _from_staged(entry: StagedEntry) -> FileStatus:
-    return FileStatus(path=entry.path, is_dir=entry.is_dir, length=entry.size, mtime=entry.mtime, staged=True)
-
-
 async def _drain_to(body: AsyncIterator[bytes], local_path: str) -> None:
     with open(local_path, "wb") as f:
         async for chunk in body:
             f.write(chunk)
-
-
-async def _read_local(local_path: str, offset: int, count: int) -> AsyncIterator[bytes]:
-    with open(local_path, "rb") as f:
-        f.seek(offset)
-        while count > 0:
-            block = f.read(min(count, 1 << 20))
-            if not block:
-                break
-            count -= len(block)
-            yield block

@@ -33,7 +33,7 @@ from cache_service.api.s3.credentials import api_credentials, under_store_creden
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
 from cache_service.api.s3.forward import UnderStoreProxy
 from cache_service.api.s3.multipart import MultipartHandlers
-from cache_service.api.s3.objects import ObjectHandlers, cache_path
+from cache_service.api.s3.objects import ObjectHandlers
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
 from cache_service.api.s3.sigv4 import Authorization, Credentials, SignedRequest, SigV4Verifier
@@ -154,7 +154,8 @@ class S3Api:
         self._verifier = SigV4Verifier(credentials, service.config.under_store.region)
         self._domains = virtual_host_domains(service.config)
         self._proxy = proxy
-        self._objects = ObjectHandlers(service)
+        self._reads = service.fs.reads
+        self._objects = ObjectHandlers(self._reads, service.uploader)
         self._multipart = MultipartHandlers(service, uploads)
 
     async def handle(self, http: web.Request) -> web.StreamResponse:
@@ -198,13 +199,12 @@ class S3Api:
         if upload_id is not None and is_local_upload_id(upload_id):
             return await self._local_multipart(http, op, target, params, payload, request_id)
         # Versions, parts of multipart objects, ACLs, tags and the like are S3's to answer, whatever the key.
-        cached = (
-            target.key is not None
-            and not params.names() & _OBJECT_SUBRESOURCES
-            and cache_path(self._service.mounts, target.bucket, target.key) is not None
-        )
-        if cached and op in ("GetObject", "HeadObject"):
-            return await self._objects.get(http, target, params, request_id)
+        path = None
+        if target.key is not None and not params.names() & _OBJECT_SUBRESOURCES:
+            path = self._reads.cache_path(target.bucket, target.key)
+        cached = path is not None
+        if path is not None and op in ("GetObject", "HeadObject"):
+            return await self._objects.get(http, path, target, params, request_id)
         if cached and op == "PutObject" and not needs_s3(http.headers):
             assert payload is not None
             return await self._objects.put(target, payload, request_id)

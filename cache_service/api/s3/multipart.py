@@ -19,7 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from cache_service.api.s3.errors import S3Error, as_s3_error
-from cache_service.api.s3.objects import check_conditions, object_bytes
+from cache_service.api.s3.objects import check_conditions
 from cache_service.api.s3.payload import MAX_OBJECT_SIZE, Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target
 from cache_service.api.s3.uploads import MultipartUploads, Part, Upload
@@ -86,6 +86,7 @@ class MultipartHandlers:
 
     def __init__(self, service: CacheService, uploads: MultipartUploads) -> None:
         self._service = service
+        self._reads = service.fs.reads
         self._uploads = uploads
 
     async def _blocking(self, fn, *args):  # type: ignore[no-untyped-def]
@@ -142,13 +143,12 @@ class MultipartHandlers:
         digest = hashlib.md5(usedforsecurity=False)
         try:
             with open(spooled, "wb") as f:
-                async for chunk in object_bytes(self._service, obj, start, end):
+                async for chunk in self._reads.read_range(obj, start, end):
                     digest.update(chunk)
                     f.write(chunk)
             part = Part(number, digest.hexdigest(), end - start, time.time())
             self._uploads.commit_part(upload, number, spooled, part)
         except FileNotFoundError:
-            self._service.status.forget(obj.bucket, obj.key)
             raise S3Error("NoSuchKey", Key=obj.key) from None
         finally:
             spooled.unlink(missing_ok=True)
@@ -174,7 +174,7 @@ class MultipartHandlers:
                 ArgumentName="x-amz-copy-source",
                 ArgumentValue=text,
             )
-        obj = await self._service.status.head(source.bucket, source.key)
+        obj = await self._reads.head(source.bucket, source.key)
         if obj is None:
             raise S3Error("NoSuchKey", Key=source.key)
         conditions = CIMultiDict(
@@ -182,7 +182,7 @@ class MultipartHandlers:
             for name in ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
             if (value := request.headers.get(f"x-amz-copy-source-{name.lower()}")) is not None
         )
-        if check_conditions(conditions, obj) is not None:
+        if check_conditions(conditions, obj.etag, obj.mtime) is not None:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-if-*")
         return obj
 

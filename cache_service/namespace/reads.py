@@ -1,0 +1,225 @@
+"""The one way the cache reads data for a client: WebHDFS ``OPEN``, S3 ``GetObject``/``HeadObject`` and the source of
+an S3 ``UploadPartCopy`` all go through ``ObjectReader``.
+
+It looks up what a read is of (through the file system's status lookup, which names a published file's S3 object
+version: bucket, key and ETag), works out how many bytes the read returns, and starts it: the first bytes are in
+hand before the caller sends anything, so a read that cannot start is still an error the caller can report. If the
+object changed in S3 since its status was cached (``StaleObjectError``), its status is forgotten and the read starts
+over, once, with the new version; if the object is gone, its status is forgotten and ``FileNotFoundError`` raised.
+
+Bytes of published files come from the page store, bytes of staged files from the staging area. An object no cache
+path names (a copy source outside every mount) streams from S3 uncached, through ``UnderStore.stream_range``.
+The protocol layers only parse, authorise and render around this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from cache_service.errors import StaleObjectError
+from cache_service.metadata import StatusCache
+from cache_service.namespace.paths import normalize
+from cache_service.namespace.status import FileStatus, identity_of
+from cache_service.page_store import PageStore
+from cache_service.under_store import ObjectStatus, UnderStore
+
+if TYPE_CHECKING:
+    from cache_service.namespace.filesystem import CacheFileSystem
+
+Chunk = bytes | memoryview
+Span = tuple[int, int]
+"""Bytes ``[start, end)`` of a file."""
+
+_PIECE = 1 << 20  # bytes per piece of an uncached read: what one chunk of a response holds at most
+
+
+class ReadPlan(Protocol):
+    """What a caller answers for one version of a file; ``span`` is the bytes that answer needs (None: none)."""
+
+    @property
+    def span(self) -> Span | None:
+        """Bytes ``[start, end)`` to read for the answer, or None when it sends no bytes (HEAD, 304)."""
+        ...
+
+
+PlanT = TypeVar("PlanT", bound=ReadPlan)
+
+
+@dataclass(frozen=True)
+class OpenRead:
+    """A started read of ``count`` bytes from ``offset`` of the file ``status`` describes.
+
+    ``first`` is the first chunk (None when there are no bytes) and ``rest`` the others; close ``rest`` (``aclose``)
+    when done, whether or not it was read to its end.
+    """
+
+    status: FileStatus
+    offset: int
+    count: int
+    first: Chunk | None
+    rest: AsyncIterator[Chunk]
+
+
+@dataclass(frozen=True)
+class _Range:
+    span: Span
+
+
+class ObjectReader:
+    """Reads of files and objects, with the stale-ETag retry; see the module's docstring."""
+
+    def __init__(
+        self, files: CacheFileSystem, status: StatusCache, pages: PageStore, under: UnderStore, executor: Executor
+    ) -> None:
+        self._files = files
+        self._status = status
+        self._pages = pages
+        self._under = under
+        self._executor = executor
+
+    def cache_path(self, bucket: str, key: str) -> str | None:
+        """The cache path of ``bucket``/``key``, or None: outside every mount, a mount point itself, or a key no path
+        can name (``a//b``, ``a/../b``, a trailing ``/``, control characters), which S3 then serves as it is."""
+        mounts = self._files.mounts
+        path = mounts.to_path(bucket, key)
+        if path is None or key != key.strip("/"):
+            return None
+        try:
+            if normalize(path) != path:
+                return None
+        except ValueError:
+            return None
+        return None if mounts.resolve(path).is_mount_point else path
+
+    # --- reads of files (WebHDFS) and of objects with a cache path (S3) --------------------------------------------
+
+    async def open(self, path: str, offset: int, length: int | None) -> OpenRead:
+        """Start reading file ``path`` (published or staged) at ``offset``: ``length`` bytes, or to the end.
+
+        Raises ``FileNotFoundError``, ``IsADirectoryError``, ``ValueError`` when ``offset`` is past the end, and what
+        the page store raises for a page it cannot fetch (``UnderStoreUnavailableError``, or ``StaleObjectError`` when
+        the object changed again since the retry).
+        """
+
+        def whole(st: FileStatus) -> _Range:
+            if st.is_dir:
+                raise IsADirectoryError(f"Path is not a file: {path}")
+            if offset > st.length:
+                raise ValueError(f"Offset={offset} out of the range [0, {st.length}]: {path}")
+            return _Range((offset, offset + st.read_count(offset, length)))
+
+        return (await self._open(path, self._files.status, whole))[1]
+
+    async def open_object(self, path: str, plan: Callable[[FileStatus], PlanT]) -> tuple[PlanT, OpenRead]:
+        """Start reading the S3 object cache path ``path`` names (staged data and directories aside).
+
+        ``plan`` sees the object's status and says what the caller will answer for that version, including the bytes
+        to read; it may raise to refuse (a failed precondition). After a stale read it sees the new version too. Returns
+        the plan for the version read, with the read. Raises ``FileNotFoundError`` when there is no such object, and
+        what ``open`` raises for pages.
+        """
+        return await self._open(path, self._object_status, plan)
+
+    async def _object_status(self, path: str) -> FileStatus:
+        st = await self._files.object_status(path)
+        if st is None:
+            raise FileNotFoundError(f"No such object: {path}")
+        return st
+
+    async def _open(
+        self, path: str, lookup: Callable[[str], Awaitable[FileStatus]], plan: Callable[[FileStatus], PlanT]
+    ) -> tuple[PlanT, OpenRead]:
+        for attempt in (1, 2):
+            st = await lookup(path)
+            chosen = plan(st)
+            start, end = chosen.span or (0, 0)
+            if end <= start:
+                return chosen, OpenRead(st, start, 0, None, _no_chunks())
+            chunks = self._chunks(path, st, start, end - start)
+            try:
+                first = await anext(chunks, None)
+            except StaleObjectError:
+                # The object changed in S3 since its status was cached: look again, once.
+                self._files.forget(path)
+                if attempt == 2:
+                    raise
+                continue
+            except FileNotFoundError:
+                # Deleted behind the cache's back: its cached status is wrong too.
+                self._files.forget(path)
+                raise
+            return chosen, OpenRead(st, start, end - start, first, chunks)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _chunks(self, path: str, st: FileStatus, offset: int, count: int) -> AsyncIterator[Chunk]:
+        if st.object is not None:
+            return self._pages.read(st.object, offset, count)
+        return _read_local(self._files.staging.local(path).as_posix(), offset, count)
+
+    def read_in_memory(self, path: str, offset: int, length: int | None, *, most: int) -> Sequence[Chunk] | None:
+        """What ``open`` would read, now, when it needs no wait: a published file whose status is fresh in the status
+        cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and for anything
+        ``open`` would refuse: the caller then takes ``open``, which answers it properly.
+        """
+        st = self._files.known_status(path)
+        if st is None or st.object is None or offset > st.length:
+            return None
+        count = st.read_count(offset, length)
+        if count > most:
+            return None
+        return self._pages.read_in_memory(st.object, offset, count)
+
+    # --- reads of any object (S3 UploadPartCopy) -------------------------------------------------------------------
+
+    async def head(self, bucket: str, key: str) -> ObjectStatus | None:
+        """The status of object ``bucket``/``key``, inside a mount or not; None if there is no such object.
+
+        Raises ``UnderStoreUnavailableError``.
+        """
+        return await self._status.head(bucket, key)
+
+    async def read_range(self, obj: ObjectStatus, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of ``obj``: from the page store when it has a cache path, else from S3 uncached.
+
+        Raises ``StaleObjectError`` if the object changed since ``obj`` was read, ``FileNotFoundError`` (its status
+        forgotten) if it is gone.
+        """
+        try:
+            if self.cache_path(obj.bucket, obj.key) is not None:
+                async for chunk in self._pages.read(identity_of(obj), start, end - start):
+                    yield bytes(chunk)
+            else:
+                async for piece in self._uncached(obj, start, end):
+                    yield piece
+        except FileNotFoundError:
+            self._status.forget(obj.bucket, obj.key)
+            raise
+
+    async def _uncached(self, obj: ObjectStatus, start: int, end: int) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        pieces = self._under.stream_range(obj.bucket, obj.key, start, end, obj.etag, piece=_PIECE)
+        try:
+            while data := await loop.run_in_executor(self._executor, next, pieces, b""):
+                yield data
+        finally:
+            await loop.run_in_executor(self._executor, pieces.close)
+
+
+async def _no_chunks() -> AsyncIterator[Chunk]:
+    return
+    yield  # an async generator, so that it can be closed like any other read
+
+
+async def _read_local(local_path: str, offset: int, count: int) -> AsyncIterator[bytes]:
+    with open(local_path, "rb") as f:
+        f.seek(offset)
+        while count > 0:
+            block = f.read(min(count, 1 << 20))
+            if not block:
+                break
+            count -= len(block)
+            yield block
