@@ -11,11 +11,9 @@ import signal
 from aiohttp import web
 
 from cache_service.api.admin import AdminApi
+from cache_service.api.connection import serve as serve_port
 from cache_service.api.s3 import start_s3_api
-from cache_service.api.warm_reads import WarmReads
-from cache_service.api.webhdfs import WebHdfsApi
-from cache_service.api.webhdfs_errors import remote_exception
-from cache_service.api.webhdfs_protocol import use_webhdfs_protocol
+from cache_service.api.webhdfs import WarmReads, WebHdfsApi, WebHdfsConnection, remote_exception
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
 
@@ -72,13 +70,14 @@ async def run(config: CacheConfig) -> None:
     """Serve until SIGTERM or SIGINT."""
     check_exposure(config)
     service = CacheService(config)
-    app = build_app(service)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    use_webhdfs_protocol(runner, WarmReads(service.fs, service.metrics))
-    site = web.TCPSite(runner, config.server.host, config.server.webhdfs_port, backlog=1024, reuse_address=True)
-    await site.start()
-    s3_runner = await start_s3_api(service, os.environ)
+    webhdfs = await serve_port(
+        build_app(service),
+        config.server.host,
+        config.server.webhdfs_port,
+        WebHdfsConnection,
+        early=WarmReads(service.fs, service.metrics),
+    )
+    s3 = await start_s3_api(service, os.environ)
     await service.start()
     log.info(
         "lakecache serving",
@@ -94,8 +93,8 @@ async def run(config: CacheConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("lakecache stopping")
-    await s3_runner.cleanup()
-    await runner.cleanup()
+    await s3.cleanup()
+    await webhdfs.cleanup()
     await service.stop()
 
 

@@ -23,11 +23,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
 from multidict import MultiMapping
 from yarl import URL
 
-from cache_service.api.protocol_errors import ProtocolErrorHandler
+from cache_service.api.connection import ApiConnection, ApiPort, serve
 from cache_service.api.s3.buckets import check_listing, delete_objects, forget_object
 from cache_service.api.s3.credentials import api_credentials, under_store_credentials
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_LINE = 16 * 1024  # a 1024-byte key percent-encoded, plus a presigned query, with room to spare
 MAX_HEADER_FIELD = 8190
 MAX_HEADER_SECTION = 8 * 1024  # S3 refuses larger header sections with RequestHeaderSectionTooLarge
-# Arguments for the runner's request handler: S3 bodies must reach the handlers byte for byte.
+# Options of the port's connections: S3 bodies must reach the handlers byte for byte.
 HANDLER_ARGS: dict[str, Any] = {
     "max_line_size": MAX_REQUEST_LINE,
     "max_field_size": MAX_HEADER_FIELD,
@@ -282,8 +281,10 @@ def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Applicati
     return app
 
 
-class _S3RequestHandler(ProtocolErrorHandler):
+class _S3Connection(ApiConnection):
     """Answers requests too broken to reach a handler (oversized lines or headers, garbage) with S3 XML."""
+
+    __slots__ = ()
 
     def protocol_error(self, status: int, exc: BaseException | None, message: str | None) -> web.StreamResponse:
         if status >= 500:
@@ -297,17 +298,7 @@ class _S3RequestHandler(ProtocolErrorHandler):
         return error_response(error, resource="/", request_id=uuid.uuid4().hex[:16].upper(), head=False)
 
 
-class _S3Server(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _S3RequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-async def start_s3_api(service: CacheService, env: Mapping[str, str]) -> web.AppRunner:
-    """Serve the S3 API on ``server.s3_port``; returns the runner to ``cleanup()`` at shutdown."""
-    runner = web.AppRunner(build_s3_app(service, env), access_log=None, handle_signals=False, **HANDLER_ARGS)
-    await runner.setup()
-    assert runner.server is not None
-    runner.server.__class__ = _S3Server
+async def start_s3_api(service: CacheService, env: Mapping[str, str]) -> ApiPort:
+    """Serve the S3 API on ``server.s3_port``; returns the port to ``cleanup()`` at shutdown."""
     server = service.config.server
-    await web.TCPSite(runner, server.host, server.s3_port, backlog=1024, reuse_address=True).start()
-    return runner
+    return await serve(build_s3_app(service, env), server.host, server.s3_port, _S3Connection, **HANDLER_ARGS)

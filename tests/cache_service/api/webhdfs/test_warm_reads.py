@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from infra.cache_process import CacheProcess
-from tests.cache_service.api.test_webhdfs_bad_input import TRAVERSALS
+from tests.cache_service.api.webhdfs.test_bad_input import TRAVERSALS
 from tests.support.caches import warehouse_cache
 from tests.support.metrics import scrape
 from tests.support.webhdfs import WebHdfsClient

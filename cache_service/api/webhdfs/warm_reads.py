@@ -3,25 +3,30 @@
 A warm 64 KiB ``OPEN`` through aiohttp costs about 50 µs of CPU, twenty-five times nginx's: a task wake-up, a
 request object with its parsed URL and query, a routing pass and a response object, for a request whose answer is
 a memoryview of a page already in memory. ``WarmReads`` answers the simplest such request without any of that:
-one complete HTTP/1.1 ``GET`` head, arriving alone, for ``op=OPEN`` of a published file whose status is fresh in
-the status cache and whose pages in range are all in the memory tier, or for ``op=GETFILESTATUS`` of such a file
-(which Hadoop clients ask before opening it). It answers with the same headers and bytes the handler would, and
-counts the request in the same metrics.
+one complete HTTP/1.1 ``GET`` head, arriving alone on an idle connection (``api.connection`` decides that), for
+``op=OPEN`` of a published file whose status is fresh in the status cache and whose pages in range are all in the
+memory tier (``ObjectReader.read_in_memory``), or for ``op=GETFILESTATUS`` of such a file (which Hadoop clients ask
+before opening it). It answers with the same headers and bytes the handler would, and counts the request in the
+same metrics, ``lakecache_warm_requests_total`` besides.
 
 Anything else, and any doubt (percent-encoded query, unusual headers, an error to report, a page on disk or in
-S3, a large range), returns None and the request goes to aiohttp unchanged, which answers it as before.
+S3, a large range, debug logging on), returns None and the request goes to aiohttp unchanged, which answers it as
+before.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from email.utils import formatdate
 from functools import lru_cache
 
 from aiohttp.http import SERVER_SOFTWARE
 
-from cache_service.api.webhdfs import PREFIX, caller, status_json
-from cache_service.api.webhdfs_errors import json_payload
+from cache_service.api.webhdfs.api import log as request_log
+from cache_service.api.webhdfs.errors import json_payload
+from cache_service.api.webhdfs.file_status import status_json
+from cache_service.api.webhdfs.request import PREFIX, caller
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import parse_raw_path
@@ -73,6 +78,8 @@ class WarmReads:
 
     def answer(self, head: bytes) -> list[bytes | memoryview] | None:
         """The whole response to the complete request ``head`` (ending in a blank line), or None."""
+        if request_log.isEnabledFor(logging.DEBUG):
+            return None  # the handler writes a debug line for every request
         started = time.perf_counter()
         request = _parse(head)
         if request is None:

@@ -9,97 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from cache_service.api.streaming import DataResponse, stream_body
-from cache_service.api.webhdfs_errors import JsonBody, error_response
+from cache_service.api.webhdfs.errors import JsonBody, error_response
+from cache_service.api.webhdfs.file_status import BLOCK_SIZE, status_json
+from cache_service.api.webhdfs.request import PREFIX, WebHdfsRequest
 from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
-from cache_service.namespace.filesystem import CacheFileSystem, FileStatus
+from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import normalize, parse_raw_path
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/webhdfs/v1"
-BLOCK_SIZE = 128 * 1024**2
 LIST_BATCH = 1000
 
-Handler = Callable[["WebHdfsRequest"], Awaitable[web.StreamResponse]]
-
-
-def caller(params: Mapping[str, str]) -> str:
-    """The caller's name from a request's parameters: ``user.name`` or ``doas`` (HDFS simple auth)."""
-    return params.get("user.name") or params.get("doas") or "lakecache"
-
-
-def status_json(st: FileStatus, suffix: str, user: str) -> dict[str, Any]:
-    """A WebHDFS ``FileStatus`` object; ``suffix`` is the name within a listing ("" for the path itself)."""
-    mtime = int(st.mtime * 1000)
-    return {
-        "accessTime": 0 if st.is_dir else mtime,
-        "blockSize": 0 if st.is_dir else BLOCK_SIZE,
-        "childrenNum": 0,
-        "fileId": zlib.crc32(st.path.encode()) + 16386,
-        "group": "supergroup",
-        "length": 0 if st.is_dir else st.length,
-        "modificationTime": mtime,
-        "owner": user,
-        "pathSuffix": suffix,
-        "permission": "755" if st.is_dir else "644",
-        "replication": 0 if st.is_dir else 1,
-        "storagePolicy": 0,
-        "type": "DIRECTORY" if st.is_dir else "FILE",
-    }
-
-
-class WebHdfsRequest:
-    """One request: its cache path and typed, validated parameters."""
-
-    def __init__(self, request: web.Request, path: str) -> None:
-        self.http = request
-        self.path = path
-        self.params = request.query
-
-    def user(self) -> str:
-        """The caller's ``user.name`` (HDFS simple auth)."""
-        return caller(self.params)
-
-    def long(self, name: str, default: int | None) -> int | None:
-        """A non-negative integer parameter. Raises ``ValueError`` naming it."""
-        text = self.params.get(name)
-        if text is None or text == "":
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not a number') from None
-        if value < 0:
-            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {value} is negative')
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        """A boolean parameter ("true"/"false", any case). Raises ``ValueError`` naming it."""
-        text = self.params.get(name)
-        if text is None or text == "":
-            return default
-        if text.lower() in ("true", "false"):
-            return text.lower() == "true"
-        raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not true or false')
-
-    def octal(self, name: str) -> None:
-        """Validate an octal permission parameter (accepted and ignored: S3 has no modes)."""
-        text = self.params.get(name)
-        if text is not None and text != "":
-            try:
-                value = int(text, 8)
-            except ValueError:
-                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not octal') from None
-            if not 0 <= value <= 0o1777:
-                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is out of range')
+Handler = Callable[[WebHdfsRequest], Awaitable[web.StreamResponse]]
 
 
 class WebHdfsApi:

@@ -1,0 +1,60 @@
+"""A WebHDFS request as the handlers see it: its cache path, its caller and its typed, validated parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+PREFIX = "/webhdfs/v1"
+
+
+def caller(params: Mapping[str, str]) -> str:
+    """The caller's name from a request's parameters: ``user.name`` or ``doas`` (HDFS simple auth)."""
+    return params.get("user.name") or params.get("doas") or "lakecache"
+
+
+class WebHdfsRequest:
+    """One request: its cache path and typed, validated parameters."""
+
+    def __init__(self, request: web.Request, path: str) -> None:
+        self.http = request
+        self.path = path
+        self.params = request.query
+
+    def user(self) -> str:
+        """The caller's ``user.name`` (HDFS simple auth)."""
+        return caller(self.params)
+
+    def long(self, name: str, default: int | None) -> int | None:
+        """A non-negative integer parameter. Raises ``ValueError`` naming it."""
+        text = self.params.get(name)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not a number') from None
+        if value < 0:
+            raise ValueError(f'Invalid value for webhdfs parameter "{name}": {value} is negative')
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A boolean parameter ("true"/"false", any case). Raises ``ValueError`` naming it."""
+        text = self.params.get(name)
+        if text is None or text == "":
+            return default
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not true or false')
+
+    def octal(self, name: str) -> None:
+        """Validate an octal permission parameter (accepted and ignored: S3 has no modes)."""
+        text = self.params.get(name)
+        if text is not None and text != "":
+            try:
+                value = int(text, 8)
+            except ValueError:
+                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not octal') from None
+            if not 0 <= value <= 0o1777:
+                raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is out of range')
