@@ -73,6 +73,11 @@ class PathReport:
         return asdict(self)
 
 
+STAGED_REASON = "staged data is held only in the cache until a rename publishes it to S3; it is never dropped"
+PINNED_REASON = "pinned: unpin it first to let its pages go"
+READING_REASON = "in pages being read: a page stays while a read uses it; purge again once the reads end"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Part of a request that was refused, and why (e.g. staged data that is not yet in S3)."""
