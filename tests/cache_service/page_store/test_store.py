@@ -19,7 +19,13 @@ import pytest
 from cache_service.config import StoreConfig, TierConfig
 from cache_service.errors import StaleObjectError
 from cache_service.metrics import CacheMetrics
-from cache_service.page_store.constraints import NOTHING_GUARDED, EvictionGuard
+from cache_service.page_store.constraints import (
+    NOTHING_GUARDED,
+    NOTHING_RESERVED,
+    EvictionGuard,
+    Reservations,
+    ReservedSpace,
+)
 from cache_service.page_store.identity import ObjectIdentity
 from cache_service.page_store.store import PageStore
 from cache_service.under_store.s3 import S3UnderStore
@@ -68,13 +74,21 @@ def make_store(
     memory_pages: int | None = 16,
     readahead: int = 4,
     guard: EvictionGuard = NOTHING_GUARDED,
+    reserved: ReservedSpace = NOTHING_RESERVED,
 ) -> tuple[PageStore, CacheMetrics]:
     tiers = [TierConfig(medium="disk", capacity=disk_pages * PAGE, path=str(disk))]
     if memory_pages is not None:
         tiers.insert(0, TierConfig(medium="memory", capacity=memory_pages * PAGE))
     config = StoreConfig(page_size=PAGE, readahead_pages=readahead, tiers=tuple(tiers))
     metrics = CacheMetrics()
-    return PageStore(config, under, metrics, executor, guard=guard), metrics
+    return PageStore(config, under, metrics, executor, guard=guard, reserved=reserved), metrics
+
+
+class Area:
+    """A stand-in for the staging area or the multipart spool: bytes on the disk tier that are not pages."""
+
+    def __init__(self, used_bytes: int = 0) -> None:
+        self.used_bytes = used_bytes
 
 
 class Pinned:
@@ -296,6 +310,28 @@ async def test_parallel_readahead_never_overfills_the_disk_tier(put, under, tmp_
     assert bytes(received) == data
     assert peak <= capacity, f"disk tier held {peak // PAGE} pages, capacity {capacity // PAGE}"
     assert usage(store)["disk"].used_bytes <= capacity
+
+
+@run_async
+async def test_reserved_areas_take_room_from_pages_as_they_grow(put, under, executor, tmp_path):
+    # The worker hands the store its staging area at construction; the S3 API registers its spool when it starts.
+    staging, spool = Area(2 * PAGE), Area()
+    reservations = Reservations(staging)
+    store, _ = make_store(
+        under, executor, tmp_path, disk_pages=8, memory_pages=None, readahead=1, reserved=reservations
+    )
+    owner = put("t/part-0", os.urandom(8 * PAGE))
+    await read(store, owner)
+    assert usage(store)["disk"].pages == 6
+    assert store.used("disk") == 8 * PAGE
+
+    reservations.add(spool)
+    spool.used_bytes = 3 * PAGE
+    await read(store, put("t/part-1", os.urandom(PAGE)))  # a new page needs room: pages give way to the reserve
+
+    tiers = usage(store)
+    assert tiers["disk"].pages == 3
+    assert tiers["disk"].used_bytes == store.used("disk") == 8 * PAGE
 
 
 @run_async
