@@ -7,12 +7,14 @@ screenshot under ``docs/img/runbook/`` so the runbook shows what the UI really l
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Browser, FrameLocator, Locator, Page, Playwright, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from infra.cache_process import REPO_ROOT
 
@@ -28,7 +30,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO_ROOT / "docs" / "img" / "runbook"
-RUN_TIMEOUT = 180.0
+RUN_TIMEOUT = 240.0
+RELOAD_EVERY = 20.0
 
 
 def launch(playwright: Playwright) -> Browser:
@@ -89,13 +92,19 @@ class AirflowUi:
         deadline = time.monotonic() + timeout
         # The run's state badge stands beside its id, in the heading's row.
         header = self.page.locator("h2", has_text=run_id).first.locator("xpath=..")
+        reload_at = time.monotonic() + RELOAD_EVERY
         while time.monotonic() < deadline:
             text = header.inner_text() if header.count() else ""
             for state in ("Success", "Failed"):
                 if state in text:
                     return run_id, state.lower()
             time.sleep(2)
-            self.page.reload()
+            # The page polls a running run itself; a reload now and then is what a person does when it seems stuck,
+            # and on a loaded machine it may be slow: the next poll looks again.
+            if time.monotonic() > reload_at:
+                reload_at = time.monotonic() + RELOAD_EVERY
+                with contextlib.suppress(PlaywrightTimeoutError):
+                    self.page.reload(timeout=60_000)
         raise AssertionError(f"run {run_id} of {dag_id} did not end within {timeout:.0f}s")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:

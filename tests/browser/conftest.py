@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from infra.airflow import USERNAME, LocalAirflow
 from infra.cache_process import CacheProcess
@@ -21,6 +21,8 @@ from tests.support.admin import AdminClient
 from tests.support.buckets import remove_bucket, unique_bucket_name
 
 pytestmark = pytest.mark.browser
+# A page that polls its API may take a while to show a change on a loaded 2-core machine: wait for it, don't sleep.
+expect.set_options(timeout=30_000)
 
 MIB = 2**20
 DAYS = {"2026-11-20": 6 * MIB, "2026-11-21": 4 * MIB}
@@ -97,7 +99,7 @@ def ui(browser: Browser, airflow: LocalAirflow) -> Iterator[AirflowUi]:
     """A fresh browser tab, logged in to Airflow as the admin user with the generated password."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)
     ui = AirflowUi(page, airflow.url)
     ui.log_in(USERNAME, airflow.password)
     yield ui
