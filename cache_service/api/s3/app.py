@@ -35,8 +35,9 @@ from cache_service.api.s3.multipart import MultipartHandlers
 from cache_service.api.s3.objects import ObjectHandlers
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
-from cache_service.api.s3.sigv4 import Authorization, Credentials, SignedRequest, SigV4Verifier
+from cache_service.api.s3.sigv4 import Credentials
 from cache_service.api.s3.uploads import MultipartUploads, is_local_upload_id
+from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
 

@@ -13,7 +13,7 @@ from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.forward import UnderStoreProxy
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target
-from cache_service.api.s3.sigv4 import Authorization
+from cache_service.api.s3.verifier import Authorization
 from cache_service.api.s3.xml import parse_delete
 from cache_service.service import CacheService
 

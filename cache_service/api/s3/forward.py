@@ -27,11 +27,11 @@ from cache_service.api.s3.sigv4 import (
     EMPTY_SHA256,
     PRESIGN_PARAMS,
     UNSIGNED_PAYLOAD,
-    Authorization,
     Credentials,
     is_sha256_hex,
     sign_headers,
 )
+from cache_service.api.s3.verifier import Authorization
 from cache_service.config import UnderStoreConfig
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from cache_service.api.s3.sigv4 import (
     STREAMING_MODES,
     STREAMING_SIGNED_TRAILER,
     STREAMING_UNSIGNED_TRAILER,
-    Authorization,
     is_sha256_hex,
     same,
     sign,
 )
+from cache_service.api.s3.verifier import Authorization
 
 MAX_OBJECT_SIZE = 5 * 1024**3  # S3's limit for one PUT (and one part)
 _PIECE = 1 << 20

@@ -20,15 +20,8 @@ from multidict import CIMultiDict
 
 from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.payload import Payload
-from cache_service.api.s3.sigv4 import (
-    EMPTY_SHA256,
-    STREAMING_SIGNED_TRAILER,
-    STREAMING_UNSIGNED_TRAILER,
-    Authorization,
-    Credentials,
-    SignedRequest,
-    SigV4Verifier,
-)
+from cache_service.api.s3.sigv4 import EMPTY_SHA256, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER, Credentials
+from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
 
 EXAMPLE = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 SIGNED_AT = calendar.timegm((2013, 5, 24, 0, 0, 0))
