@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from infra.cache_process import REPO_ROOT
 from infra.ports import LOOPBACK, free_port
@@ -45,9 +45,9 @@ from infra.s3_emulator import EMULATOR_CREDENTIALS
 from infra.service_process import ServiceProcess, ServiceStartError, is_running, log_tail, stop_pid
 from infra.stack import DEFAULT_STATE_DIR as STACK_STATE_DIR
 from infra.stack import LocalStack, StackInfo
+from infra.state_record import StateRecord
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "airflow"
-AIRFLOW_FILE = "airflow.json"
 USERNAME = "admin"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 """Airflow's long-running components, in start order; each is ``airflow <component>``."""
@@ -89,8 +89,10 @@ def stack_connections(stack: StackInfo) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class AirflowInfo:
+class AirflowInfo(StateRecord):
     """What ``airflow.json`` records of a running local Airflow: its URL, login, pids, and the stack it uses."""
+
+    FILE: ClassVar[str] = "airflow.json"
 
     state_dir: str
     url: str
@@ -99,21 +101,6 @@ class AirflowInfo:
     pids: dict[str, int]
     stack_state_dir: str
     started_stack: bool
-
-    def write(self, path: Path) -> None:
-        """Write this record as JSON to ``path``, readable by the owner only (it holds the password)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, state_dir: Path) -> AirflowInfo | None:
-        """The record in ``state_dir``, or None if no Airflow was started there."""
-        path = state_dir / AIRFLOW_FILE
-        if not path.exists():
-            return None
-        return cls(**json.loads(path.read_text()))
 
     @property
     def running(self) -> dict[str, bool]:
@@ -374,7 +361,7 @@ def _start(state_dir: Path, stack_dir: Path, *, detach: bool) -> tuple[LocalAirf
             _stop_stack(stack_dir)
         raise
     info = AirflowInfo(**{**asdict(airflow.info), "started_stack": started_stack})
-    info.write(state_dir / AIRFLOW_FILE)
+    info.write(state_dir)
     return airflow, info
 
 
@@ -391,7 +378,7 @@ def _run(state_dir: Path, stack_dir: Path) -> int:
         return 0
     finally:
         airflow.stop()
-        (state_dir / AIRFLOW_FILE).unlink(missing_ok=True)
+        AirflowInfo.remove(state_dir)
         if info.started_stack:
             _stop_stack(stack_dir)
 
@@ -414,7 +401,7 @@ def _down(state_dir: Path, stack_dir: Path) -> int:
             _stop_group(pid)
             stop_pid(pid, process_marker(name))
             print(f"airflow {name}: stopped")
-    (state_dir / AIRFLOW_FILE).unlink(missing_ok=True)
+    AirflowInfo.remove(state_dir)
     if info.started_stack:
         _stop_stack(Path(info.stack_state_dir))
     return 0

@@ -23,21 +23,24 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 from infra.cache_process import CACHE_MARKER, REPO_ROOT, CacheProcess
 from infra.s3_emulator import EMULATOR_MARKER, S3Emulator
 from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, MODEL_MARKER, S3Model, S3ModelConfig
 from infra.service_process import ServiceStartError, http_ok, is_running, stop_pid
+from infra.state_record import StateRecord
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
 DEMO_BUCKET = "lake"
 DEMO_MOUNTS = {"/warehouse": f"s3://{DEMO_BUCKET}/warehouse", "/raw": f"s3://{DEMO_BUCKET}/raw"}
-STACK_FILE = "stack.json"
 
 
 @dataclass(frozen=True)
-class StackInfo:
+class StackInfo(StateRecord):
     """What ``stack.json`` records of a running stack: its endpoints, admin token and pids."""
+
+    FILE: ClassVar[str] = "stack.json"
 
     state_dir: str
     s3_endpoint: str
@@ -51,21 +54,6 @@ class StackInfo:
     """Where the cache reads and writes S3: the S3 model's URL if one runs, else ``s3_endpoint``."""
     s3_model_pid: int = 0
     """The S3 model's pid, 0 if the stack runs without one."""
-
-    def write(self, path: Path) -> None:
-        """Write this record as JSON to ``path``, readable by the owner only (it holds the admin token)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, state_dir: Path) -> StackInfo | None:
-        """The record in ``state_dir``, or None if no stack was started there."""
-        path = state_dir / STACK_FILE
-        if not path.exists():
-            return None
-        return cls(**json.loads(path.read_text()))
 
     @property
     def processes_running(self) -> bool:
@@ -175,7 +163,7 @@ class LocalStack:
             self.s3.stop()
             raise
         info = self.info
-        info.write(self.state_dir / STACK_FILE)
+        info.write(self.state_dir)
         return info
 
     def stop(self) -> None:
@@ -188,7 +176,7 @@ class LocalStack:
                     self.s3_model.stop()
             finally:
                 self.s3.stop()
-                (self.state_dir / STACK_FILE).unlink(missing_ok=True)
+                StackInfo.remove(self.state_dir)
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -206,7 +194,7 @@ class LocalStack:
 def _up(state_dir: Path, s3_model: S3ModelConfig | None) -> int:
     existing = StackInfo.read(state_dir)
     if existing is not None and existing.processes_running:
-        print(f"the stack is already up (see {state_dir / STACK_FILE})", file=sys.stderr)
+        print(f"the stack is already up (see {state_dir / StackInfo.FILE})", file=sys.stderr)
         print(json.dumps(asdict(existing), indent=2))
         return 0
     info = LocalStack(state_dir, detach=True, s3_model=s3_model).start()
@@ -223,7 +211,7 @@ def _down(state_dir: Path) -> int:
     stopped_cache = stop_pid(info.cache_pid, CACHE_MARKER)
     stopped_model = bool(info.s3_model_pid) and stop_pid(info.s3_model_pid, MODEL_MARKER)
     stopped_s3 = stop_pid(info.s3_emulator_pid, EMULATOR_MARKER)
-    (state_dir / STACK_FILE).unlink(missing_ok=True)
+    StackInfo.remove(state_dir)
     model = f"S3 model: {'stopped' if stopped_model else 'was not running'}; " if info.s3_model_pid else ""
     print(
         f"cache: {'stopped' if stopped_cache else 'was not running'}; {model}"
