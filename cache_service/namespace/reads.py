@@ -18,23 +18,52 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from cache_service.errors import StaleObjectError
 from cache_service.metadata import StatusCache
+from cache_service.namespace.mounts import MountTable
 from cache_service.namespace.paths import normalize
 from cache_service.namespace.status import FileStatus, identity_of
 from cache_service.page_store import PageStore
 from cache_service.under_store import ObjectStatus, UnderStore
-
-if TYPE_CHECKING:
-    from cache_service.namespace.filesystem import CacheFileSystem
+from cache_service.write.staging import StagingArea
 
 Chunk = bytes | memoryview
 Span = tuple[int, int]
 """Bytes ``[start, end)`` of a file."""
 
 _PIECE = 1 << 20  # bytes per piece of an uncached read: what one chunk of a response holds at most
+
+
+class FileLookup(Protocol):
+    """What the read path asks of the file system (``CacheFileSystem``): statuses, and where paths' bytes are."""
+
+    @property
+    def mounts(self) -> MountTable:
+        """The mount table."""
+        ...
+
+    @property
+    def staging(self) -> StagingArea:
+        """Where staged files' bytes are."""
+        ...
+
+    async def status(self, path: str) -> FileStatus:
+        """Status of ``path`` (a published or staged file, or a directory). Raises ``FileNotFoundError``."""
+        ...
+
+    async def object_status(self, path: str) -> FileStatus | None:
+        """Status of the S3 object ``path`` names, or None. Raises ``FileNotFoundError`` outside every mount."""
+        ...
+
+    def known_status(self, path: str) -> FileStatus | None:
+        """Status of a published file if the status cache holds it fresh, without waiting; None otherwise."""
+        ...
+
+    def forget(self, path: str) -> None:
+        """Drop what is cached of ``path``'s status, so that the next lookup asks S3."""
+        ...
 
 
 class ReadPlan(Protocol):
@@ -73,7 +102,7 @@ class ObjectReader:
     """Reads of files and objects, with the stale-ETag retry; see the module's docstring."""
 
     def __init__(
-        self, files: CacheFileSystem, status: StatusCache, pages: PageStore, under: UnderStore, executor: Executor
+        self, files: FileLookup, status: StatusCache, pages: PageStore, under: UnderStore, executor: Executor
     ) -> None:
         self._files = files
         self._status = status
