@@ -1,9 +1,9 @@
 """The modules of ``cache_service`` import each other without a cycle.
 
-The graph is read from the source with ``ast``, so it sees every import that runs: at module level and inside
-functions (a "lazy" import only hides a cycle from the interpreter until the day the function is first called at
-import time). Imports under ``if TYPE_CHECKING:`` never run and are left out. A cycle means two modules each need the
-other; one of them should own what both use.
+The graph is read from the source with ``ast``, so it sees every import: at module level, inside functions (a
+"lazy" import only hides a cycle from the interpreter) and under ``if TYPE_CHECKING:`` (a back-reference for
+annotations is still a dependency; a small Protocol on the using side removes it). A cycle means two modules each
+need the other; one of them should own what both use.
 """
 
 from __future__ import annotations
@@ -25,30 +25,11 @@ def module_names(package: Path) -> dict[str, Path]:
     return modules
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _running_nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree`` except those only a type checker sees (``if TYPE_CHECKING:`` bodies)."""
-    nodes, pending = [], [tree]
-    while pending:
-        node = pending.pop()
-        nodes.append(node)
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            pending.extend(node.orelse)
-        else:
-            pending.extend(ast.iter_child_nodes(node))
-    return nodes
-
-
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The modules of ``modules`` that module ``name`` (at ``path``) imports wherever the import can run."""
+    """The modules of ``modules`` that module ``name`` (at ``path``) imports, anywhere in its source."""
     found: set[str] = set()
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in _running_nodes(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in modules)
         elif isinstance(node, ast.ImportFrom):
@@ -124,14 +105,23 @@ def test_a_cycle_hidden_in_a_function_level_import_is_found(tmp_path: Path) -> N
     assert cycle[0] == cycle[-1]
 
 
+def test_a_cycle_through_an_annotation_only_import_is_found(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "reader.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from pkg.files import Files\n"
+    )
+    (package / "files.py").write_text("from pkg.reader import *\n")
+
+    assert find_cycle(import_graph(package)) == ["pkg.files", "pkg.reader", "pkg.files"]
+
+
 def test_an_acyclic_package_passes(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("from pkg.a import A\n")
     (package / "a.py").write_text("from pkg import b\n\nA = b.B\n")
-    # A back-reference for annotations only never runs, so it makes no cycle.
-    (package / "b.py").write_text(
-        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from pkg.a import A\nB = 1\n"
-    )
+    (package / "b.py").write_text("B = 1\n")
 
     assert find_cycle(import_graph(package)) is None
