@@ -32,6 +32,8 @@ DAG_TASKS = {
 
 @pytest.mark.spark
 @pytest.mark.airflow
+# Two DAG runs, four spark-submits: about 6 minutes on 2 cores, twice that when other work shares them.
+@pytest.mark.timeout(1500)
 def test_the_dag_runs_cold_then_warm_and_the_warm_run_reads_almost_nothing_from_s3(tmp_path):
     state_dir = tmp_path / "demo"
     (state_dir / "leftover").mkdir(parents=True)
