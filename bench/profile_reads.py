@@ -118,9 +118,8 @@ def run(full: bool, *, work_dir: Path | None = None) -> Section:
         "to the Python frame that called it: `data_received` holds mostly the `writev` that copies each response into "
         "the socket (a `py-spy --native` sample puts that system call alone at about 40% of the worker's CPU), "
         "`Runner.run` the event loop's own `epoll` and `recv`. The rest is the warm path itself "
-        "(`cache_service/api/warm_reads.py`: parsing the request head, finding the pages, counting metrics).\n\n"
-        + table
-        + "\n"
+        "(`cache_service/api/webhdfs/warm_reads.py`: parsing the request head, finding the pages, counting "
+        "metrics).\n\n" + table + "\n"
     )
     return Section(
         name="profile",

@@ -29,7 +29,7 @@ def test_profile_of_a_loaded_worker_shows_the_warm_path(tmp_path, capsys):
     assert profile_reads.main(["--seconds", "2", "--top", "40", "--work-dir", str(tmp_path)]) == 0
 
     out = capsys.readouterr().out
-    assert "warm_reads.py" in out and "webhdfs_protocol.py" in out
+    assert "warm_reads.py" in out and "data_received (connection.py)" in out
     assert (tmp_path / "warm_reads.txt").stat().st_size > 0
 
 
