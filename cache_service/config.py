@@ -132,11 +132,10 @@ class S3ApiConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Cluster membership; an empty ``redis_url`` runs a single node."""
+    """How clients address this worker. Every worker runs alone for now: membership comes with step 9."""
 
-    redis_url: str = ""
     advertise_url: str = ""
-    heartbeat_interval: float = 2.0
+    """The URL clients reach this worker at; its host name also addresses buckets virtual-host style on the S3 API."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,6 @@ _SIZE_KEYS = {"page_size", "capacity", "multipart_threshold", "multipart_chunksi
 _DURATION_KEYS = {
     "sync_interval",
     "pressure_check_interval",
-    "heartbeat_interval",
     "connect_timeout",
     "read_timeout",
 }

@@ -36,7 +36,7 @@ def good_document(disk_path: Path) -> dict[str, Any]:
         },
         "metadata": {"sync_interval": "30s"},
         "write": {"staging_patterns": ["_temporary", ".spark-staging-*"]},
-        "cluster": {"redis_url": ""},
+        "cluster": {"advertise_url": "http://cache.internal:9870"},
     }
 
 
@@ -78,6 +78,7 @@ def test_good_file_loads_into_typed_values(write_config, tmp_path):
     assert config.store.disk_tier == config.store.tiers[1]
     assert config.metadata.sync_interval == 30.0
     assert config.write.staging_patterns == ("_temporary", ".spark-staging-*")
+    assert config.cluster.advertise_url == "http://cache.internal:9870"
 
 
 def test_sections_left_out_take_their_defaults(tmp_path):
@@ -248,6 +249,18 @@ def test_unknown_key_in_a_known_env_section_is_an_error(write_config):
     problems = problems_of(write_config(), env={"CACHE_SERVER_FOO": "1"})
 
     assert problems == ["CACHE_SERVER_FOO: unknown key 'foo' in section [server]"]
+
+
+@pytest.mark.parametrize("key", ["redis_url", "heartbeat_interval"])
+def test_cluster_keys_that_did_nothing_are_refused_as_unknown(write_config, key):
+    # Step 9 brings cluster membership; until then a key that would silently do nothing is a mistake.
+    assert problems_of(write_config({"cluster": {key: "redis://127.0.0.1:6379/0"}})) == [
+        f"[cluster]: unknown key {key!r}"
+    ]
+    env = {f"CACHE_CLUSTER_{key.upper()}": "redis://127.0.0.1:6379/0"}
+    assert problems_of(write_config(), env=env) == [
+        f"CACHE_CLUSTER_{key.upper()}: unknown key {key!r} in section [cluster]"
+    ]
 
 
 def test_env_variables_of_cachectl_are_not_the_services_business(write_config):
