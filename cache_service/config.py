@@ -174,6 +174,10 @@ _DURATION_KEYS = {
 }
 _EVICTION_POLICIES = ("lru", "s3fifo")
 _MEDIA = ("memory", "disk")
+# The keys of a [[mounts]] entry and of a [[store.tiers]] entry are their dataclasses' fields, as a section's keys
+# are its dataclass's: one list of accepted keys, which docs/configuration.md is checked against.
+_MOUNT_KEYS = frozenset(MountConfig.__dataclass_fields__)
+_TIER_KEYS = frozenset(TierConfig.__dataclass_fields__)
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> CacheConfig:
@@ -303,7 +307,7 @@ def _build_mounts(value: Any, problems: list[str]) -> tuple[MountConfig, ...]:
         return ()
     mounts = []
     for i, entry in enumerate(value):
-        if not isinstance(entry, dict) or not {"path", "uri"} <= set(entry) <= {"path", "uri", "quota"}:
+        if not isinstance(entry, dict) or not {"path", "uri"} <= set(entry) <= _MOUNT_KEYS:
             problems.append(f"mounts[{i}]: expected the keys 'path', 'uri' and optionally 'quota', got {entry!r}")
             continue
         if not isinstance(entry["path"], str) or not isinstance(entry["uri"], str):
@@ -345,7 +349,7 @@ def _build_tiers(value: Any, problems: list[str]) -> tuple[TierConfig, ...]:
         if not isinstance(entry, dict):
             problems.append(f"{where}: expected a table")
             continue
-        unknown = set(entry) - {"medium", "capacity", "path"}
+        unknown = set(entry) - _TIER_KEYS
         if unknown:
             problems.append(f"{where}: unknown key(s) {sorted(unknown)}")
         medium = entry.get("medium")
