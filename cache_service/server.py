@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ from cache_service.api.connection import serve as serve_port
 from cache_service.api.s3 import start_s3_api
 from cache_service.api.webhdfs import WarmReads, WebHdfsApi, WebHdfsConnection, remote_exception
 from cache_service.config import CacheConfig
+from cache_service.loopback import is_loopback
 from cache_service.service import CacheService
 
 log = logging.getLogger(__name__)
@@ -48,18 +48,9 @@ def build_app(service: CacheService) -> web.Application:
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_exposure(config: CacheConfig) -> None:
     """Refuse to serve beyond loopback without an admin token. Raises ``ValueError``."""
-    if not _is_loopback(config.server.host) and not config.admin.token:
+    if not is_loopback(config.server.host) and not config.admin.token:
         raise ValueError(
             f"refusing to listen on {config.server.host} without an admin token: set CACHE_ADMIN_TOKEN "
             "(or [admin] token) or listen on 127.0.0.1"
