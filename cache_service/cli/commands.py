@@ -1,7 +1,7 @@
 """The ``cachectl`` commands that operate a running cache: one admin API call each, shown as tables or JSON.
 
 Each command takes the admin client, the parsed arguments and the output, and returns the exit code. Failures are
-raised as ``CliError``; ``main`` turns them into one line on stderr.
+raised as ``CliError`` or the admin client's errors; ``main`` turns them into one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 from rich.console import Console
 
+from cache_service.admin_client import AdminClient, job_route
 from cache_service.cli import render
-from cache_service.cli.client import AdminClient, CliError
+from cache_service.cli.errors import CliError
 from cache_service.units import format_size
 
 POLL_INTERVAL = 0.5
@@ -91,7 +92,7 @@ def load(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
 
 
 def _wait(client: AdminClient, job: Mapping[str, Any], out: Output) -> Mapping[str, Any]:
-    route = client.job_route(job["id"])
+    route = job_route(job["id"])
     try:
         if out.json:
             while job["state"] not in FINISHED:
@@ -194,7 +195,7 @@ def jobs(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
         answer = client.get("jobs")
         out.show(answer, lambda c: render.job_table(c, answer["jobs"]))
         return 0
-    route = client.job_route(args.id)
+    route = job_route(args.id)
     job = client.post(f"{route}/cancel") if args.cancel else client.get(route)
     out.show(job, lambda c: render.job_detail(c, job))
     return 0

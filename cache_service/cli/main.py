@@ -96,16 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _operate(args: argparse.Namespace) -> int:
     # Imported here so that `cachectl serve` does not pay for rich.
+    from cache_service.admin_client import AdminClient, AdminClientError, AdminEndpoint, InvalidEndpointError
     from cache_service.cli import render
-    from cache_service.cli.client import AdminClient, CliError
     from cache_service.cli.commands import COMMANDS, Output
+    from cache_service.cli.errors import CliError, as_cli_error
 
     try:
-        client = AdminClient(args.endpoint, args.token)
+        client = AdminClient(AdminEndpoint.from_url(args.endpoint, token=args.token))
         return COMMANDS[args.command](client, args, Output(json=args.json, console=render.console()))
-    except CliError as exc:
-        print(f"cachectl: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (CliError, AdminClientError, InvalidEndpointError) as exc:
+        error = as_cli_error(exc)
+        print(f"cachectl: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("cachectl: interrupted", file=sys.stderr)
         return 130

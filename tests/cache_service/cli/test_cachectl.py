@@ -190,3 +190,23 @@ def test_bad_arguments_are_one_line_with_exit_code_2(run, args: tuple[str, ...])
     result = run(*args)
     result.assert_one_line_error()
     assert result.code == 2
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ("cache.internal:9870", "expected http://HOST:PORT (--endpoint or CACHE_ENDPOINT)"),
+        ("http://cache.internal:port", "the port is not a number"),
+    ],
+)
+def test_an_invalid_endpoint_is_one_line_with_exit_code_2(endpoint: str, problem: str) -> None:
+    result = cachectl("status", endpoint=endpoint, token="")
+    assert result.assert_one_line_error() == f"cachectl: invalid endpoint {endpoint!r}: {problem}"
+    assert result.code == 2
+
+
+def test_something_else_than_a_cache_is_one_line(cache: CacheProcess) -> None:
+    # The S3 port answers HTTP, but not the admin API.
+    line = cachectl("status", endpoint=cache.s3_url, token="").assert_one_line_error()
+    assert line.startswith(f"cachectl: the server at {cache.s3_url} answered HTTP 4")
+    assert line.endswith(", not an admin API error (not a cache?)")
