@@ -11,35 +11,41 @@ admin API) and, in the password, the admin token that state-changing requests ca
 Every failure is an ``AirflowException`` whose message a task log can show as is: ``CacheUnavailableError`` when
 the cache cannot be reached (``cannot reach the Lakecache cache at http://host:9870: connection refused``),
 ``CacheApiError`` when the API refused a request (its error code, message and the request field at fault).
-Synchronous calls use ``requests``; ``job_async``/``cancel_async`` use ``aiohttp`` for triggers, which must not
-block the triggerer's event loop.
+Requests are built, and answers decoded, by ``cache_service.admin_client``, the admin client ``cachectl`` uses too;
+this hook adds the connection and Airflow's errors. Synchronous calls are sent with ``requests``;
+``job_async``/``cancel_async`` with ``aiohttp`` for triggers, which must not block the triggerer's event loop.
 """
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
-import json
-import socket
-import ssl
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote, urlsplit
 
 import aiohttp
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
+from cache_service.admin_client import (
+    ADMIN_PREFIX,
+    DEFAULT_TIMEOUT,
+    AdminApiError,
+    AdminEndpoint,
+    AdminRequest,
+    InvalidEndpointError,
+    NotAdminApiError,
+    decode_answer,
+    job_route,
+    unreachable_reason,
+)
+
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-ADMIN_PREFIX = "/admin/v1"
 DEFAULT_PORT = 9870
-DEFAULT_TIMEOUT = 30.0
 #: Job states after which a job never changes again.
 FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
 #: Consecutive transient failures (see ``is_transient``) that a job wait tolerates: a worker restarting, a blip.
@@ -64,13 +70,10 @@ class CacheApiError(AirflowException):
 
 
 @dataclass(frozen=True)
-class CacheEndpoint:
+class CacheEndpoint(AdminEndpoint):
     """Where one cache's admin API answers and with which token: a ``lakecache`` connection, validated."""
 
-    conn_id: str
-    url: str  # scheme://host:port, no trailing slash
-    token: str = field(repr=False)  # a secret: never in a log line or a traceback
-    timeout: float = DEFAULT_TIMEOUT
+    conn_id: str = field(kw_only=True)
 
     @classmethod
     def from_connection(cls, conn: Connection) -> CacheEndpoint:
@@ -87,86 +90,61 @@ class CacheEndpoint:
             scheme = (conn.schema or "").lower()
         host, port = raw_host, conn.port
         if "://" in raw_host:  # "https://cache.internal:9443" in the host field: its scheme and port win
-            parts = urlsplit(raw_host)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise AirflowException(f"connection {conn_id!r}: host {raw_host!r} is not http(s)://HOST[:PORT]")
-            scheme, host = parts.scheme, parts.hostname
             try:
-                port = parts.port or port
-            except ValueError:
-                raise AirflowException(f"connection {conn_id!r}: the port in {raw_host!r} is not a number") from None
+                given = AdminEndpoint.from_url(raw_host)
+            except InvalidEndpointError as exc:
+                if exc.bad_port:
+                    problem = f"the port in {raw_host!r} is not a number"
+                else:
+                    problem = f"host {raw_host!r} is not http(s)://HOST[:PORT]"
+                raise AirflowException(f"connection {conn_id!r}: {problem}") from None
+            scheme, host, port = given.scheme, given.host, given.port or port
         scheme = scheme or "http"
         if scheme not in ("http", "https"):
             raise AirflowException(f"connection {conn_id!r}: scheme must be http or https, not {scheme!r}")
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 literal
         return cls(
-            conn_id=conn_id,
             url=f"{scheme}://{host}:{port or DEFAULT_PORT}",
             token=(conn.password or "").strip(),
             timeout=_timeout(conn_id, extra.get("timeout")),
+            conn_id=conn_id,
         )
-
-    @property
-    def is_loopback(self) -> bool:
-        """True for a cache on this machine: no proxy from the environment may sit in between."""
-        host = (urlsplit(self.url).hostname or "").strip("[]")
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-    def headers(self) -> dict[str, str]:
-        """Request headers: JSON, and the bearer token when the connection has one."""
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
 
     def unreachable(self, error: BaseException) -> CacheUnavailableError:
         """The error for a request that got no HTTP answer."""
-        return CacheUnavailableError(f"cannot reach the Lakecache cache at {self.url}: {_why(error, self.timeout)}")
+        why = unreachable_reason(error, self.timeout, disconnected=(aiohttp.ServerDisconnectedError,))
+        return CacheUnavailableError(f"cannot reach the Lakecache cache at {self.url}: {why}")
 
-    def answer(self, method: str, route: str, status: int, payload: bytes) -> Any:
-        """The decoded JSON of a success; ``CacheApiError`` for an error answer."""
-        if status >= 400:
-            raise self._api_error(method, route, status, payload)
+    def answer(self, request: AdminRequest, status: int, payload: bytes) -> Any:
+        """The decoded JSON of a success; ``CacheApiError`` for any other answer to ``request``."""
         try:
-            return json.loads(payload)
-        except ValueError:
+            return decode_answer(request, status, payload)
+        except AdminApiError as exc:
+            raise self._refusal(exc) from None
+        except NotAdminApiError as exc:
+            called = f"{request.method} {ADMIN_PREFIX}/{request.route} at {self.url} answered HTTP {status}"
+            if exc.is_error:
+                message, code = f"{called}, not an admin API error", f"HTTP{status}"
+            else:
+                message, code = f"{called} with no JSON", "NotJSON"
             raise CacheApiError(
-                f"{method} {ADMIN_PREFIX}/{route} at {self.url} answered HTTP {status} with no JSON "
-                f"(is {self.url} a Lakecache cache?)",
-                status=status,
-                code="NotJSON",
-                field=None,
+                f"{message} (is {self.url} a Lakecache cache?)", status=status, code=code, field=None
             ) from None
 
-    def _api_error(self, method: str, route: str, status: int, payload: bytes) -> CacheApiError:
-        try:
-            error = json.loads(payload)["error"]
-            code, message, at = str(error["code"]), str(error["message"]), error.get("field")
-        except (ValueError, KeyError, TypeError):
-            return CacheApiError(
-                f"{method} {ADMIN_PREFIX}/{route} at {self.url} answered HTTP {status}, not an admin API error "
-                f"(is {self.url} a Lakecache cache?)",
-                status=status,
-                code=f"HTTP{status}",
-                field=None,
-            )
-        if status == 401:
+    def _refusal(self, error: AdminApiError) -> CacheApiError:
+        message, at = error.message, error.field
+        if error.status == 401:
             message = f"the cache needs the admin token: put it in the password of connection {self.conn_id!r}"
-        elif status == 403:
+        elif error.status == 403:
             message = f"the cache refused the admin token in the password of connection {self.conn_id!r}"
-        at = at if isinstance(at, str) and at else None
         # "paths[0]: no such path: /x" already names its field; other messages get it appended.
         where = f" (field {at})" if at and not message.startswith(f"{at}:") else ""
+        method, route = error.request.method, error.request.route
         return CacheApiError(
-            f"Lakecache cache at {self.url} refused {method} {route}: {code}: {message}{where}",
-            status=status,
-            code=code,
+            f"Lakecache cache at {self.url} refused {method} {route}: {error.code}: {message}{where}",
+            status=error.status,
+            code=error.code,
             field=at,
         )
 
@@ -220,16 +198,17 @@ class CacheHook(BaseHook):
         return session
 
     def _call(self, method: str, route: str, body: Mapping[str, Any] | None = None) -> Any:
-        response = self._request(method, f"{ADMIN_PREFIX}/{route}", body)
-        return self.endpoint.answer(method, route, response.status_code, response.content)
+        request = self.endpoint.request(method, route, body=body)
+        response = self._send(request.method, request.url, data=request.body, headers=request.headers)
+        return self.endpoint.answer(request, response.status_code, response.content)
 
-    def _request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> requests.Response:
-        """One request to ``path`` on the cache; ``CacheUnavailableError`` when no HTTP answer comes."""
+    def _send(
+        self, method: str, url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> requests.Response:
+        """One request to ``url`` on the cache; ``CacheUnavailableError`` when no HTTP answer comes."""
         endpoint = self.endpoint
         try:
-            return self.get_conn().request(
-                method, f"{endpoint.url}{path}", json=dict(body) if body is not None else None, timeout=endpoint.timeout
-            )
+            return self.get_conn().request(method, url, data=data, headers=headers, timeout=endpoint.timeout)
         except requests.Timeout as exc:
             raise endpoint.unreachable(TimeoutError()) from exc
         except requests.RequestException as exc:
@@ -237,22 +216,21 @@ class CacheHook(BaseHook):
 
     async def _acall(self, method: str, route: str) -> Any:
         endpoint = await self.aendpoint()
+        request = endpoint.request(method, route)
         try:
             # One session per call: triggers poll every few seconds, and a session must not outlive its loop.
             async with (
                 aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=endpoint.timeout),
-                    headers=endpoint.headers(),
-                    trust_env=not endpoint.is_loopback,
+                    timeout=aiohttp.ClientTimeout(total=endpoint.timeout), trust_env=not endpoint.is_loopback
                 ) as session,
-                session.request(method, f"{endpoint.url}{ADMIN_PREFIX}/{route}") as response,
+                session.request(request.method, request.url, headers=request.headers, data=request.body) as response,
             ):
                 status, payload = response.status, await response.read()
         except TimeoutError as exc:
             raise endpoint.unreachable(exc) from exc
         except aiohttp.ClientError as exc:
             raise endpoint.unreachable(exc) from exc
-        return endpoint.answer(method, route, status, payload)
+        return endpoint.answer(request, status, payload)
 
     # --- the admin API -------------------------------------------------------------------------------------------
 
@@ -266,7 +244,7 @@ class CacheHook(BaseHook):
         Raises ``CacheUnavailableError`` when the cache cannot be reached and ``CacheApiError`` for any other answer
         (whatever answers is then not a Lakecache cache).
         """
-        response = self._request("GET", "/readyz")
+        response = self._send("GET", f"{self.endpoint.url}/readyz")
         if response.status_code in (200, 503):
             return response.status_code == 200
         raise CacheApiError(
@@ -306,11 +284,11 @@ class CacheHook(BaseHook):
 
     def job(self, job_id: str) -> dict[str, Any]:
         """The record of job ``job_id``: ``state``, ``progress``, ``errors``, ``message``."""
-        return cast("dict[str, Any]", self._call("GET", _job_route(job_id)))
+        return cast("dict[str, Any]", self._call("GET", job_route(job_id)))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel job ``job_id`` (a finished job stays as it is); returns its record."""
-        return cast("dict[str, Any]", self._call("DELETE", _job_route(job_id)))
+        return cast("dict[str, Any]", self._call("DELETE", job_route(job_id)))
 
     def purge(
         self, target: float, *, dry_run: bool = False, paths: str | Sequence[str] | None = None
@@ -364,7 +342,7 @@ class CacheHook(BaseHook):
             status = self.status()
             # No admin endpoint reads the token, so probe with a state-changing request that changes nothing:
             # cancelling a job that does not exist answers 404 when the token is accepted, 401/403 when not.
-            self._call("DELETE", _job_route("connection-test"))
+            self._call("DELETE", job_route("connection-test"))
         except CacheApiError as exc:
             if exc.code != "NotFound":
                 return False, str(exc)
@@ -375,11 +353,11 @@ class CacheHook(BaseHook):
 
     async def job_async(self, job_id: str) -> dict[str, Any]:
         """``job`` for triggers: the record of job ``job_id``, without blocking the event loop."""
-        return cast("dict[str, Any]", await self._acall("GET", _job_route(job_id)))
+        return cast("dict[str, Any]", await self._acall("GET", job_route(job_id)))
 
     async def cancel_async(self, job_id: str) -> dict[str, Any]:
         """``cancel`` for triggers."""
-        return cast("dict[str, Any]", await self._acall("DELETE", _job_route(job_id)))
+        return cast("dict[str, Any]", await self._acall("DELETE", job_route(job_id)))
 
 
 def path_list(paths: str | Sequence[str]) -> list[str]:
@@ -446,11 +424,6 @@ def job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
 # --- helpers ---------------------------------------------------------------------------------------------------------
 
 
-def _job_route(job_id: str) -> str:
-    # A job id is one URL path segment, whatever its characters.
-    return f"jobs/{quote(str(job_id), safe='')}"
-
-
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -467,44 +440,3 @@ def _timeout(conn_id: str, value: Any) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise AirflowException(f"connection {conn_id!r}: timeout must be a positive number of seconds, not {value!r}")
     return seconds
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and what it wraps: requests and urllib3 nest the OS error in args, ``reason`` and ``__cause__``."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for inner in (
-            getattr(current, "os_error", None),
-            getattr(current, "reason", None),
-            current.__cause__,
-            current.__context__,
-            *current.args,
-        ):
-            if isinstance(inner, BaseException):
-                pending.append(inner)
-
-
-def _why(error: BaseException, timeout: float) -> str:
-    """A few words on why a request got no answer, as an operator would say it."""
-    for cause in _causes(error):
-        match cause:
-            case ConnectionRefusedError():
-                return "connection refused"
-            case socket.gaierror():
-                return "unknown host"
-            case TimeoutError():
-                return f"no answer within {timeout:g}s"
-            case ssl.SSLError():
-                return f"TLS failed ({cause.reason or cause})"
-            case ConnectionResetError() | http.client.RemoteDisconnected() | aiohttp.ServerDisconnectedError():
-                return "the connection was closed before an answer came"
-    for cause in _causes(error):
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-    return str(error) or type(error).__name__

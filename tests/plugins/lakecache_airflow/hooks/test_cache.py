@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -277,3 +279,31 @@ def test_something_else_than_a_cache_is_named_as_such(events_cache: CacheProcess
         CacheHook().status()
     with pytest.raises(CacheApiError, match=r"^GET /readyz at .* answered HTTP \d+ \(is .* a Lakecache cache\?\)$"):
         CacheHook().ready()
+
+
+def test_a_server_that_does_not_speak_http_is_named_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests buries the parser's complaint deep in its own errors; the words are found, the same as cachectl's.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def greet() -> None:
+            for _ in range(2):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)  # closing with the request unread would reset the connection instead
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+        threading.Thread(target=greet, daemon=True).start()
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("AIRFLOW_CONN_LAKECACHE_DEFAULT", f"lakecache://:t@127.0.0.1:{port}")
+        hook = CacheHook()
+        with pytest.raises(CacheUnavailableError) as caught:
+            hook.status()
+        assert (
+            str(caught.value)
+            == f"cannot reach the Lakecache cache at http://127.0.0.1:{port}: not an HTTP answer (BadStatusLine)"
+        )
+        # aiohttp says it its own way, and it is still the cache being unreachable.
+        with pytest.raises(
+            CacheUnavailableError, match=f"^cannot reach the Lakecache cache at http://127.0.0.1:{port}: "
+        ):
+            asyncio.run(hook.job_async("0123456789ab"))
