@@ -39,9 +39,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from infra.airflow_environment import airflow_environment, stack_connections
 from infra.cache_process import REPO_ROOT
 from infra.ports import LOOPBACK, free_port
-from infra.s3_emulator import EMULATOR_CREDENTIALS
 from infra.service_process import ServiceProcess, ServiceStartError, is_running, log_tail, stop_pid
 from infra.stack import DEFAULT_STATE_DIR as STACK_STATE_DIR
 from infra.stack import LocalStack, StackInfo
@@ -61,31 +61,6 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def process_marker(component: str) -> str:
     """What a component's command line contains, before and after Airflow retitles it (``airflow api_server --``)."""
     return f"airflow {component.split('-')[0]}"
-
-
-def stack_connections(stack: StackInfo) -> dict[str, str]:
-    """The connections the project's DAGs use, as ``AIRFLOW_CONN_*`` variables, for a running local stack.
-
-    ``lakecache_default`` is the stack's cache worker (its admin token as password) with the emulator as the S3 and
-    Glue endpoint of metastore sync; ``spark_default`` submits to ``local[2]``.
-    """
-    webhdfs = stack.webhdfs_url.removeprefix("http://")
-    host, _, port = webhdfs.partition(":")
-    lakecache = {
-        "conn_type": "lakecache",
-        "host": host,
-        "port": int(port),
-        "password": stack.admin_token,
-        "extra": {
-            "s3_endpoint_url": stack.s3_endpoint,
-            "glue_endpoint_url": stack.s3_endpoint,
-            "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
-        },
-    }
-    return {
-        "AIRFLOW_CONN_LAKECACHE_DEFAULT": json.dumps(lakecache),
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-    }
 
 
 @dataclass(frozen=True)
@@ -177,18 +152,15 @@ class LocalAirflow:
         return {name: p.pid for name, p in self._processes.items() if p.pid is not None and p.running}
 
     def env(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-        """The environment of every Airflow process: this home, the stack's connections, no inherited settings."""
-        dropped = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CACHE_")
-        env = {k: v for k, v in environ.items() if not k.startswith(dropped)}
-        no_proxy = ",".join(p for p in (env.get("NO_PROXY", ""), "127.0.0.1,localhost") if p)
-        bin_dir = str(Path(sys.executable).parent)  # spark-submit and airflow live beside this Python
-        env.update(EMULATOR_CREDENTIALS)
-        env.update(stack_connections(self.stack))
+        """The environment of every Airflow process: this home, the stack's connections, the servers' settings."""
+        env = airflow_environment(
+            self.home,
+            dags_folder=self.dags_folder,
+            plugins_folder=self.plugins_folder,
+            connections=stack_connections(self.stack),
+            environ=environ,
+        )
         env.update(
-            AIRFLOW_HOME=str(self.home),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
-            AIRFLOW__CORE__PLUGINS_FOLDER=str(self.plugins_folder),
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USERNAME}:admin",
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
@@ -197,17 +169,9 @@ class LocalAirflow:
             AIRFLOW__API__PORT=str(self.port),
             AIRFLOW__API__SECRET_KEY=self._secret("secret_key"),
             AIRFLOW__API_AUTH__JWT_SECRET=self._secret("jwt_secret"),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
             # New DAG files show up within seconds, not the default five minutes.
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="10",
             AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR="True",
-            PATH=os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p),
-            SPARK_LOCAL_IP=LOOPBACK,
-            PYSPARK_PYTHON=sys.executable,
-            PYSPARK_DRIVER_PYTHON=sys.executable,
-            NO_PROXY=no_proxy,
-            no_proxy=no_proxy,
-            PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
         return env

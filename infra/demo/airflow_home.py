@@ -20,11 +20,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.airflow_environment import airflow_environment, stack_connections
 from infra.cache_process import REPO_ROOT
 from infra.demo import DemoError
-from infra.s3_emulator import EMULATOR_CREDENTIALS
 from infra.service_process import log_tail
-from infra.spark_submit import spark_submit_env
 from infra.stack import LocalStack
 
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -72,43 +71,15 @@ class AirflowHome:
         """The SQLite metadata DB."""
         return self.path / "airflow.db"
 
-    def connections(self) -> dict[str, str]:
-        """The DAG's connections as ``AIRFLOW_CONN_*``: the cache (the emulator as its S3 and Glue), and Spark."""
-        cache = self.stack.cache
-        lakecache = {
-            "conn_type": "lakecache",
-            "host": cache.host,
-            "port": cache.webhdfs_port,
-            "password": cache.token,
-            "extra": {
-                "s3_endpoint_url": self.stack.s3_endpoint,
-                "glue_endpoint_url": self.stack.s3_endpoint,
-                "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
-            },
-        }
-        return {
-            "AIRFLOW_CONN_LAKECACHE_DEFAULT": json.dumps(lakecache),
-            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-        }
-
     def env(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """The environment of an Airflow subprocess, from ``environ`` minus any Airflow or cache settings."""
-        dropped = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CACHE_")
-        # The tasks run spark-submit: the environment it needs on loopback, and this Python's bin folder first.
-        env = spark_submit_env({k: v for k, v in environ.items() if not k.startswith(dropped)})
-        bin_dir = str(Path(sys.executable).parent)
-        env.update(EMULATOR_CREDENTIALS)
-        env.update(self.connections())
-        env.update(
-            AIRFLOW_HOME=str(self.path),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
-            AIRFLOW__CORE__PLUGINS_FOLDER=str(self.plugins_folder),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.db_path}",
-            PATH=os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p),
-            PYTHONUNBUFFERED="1",
+        """The environment of an Airflow subprocess: this home and the stack's connections (``airflow_environment``)."""
+        return airflow_environment(
+            self.path,
+            dags_folder=DAGS_FOLDER,
+            plugins_folder=self.plugins_folder,
+            connections=stack_connections(self.stack.info),
+            environ=environ,
         )
-        return env
 
     def airflow(self, args: Sequence[str], log_path: Path, timeout: float) -> int:
         """Run ``airflow <args>`` in this home, both streams to ``log_path``; returns the exit code.

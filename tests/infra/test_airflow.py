@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from infra.airflow import COMPONENTS, AirflowInfo, process_marker, stack_connections
+from infra.airflow import COMPONENTS, AirflowInfo, process_marker
 from infra.cache_process import REPO_ROOT
 from infra.service_process import is_running
 from infra.stack import StackInfo
@@ -26,25 +26,6 @@ def _cli(*args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
         timeout=timeout,
         check=False,
     )
-
-
-def test_the_connections_point_at_the_stacks_cache_with_its_token() -> None:
-    stack = StackInfo(
-        state_dir="/tmp/x",
-        s3_endpoint="http://127.0.0.1:5000",
-        webhdfs_url="http://127.0.0.1:9870",
-        webhdfs_uri="webhdfs://127.0.0.1:9870",
-        s3_api_url="http://127.0.0.1:9878",
-        admin_token="s3cret",
-        s3_emulator_pid=1,
-        cache_pid=2,
-    )
-    conns = stack_connections(stack)
-    lakecache = json.loads(conns["AIRFLOW_CONN_LAKECACHE_DEFAULT"])
-    assert (lakecache["conn_type"], lakecache["host"], lakecache["port"]) == ("lakecache", "127.0.0.1", 9870)
-    assert lakecache["password"] == "s3cret"
-    assert lakecache["extra"]["s3_endpoint_url"] == lakecache["extra"]["glue_endpoint_url"] == "http://127.0.0.1:5000"
-    assert json.loads(conns["AIRFLOW_CONN_SPARK_DEFAULT"])["host"] == "local[2]"
 
 
 def test_status_and_down_without_an_airflow_say_so(tmp_path) -> None:

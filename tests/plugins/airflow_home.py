@@ -8,7 +8,6 @@ what the test process imported first or on the developer's own ``~/airflow``.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.airflow_environment import airflow_environment
 from infra.cache_process import CacheProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -86,21 +86,8 @@ class AirflowHome:
 
     def env(self, extra: Mapping[str, str] | None = None, *, plugins_folder: Path | None = None) -> dict[str, str]:
         """The environment of an Airflow subprocess: this home, no examples, and ``extra`` (connections...)."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CACHE_"))
-        }
-        no_proxy = ",".join(p for p in (env.get("NO_PROXY", ""), "127.0.0.1,localhost") if p)
-        env.update(
-            AIRFLOW_HOME=str(self.path),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
-            AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins_folder or self.plugins_folder),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.path / 'airflow.db'}",
-            NO_PROXY=no_proxy,
-            no_proxy=no_proxy,
-            PYTHONUNBUFFERED="1",
+        env = airflow_environment(
+            self.path, dags_folder=self.dags_folder, plugins_folder=plugins_folder or self.plugins_folder
         )
         env.update(extra or {})
         return env
