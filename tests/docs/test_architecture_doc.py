@@ -44,7 +44,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
-DOCS = sorted((ROOT / "docs").rglob("*.md"))
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SOURCE_ROOTS = (ROOT, ROOT / "plugins")  # plugins/ holds the importable lakecache_airflow package
 PATH_SUFFIXES = (".py", ".md", ".toml", ".yml")
 TOP_LEVEL_FOLDERS = ("cache_service", "plugins", "dags", "spark_jobs", "infra", "bench", "tests", "docs")
