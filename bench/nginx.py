@@ -12,10 +12,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from infra.ports import LOOPBACK, free_port, is_listening
-from infra.service_process import ServiceProcess, ServiceStartError
+from infra.service_process import ProcessService, ServiceProcess, ServiceStartError
 
 # nginx creates these at startup; the packaged defaults under /var/lib/nginx are root's.
 TEMP_KINDS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -52,7 +51,7 @@ def nginx_version(binary: str) -> str:
     return (done.stderr or done.stdout).strip().removeprefix("nginx version: ")
 
 
-class Nginx:
+class Nginx(ProcessService):
     """nginx serving the files under ``root`` at ``url``, its config, pid and error log under ``state_dir``.
 
     A context manager, or ``start()`` and ``stop()``.
@@ -82,11 +81,6 @@ class Nginx:
     def url(self) -> str:
         """Base URL; a file ``root/a/b`` is at ``url + "/a/b"``."""
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The master process's pid while it runs."""
-        return self._process.pid if self._process else None
 
     def config_text(self) -> str:
         """The nginx.conf this instance runs with."""
@@ -140,12 +134,3 @@ http {{
         """Stop nginx (SIGTERM to the master, which stops its workers)."""
         if self._process is not None:
             self._process.stop()
-
-    def __enter__(self) -> Nginx:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()

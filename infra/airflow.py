@@ -36,13 +36,19 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar
 
 from infra.airflow_environment import airflow_environment, stack_connections
 from infra.cache_process import REPO_ROOT
 from infra.ports import LOOPBACK, free_port
-from infra.service_process import ServiceProcess, ServiceStartError, is_running, log_tail, stop_pid
+from infra.service_process import (
+    ManagedService,
+    ServiceProcess,
+    ServiceStartError,
+    is_running,
+    log_tail,
+    stop_pid,
+)
 from infra.stack import DEFAULT_STATE_DIR as STACK_STATE_DIR
 from infra.stack import LocalStack, StackInfo
 from infra.state_record import StateRecord
@@ -103,7 +109,7 @@ def component_healthy(answer: Mapping[str, Any] | None, component: str) -> bool:
     return bool((answer.get(key) or {}).get("status") == "healthy")
 
 
-class LocalAirflow:
+class LocalAirflow(ManagedService):
     """Airflow's API server, scheduler, DAG processor and triggerer in ``state_dir``, wired to ``stack``.
 
     ``detach`` lets the components outlive this process (``python -m infra.airflow up``); attached, they stop with it.
@@ -258,15 +264,6 @@ class LocalAirflow:
             stack_state_dir=self.stack.state_dir,
             started_stack=False,
         )
-
-    def __enter__(self) -> LocalAirflow:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _stop_group(pid: int, timeout: float = 20.0) -> None:

@@ -7,25 +7,26 @@ import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from infra.ports import LOOPBACK, free_ports
 from infra.s3_emulator import EMULATOR_CREDENTIALS
-from infra.service_process import ServiceProcess, http_ok, log_tail
+from infra.service_process import ProcessService, ServiceProcess, http_ok, log_tail
 from infra.toml_writer import dumps, merge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_MARKER = "cache_service serve"  # in the worker's command line; identifies it by pid later
 
 
-class CacheProcess:
+class CacheProcess(ProcessService):
     """One cache worker under ``state_dir``: ``cache.toml``, ``cache.log`` and the disk tier in ``data/``.
 
     The ports are chosen once, so a restarted worker (``stop()`` or ``kill()``, then ``start()``) answers at the same
     URLs with the same disk tier. ``overrides`` is merged into the generated TOML document (tables key by key).
     The admin token reaches the worker as ``CACHE_ADMIN_TOKEN``, the S3 credentials as ``AWS_*`` variables.
     """
+
+    _process: ServiceProcess
 
     def __init__(
         self,
@@ -100,16 +101,6 @@ class CacheProcess:
         """Endpoint of the cache's S3 API."""
         return f"http://{self.host}:{self.s3_port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The worker's pid while it runs."""
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        """True while the worker process is alive."""
-        return self._process.running
-
     def write_config(self) -> Path:
         """Write the TOML config (and create the disk tier's directory); returns its path."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -136,12 +127,3 @@ class CacheProcess:
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the worker's log."""
         return log_tail(self.log_path, lines)
-
-    def __enter__(self) -> CacheProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()

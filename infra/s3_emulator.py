@@ -6,14 +6,13 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
 from infra.ports import LOOPBACK, free_port
-from infra.service_process import ServiceProcess, http_ok
+from infra.service_process import ProcessService, ServiceProcess, http_ok
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,12 +34,14 @@ def s3_client(endpoint_url: str) -> S3Client:
     )
 
 
-class S3Emulator:
+class S3Emulator(ProcessService):
     """moto's server on ``host``:``port`` (a free port if None), logging to ``state_dir/s3-emulator.log``.
 
     Its data lives in memory: every start begins with an empty S3 holding only ``buckets``. Use as a context
     manager, or call ``start()`` and ``stop()``.
     """
+
+    _process: ServiceProcess
 
     def __init__(
         self,
@@ -68,16 +69,6 @@ class S3Emulator:
         """The emulator's HTTP endpoint, e.g. ``http://127.0.0.1:5000``."""
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The emulator's pid while it runs."""
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        """True while the emulator process is alive."""
-        return self._process.running
-
     def start(self, timeout: float = 60.0) -> None:
         """Start the emulator, wait until it answers, and create ``buckets``.
 
@@ -98,12 +89,3 @@ class S3Emulator:
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name``."""
         self.client().create_bucket(Bucket=name)
-
-    def __enter__(self) -> S3Emulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()

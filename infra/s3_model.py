@@ -27,7 +27,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import aiohttp
 from aiohttp import web
@@ -35,7 +34,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from infra.ports import LOOPBACK, free_port, is_listening
-from infra.service_process import ServiceProcess
+from infra.service_process import ProcessService, ServiceProcess
 
 DEFAULT_LATENCY_MS = 30.0
 DEFAULT_BANDWIDTH_MBPS = 90.0
@@ -219,12 +218,14 @@ async def serve(upstream: str, host: str, port: int, config: S3ModelConfig) -> N
         await runner.cleanup()
 
 
-class S3Model:
+class S3Model(ProcessService):
     """The model as a child process on a free loopback port in front of ``upstream``; use ``url`` instead of it.
 
     Logs to ``state_dir/s3-model.log``. A context manager, or ``start()`` and ``stop()``. ``detach`` lets it outlive
     this process (``python -m infra.stack up``).
     """
+
+    _process: ServiceProcess
 
     def __init__(
         self,
@@ -264,11 +265,6 @@ class S3Model:
         """The model's endpoint: an S3 endpoint URL for boto3, pyarrow or the cache's under store."""
         return f"http://{LOOPBACK}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The proxy's pid while it runs."""
-        return self._process.pid
-
     def start(self, timeout: float = 30.0) -> None:
         """Start the proxy and wait until it accepts connections.
 
@@ -279,15 +275,6 @@ class S3Model:
     def stop(self) -> None:
         """Stop the proxy."""
         self._process.stop()
-
-    def __enter__(self) -> S3Model:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _child_env(root: Path) -> dict[str, str]:

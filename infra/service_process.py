@@ -9,8 +9,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 # Probes go straight to loopback: a proxy configured in the environment must not sit between us and our children.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -159,3 +162,40 @@ class ServiceProcess:
     def _failure(self, what: str) -> str:
         tail = log_tail(self.log_path) or "(the log is empty)"
         return f"{self.name} {what}; last lines of {self.log_path}:\n{tail}"
+
+
+class ManagedService(ABC):
+    """A local service (S3 emulator, cache, S3 model, nginx, a test proxy) that ``with`` starts and stops."""
+
+    @abstractmethod
+    def start(self) -> object:
+        """Start the service and return once it answers."""
+
+    @abstractmethod
+    def stop(self) -> object:
+        """Stop the service."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ProcessService(ManagedService):
+    """A managed service that runs as one ``ServiceProcess`` (``_process``; None until it is first started)."""
+
+    _process: ServiceProcess | None
+
+    @property
+    def pid(self) -> int | None:
+        """The service's pid while it runs."""
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        """True while the service's process is alive."""
+        return self._process is not None and self._process.running

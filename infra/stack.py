@@ -22,13 +22,12 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import ClassVar
 
 from infra.cache_process import CACHE_MARKER, REPO_ROOT, CacheProcess
 from infra.s3_emulator import EMULATOR_MARKER, S3Emulator
 from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, MODEL_MARKER, S3Model, S3ModelConfig
-from infra.service_process import ServiceStartError, http_ok, is_running, stop_pid
+from infra.service_process import ManagedService, ServiceStartError, http_ok, is_running, stop_pid
 from infra.state_record import StateRecord
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
@@ -66,7 +65,7 @@ class StackInfo(StateRecord):
         )
 
 
-class LocalStack:
+class LocalStack(ManagedService):
     """The S3 emulator (bucket ``lake``) and a cache worker mounting ``/warehouse`` and ``/raw`` from it.
 
     With ``s3_model``, the S3 latency model runs in front of the emulator and is the cache's under store; without,
@@ -177,15 +176,6 @@ class LocalStack:
             finally:
                 self.s3.stop()
                 StackInfo.remove(self.state_dir)
-
-    def __enter__(self) -> LocalStack:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 # --- command line --------------------------------------------------------------------------------------------

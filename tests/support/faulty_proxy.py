@@ -6,7 +6,6 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable
-from types import TracebackType
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +13,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from infra.ports import LOOPBACK
+from infra.service_process import ManagedService
 
 # Headers about one hop of the connection, not the message; the proxy sets its own.
 _HOP_BY_HOP = frozenset(
@@ -30,7 +30,7 @@ _ERROR_XML = (
 RequestFilter = Callable[[str, str], bool]
 
 
-class FaultyProxy:
+class FaultyProxy(ManagedService):
     """Forwards every request to ``upstream`` except the first ``faults`` eligible ones, answered with an S3 error.
 
     A fault is ``status`` with an S3 error body of ``code`` (default 503 SlowDown), after ``stall`` seconds of
@@ -89,15 +89,6 @@ class FaultyProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
-
-    def __enter__(self) -> FaultyProxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _take_fault(self, method: str, path: str) -> bool:
         with self._lock:
