@@ -6,7 +6,8 @@ that ``retry.call_with_backoff`` does the retrying and a scale result can report
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import boto3
@@ -20,7 +21,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from lakecache_airflow.scaling.base import BackendRefusedError, BackendUnavailableError
+from lakecache_airflow.scaling.base import BackendRefusedError, BackendUnavailableError, ClusterState, ScaleResult
 from lakecache_airflow.scaling.retry import Attempts, Backoff, call_with_backoff
 
 T = TypeVar("T")
@@ -108,3 +109,67 @@ def call(
         raise BackendRefusedError(f"{what} refused: {code} (HTTP {status}): {message}") from None
     except BotoCoreError as exc:
         raise BackendUnavailableError(f"{what} failed: {exc}") from None
+
+
+class AwsScaler:
+    """What the AWS scalers share: a boto3 ``service`` client whose calls are retried and reported alike.
+
+    Subclasses call ``_connect`` in their constructor (``given``: a client of the caller's, else one is made) and
+    name what they scale in ``_target``.
+    """
+
+    service = ""
+    backend = ""
+    client: Any
+    backoff: Backoff
+    on_retry: Callable[[str], None]
+
+    def _connect(
+        self,
+        given: Any,
+        *,
+        region: str | None,
+        endpoint_url: str | None,
+        backoff: Backoff | None,
+        on_retry: Callable[[str], None] | None,
+    ) -> None:
+        self.client = given if given is not None else client(self.service, region=region, endpoint_url=endpoint_url)
+        self.backoff = backoff or Backoff()
+        # Retries are logged by the scaler's own module, as they were before this base existed.
+        self.on_retry = on_retry or logging.getLogger(type(self).__module__).warning
+
+    @property
+    def _target(self) -> str:
+        """What this scaler scales, as the retry messages name it."""
+        raise NotImplementedError
+
+    def _call(self, what: str, attempts: Attempts, method: str, **params: Any) -> Any:
+        operation = getattr(self.client, method)
+        return call(
+            lambda: operation(**params),
+            what=f"{self.service} {what} on {self._target}",
+            backoff=self.backoff,
+            attempts=attempts,
+            on_retry=self.on_retry,
+        )
+
+    def _result(
+        self,
+        attempts: Attempts,
+        target: int,
+        requested: int,
+        before: ClusterState,
+        after: ClusterState,
+        notes: Sequence[str],
+    ) -> ScaleResult:
+        """What a ``scale_to(target)`` did: asked for ``requested`` nodes, went from ``before`` to ``after``."""
+        return ScaleResult(
+            backend=self.backend,
+            before=before.desired,
+            target=target,
+            requested=requested,
+            after=after.desired,
+            attempts=attempts.calls,
+            retries=tuple(attempts.failures),
+            notes=tuple(notes),
+        )

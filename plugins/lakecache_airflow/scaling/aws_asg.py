@@ -9,7 +9,6 @@ decide which instances go and how they drain.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +24,6 @@ from lakecache_airflow.scaling.base import (
 )
 from lakecache_airflow.scaling.policy import PolicyConfig, Window
 from lakecache_airflow.scaling.retry import Attempts, Backoff
-
-log = logging.getLogger(__name__)
 
 #: Lifecycle states of an instance that serves work.
 SERVING_STATES = frozenset({"InService"})
@@ -69,7 +66,7 @@ class ScheduledAction:
         return params
 
 
-class AutoScalingGroupScaler:
+class AutoScalingGroupScaler(aws.AwsScaler):
     """The Auto Scaling group ``group``.
 
     :param group: the group's name.
@@ -81,6 +78,7 @@ class AutoScalingGroupScaler:
     """
 
     backend = "asg"
+    service = "autoscaling"
 
     def __init__(
         self,
@@ -94,22 +92,12 @@ class AutoScalingGroupScaler:
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.group = group
-        self.client = (
-            client if client is not None else aws.client("autoscaling", region=region, endpoint_url=endpoint_url)
-        )
-        self.backoff = backoff or Backoff()
         self.honor_cooldown = honor_cooldown
-        self.on_retry = on_retry or log.warning
+        self._connect(client, region=region, endpoint_url=endpoint_url, backoff=backoff, on_retry=on_retry)
 
-    def _call(self, what: str, attempts: Attempts, method: str, **params: Any) -> Any:
-        operation = getattr(self.client, method)
-        return aws.call(
-            lambda: operation(**params),
-            what=f"autoscaling {what} on {self.group!r}",
-            backoff=self.backoff,
-            attempts=attempts,
-            on_retry=self.on_retry,
-        )
+    @property
+    def _target(self) -> str:
+        return repr(self.group)
 
     def _describe(self, attempts: Attempts) -> dict[str, Any]:
         answer = self._call(
@@ -159,16 +147,7 @@ class AutoScalingGroupScaler:
                 HonorCooldown=self.honor_cooldown,
             )
         after = self._state(self._describe(attempts))
-        return ScaleResult(
-            backend=self.backend,
-            before=before.desired,
-            target=target,
-            requested=requested,
-            after=after.desired,
-            attempts=attempts.calls,
-            retries=tuple(attempts.failures),
-            notes=notes,
-        )
+        return self._result(attempts, target, requested, before, after, notes)
 
     def schedule(self, actions: Sequence[ScheduledAction]) -> list[str]:
         """Store ``actions`` on the group (an action of the same name is replaced); returns their names.

@@ -7,7 +7,6 @@ finish for up to that many seconds before the instances go.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,12 +19,10 @@ from lakecache_airflow.scaling.base import (
 )
 from lakecache_airflow.scaling.retry import Attempts, Backoff
 
-log = logging.getLogger(__name__)
-
 GROUP_TYPES = ("TASK", "CORE")
 
 
-class EmrInstanceGroupScaler:
+class EmrInstanceGroupScaler(aws.AwsScaler):
     """The instance group of EMR cluster ``cluster_id`` with id ``instance_group_id``, or the first of ``group_type``.
 
     :param decommission_timeout: seconds EMR gives shrinking nodes to finish their work (graceful scale-in).
@@ -34,6 +31,7 @@ class EmrInstanceGroupScaler:
     """
 
     backend = "emr"
+    service = "emr"
 
     def __init__(
         self,
@@ -56,19 +54,11 @@ class EmrInstanceGroupScaler:
         self.group_type = group_type
         self.instance_group_id = instance_group_id
         self.decommission_timeout = decommission_timeout
-        self.client = client if client is not None else aws.client("emr", region=region, endpoint_url=endpoint_url)
-        self.backoff = backoff or Backoff()
-        self.on_retry = on_retry or log.warning
+        self._connect(client, region=region, endpoint_url=endpoint_url, backoff=backoff, on_retry=on_retry)
 
-    def _call(self, what: str, attempts: Attempts, method: str, **params: Any) -> Any:
-        operation = getattr(self.client, method)
-        return aws.call(
-            lambda: operation(**params),
-            what=f"emr {what} on {self.cluster_id}",
-            backoff=self.backoff,
-            attempts=attempts,
-            on_retry=self.on_retry,
-        )
+    @property
+    def _target(self) -> str:
+        return self.cluster_id
 
     def _group(self, attempts: Attempts) -> dict[str, Any]:
         groups: list[dict[str, Any]] = []
@@ -133,13 +123,4 @@ class EmrInstanceGroupScaler:
                 InstanceGroups=[change],
             )
         after = self._state(self._group(attempts))
-        return ScaleResult(
-            backend=self.backend,
-            before=before.desired,
-            target=target,
-            requested=requested,
-            after=after.desired,
-            attempts=attempts.calls,
-            retries=tuple(attempts.failures),
-            notes=tuple(notes),
-        )
+        return self._result(attempts, target, requested, before, after, notes)
