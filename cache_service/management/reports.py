@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class InvalidFieldError(ValueError):
@@ -22,6 +25,14 @@ class PathNotFoundError(FileNotFoundError):
         self.field = field
 
 
+class JsonReport:
+    """A report the admin API answers: ``to_json`` gives its fields, nested reports included, as plain data."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(cast("DataclassInstance", self))
+
+
 @dataclass(frozen=True)
 class TierReport:
     """One tier's capacity and use."""
@@ -33,7 +44,7 @@ class TierReport:
 
 
 @dataclass(frozen=True)
-class StatusReport:
+class StatusReport(JsonReport):
     """The whole cache at a glance (``cachectl status``)."""
 
     capacity_bytes: int
@@ -50,13 +61,9 @@ class StatusReport:
     mounts: list[dict[str, Any]]
     jobs_running: int
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class PathReport:
+class PathReport(JsonReport):
     """One path as cache management sees it (``cachectl stat``)."""
 
     path: str
@@ -67,10 +74,6 @@ class PathReport:
     persisted: bool
     ttl_seconds: float | None
     uri: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
 
 
 STAGED_REASON = "staged data is held only in the cache until a rename publishes it to S3; it is never dropped"
@@ -87,16 +90,12 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class FreeReport:
+class FreeReport(JsonReport):
     """What ``free`` dropped."""
 
     freed_bytes: int
     freed_pages: int
     refused: list[Refusal] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class EvictedPath:
 
 
 @dataclass(frozen=True)
-class PurgeReport:
+class PurgeReport(JsonReport):
     """What a purge did, or with ``dry_run`` would do."""
 
     target: float
@@ -121,7 +120,3 @@ class PurgeReport:
     reached_target: bool
     shortfall: str | None
     """None when the target was reached; otherwise one sentence on what kept the cache above it."""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
