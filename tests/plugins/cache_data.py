@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from infra.cache_process import CacheProcess
+from infra.s3_emulator import S3Emulator
+from infra.toml_writer import merge
 from tests.support.admin import AdminClient
+from tests.support.caches import warehouse_cache
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,13 +26,35 @@ OLD_DAY_BYTES = 2 * (2 * PAGE)
 VANISHING_PATH = "/warehouse/vanishing/part-0.parquet"
 
 
+EVENTS: dict[str, bytes] = {
+    **{
+        f"warehouse/events/dt={day}/part-{part}.parquet": bytes([part]) * size
+        for day, size in ((DAY, 3 * PAGE + 100), ("2026-11-22", 2 * PAGE))
+        for part in range(2)
+    },
+    VANISHING_PATH.lstrip("/"): b"v" * PAGE,
+}
+"""Both days under ``warehouse/events/dt=.../part-N.parquet``, and ``VANISHING_PATH`` (one page): key -> bytes."""
+
+
 def put_events(s3_client: S3Client, bucket: str) -> None:
-    """Both days under ``warehouse/events/dt=.../part-N.parquet``, and ``VANISHING_PATH`` (one page)."""
-    for day, size in ((DAY, 3 * PAGE + 100), ("2026-11-22", 2 * PAGE)):
-        for part in range(2):
-            key = f"warehouse/events/dt={day}/part-{part}.parquet"
-            s3_client.put_object(Bucket=bucket, Key=key, Body=bytes([part]) * size)
-    s3_client.put_object(Bucket=bucket, Key=VANISHING_PATH.lstrip("/"), Body=b"v" * PAGE)
+    """Put ``EVENTS`` into ``bucket``."""
+    for key, body in EVENTS.items():
+        s3_client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+@contextmanager
+def events_cache(
+    s3_emulator: S3Emulator, root: Path, overrides: dict[str, Any] | None = None, **options: Any
+) -> Iterator[CacheProcess]:
+    """A started cache (64 KiB pages, then ``overrides``) mounting ``/warehouse`` on a new bucket of ``EVENTS``.
+
+    ``options`` go to ``CacheProcess`` (capacities); the cache's ``bucket`` attribute names the bucket. Both go at
+    exit.
+    """
+    config = merge({"store": {"page_size": "64KiB"}}, overrides or {})
+    with warehouse_cache(s3_emulator, root, EVENTS, config, **options) as cache:
+        yield cache
 
 
 def remove_behind_the_cache(cache: CacheProcess, s3_client: S3Client, bucket: str, path: str = VANISHING_PATH) -> None:

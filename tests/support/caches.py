@@ -52,11 +52,15 @@ class CacheFactory:
 
 @contextmanager
 def warehouse_cache(
-    s3_emulator: S3Emulator, root: Path, objects: Mapping[str, bytes], overrides: Mapping[str, Any] | None = None
+    s3_emulator: S3Emulator,
+    root: Path,
+    objects: Mapping[str, bytes],
+    overrides: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Iterator[CacheProcess]:
     """A new bucket holding ``objects`` (key -> bytes) and one worker mounting ``/warehouse`` on its ``warehouse/``.
 
-    The worker's ``bucket`` attribute names the bucket; both go at exit.
+    ``options`` go to ``CacheProcess``. The worker's ``bucket`` attribute names the bucket; both go at exit.
     """
     name = unique_bucket_name()
     client = s3_emulator.client()
@@ -65,7 +69,7 @@ def warehouse_cache(
         client.put_object(Bucket=name, Key=key, Body=body)
     factory = CacheFactory(root, s3_emulator.endpoint_url)
     try:
-        cache = factory({"/warehouse": f"s3://{name}/warehouse"}, overrides)
+        cache = factory({"/warehouse": f"s3://{name}/warehouse"}, overrides, **options)
         cache.bucket = name  # type: ignore[attr-defined]
         yield cache
     finally:

@@ -23,24 +23,17 @@ from infra.ports import free_port
 from infra.service_process import ServiceProcess, http_ok
 from lakecache_airflow.plugin import LakecachePlugin, status_app
 from tests.plugins.airflow_home import AIRFLOW, PLUGINS_FOLDER, REPO_ROOT, AirflowHome, connection_json
-from tests.plugins.cache_data import DAY_BYTES, DAY_PATH, admin, put_events
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
+from tests.plugins.cache_data import DAY_BYTES, DAY_PATH, admin, events_cache
 
 pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
 def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
-    client, name = s3_emulator.client(), unique_bucket_name()
-    client.create_bucket(Bucket=name)
-    put_events(client, name)
-    factory = CacheFactory(tmp_path_factory.mktemp("plugin"), s3_emulator.endpoint_url)
-    cache = factory({"/warehouse": f"s3://{name}/warehouse"}, {"store": {"page_size": "64KiB"}})
-    assert admin(cache).wait_job(admin(cache).ok("POST", "load", {"paths": [DAY_PATH]})["id"])["state"] == "succeeded"
-    yield cache
-    factory.stop_all()
-    remove_bucket(client, name)
+    with events_cache(s3_emulator, tmp_path_factory.mktemp("plugin")) as cache:
+        job = admin(cache).ok("POST", "load", {"paths": [DAY_PATH]})
+        assert admin(cache).wait_job(job["id"])["state"] == "succeeded"
+        yield cache
 
 
 class ApiServer:

@@ -23,10 +23,8 @@ from tests.plugins.cache_data import (
     OLD_DAY_PATH,
     admin,
     cached_bytes,
-    put_events,
+    events_cache,
 )
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
 
 CAPACITY = 1024 * 1024
 pytestmark = pytest.mark.airflow
@@ -53,22 +51,12 @@ DAG = f"""
 @pytest.fixture(scope="module")
 def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
     """A small cache with both days of events loaded: (DAY_BYTES + OLD_DAY_BYTES) / 1 MiB = 62.5% used."""
-    client, name = s3_emulator.client(), unique_bucket_name()
-    client.create_bucket(Bucket=name)
-    put_events(client, name)
-    factory = CacheFactory(tmp_path_factory.mktemp("purge"), s3_emulator.endpoint_url)
-    cache = factory(
-        {"/warehouse": f"s3://{name}/warehouse"},
-        {"store": {"page_size": "64KiB"}},
-        memory_capacity="512KiB",
-        disk_capacity="1MiB",
-    )
-    job = admin(cache).ok("POST", "load", {"paths": [DAY_PATH, OLD_DAY_PATH]})
-    assert admin(cache).wait_job(job["id"])["state"] == "succeeded"
-    assert admin(cache).ok("GET", "status")["used_bytes"] == DAY_BYTES + OLD_DAY_BYTES
-    yield cache
-    factory.stop_all()
-    remove_bucket(client, name)
+    root = tmp_path_factory.mktemp("purge")
+    with events_cache(s3_emulator, root, memory_capacity="512KiB", disk_capacity="1MiB") as cache:
+        job = admin(cache).ok("POST", "load", {"paths": [DAY_PATH, OLD_DAY_PATH]})
+        assert admin(cache).wait_job(job["id"])["state"] == "succeeded"
+        assert admin(cache).ok("GET", "status")["used_bytes"] == DAY_BYTES + OLD_DAY_BYTES
+        yield cache
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,9 @@ from tests.plugins.cache_data import (
     PAGE,
     VANISHING_PATH,
     cached_bytes,
-    put_events,
+    events_cache,
     remove_behind_the_cache,
 )
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
 
 pytestmark = pytest.mark.airflow
 
@@ -53,17 +51,10 @@ DAG = f"""
 @pytest.fixture(scope="module")
 def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
     """A cache on a bucket of events, one of whose files is deleted behind its back."""
-    client, name = s3_emulator.client(), unique_bucket_name()
-    client.create_bucket(Bucket=name)
-    put_events(client, name)
-    factory = CacheFactory(tmp_path_factory.mktemp("warmup"), s3_emulator.endpoint_url)
     # A long metadata sync interval: the cache must still list the vanished file when the DAG run loads it.
-    overrides = {"store": {"page_size": "64KiB"}, "metadata": {"sync_interval": "10m"}}
-    cache = factory({"/warehouse": f"s3://{name}/warehouse"}, overrides)
-    remove_behind_the_cache(cache, client, name)
-    yield cache
-    factory.stop_all()
-    remove_bucket(client, name)
+    with events_cache(s3_emulator, tmp_path_factory.mktemp("warmup"), {"metadata": {"sync_interval": "10m"}}) as cache:
+        remove_behind_the_cache(cache, s3_emulator.client(), cache.bucket)
+        yield cache
 
 
 @pytest.fixture(scope="module")

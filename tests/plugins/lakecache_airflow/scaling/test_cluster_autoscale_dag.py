@@ -18,10 +18,8 @@ from infra.cache_process import CacheProcess
 from infra.s3_emulator import EMULATOR_CREDENTIALS
 from lakecache_airflow.scaling.spark_standalone import SparkStandaloneCluster, SparkStandaloneScaler
 from tests.plugins.airflow_home import REPO_ROOT, AirflowHome, DagRun, connection_json
-from tests.plugins.cache_data import DAY_BYTES, DAY_PATH, cached_bytes, put_events
+from tests.plugins.cache_data import DAY_BYTES, DAY_PATH, cached_bytes, events_cache
 from tests.plugins.lakecache_airflow.scaling.aws_support import client, create_group
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark]
 
@@ -107,13 +105,8 @@ def test_a_dry_run_logs_and_pushes_the_decision_and_changes_nothing(
 @pytest.fixture(scope="module")
 def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
     """A cache mounting ``/warehouse`` on a bucket of events (``tests.plugins.cache_data``)."""
-    s3, name = s3_emulator.client(), unique_bucket_name()
-    s3.create_bucket(Bucket=name)
-    put_events(s3, name)
-    factory = CacheFactory(tmp_path_factory.mktemp("autoscale-cache"), s3_emulator.endpoint_url)
-    yield factory({"/warehouse": f"s3://{name}/warehouse"}, {"store": {"page_size": "64KiB"}})
-    factory.stop_all()
-    remove_bucket(s3, name)
+    with events_cache(s3_emulator, tmp_path_factory.mktemp("autoscale-cache")) as cache:
+        yield cache
 
 
 @pytest.fixture(scope="module")

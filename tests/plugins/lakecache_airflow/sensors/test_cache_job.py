@@ -12,9 +12,7 @@ import pytest
 
 from infra.cache_process import CacheProcess
 from tests.plugins.airflow_home import AirflowHome, DagRun, connection_json
-from tests.plugins.cache_data import DAY_BYTES, OLD_DAY_BYTES, VANISHING_PATH, put_events, remove_behind_the_cache
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
+from tests.plugins.cache_data import DAY_BYTES, OLD_DAY_BYTES, VANISHING_PATH, events_cache, remove_behind_the_cache
 
 pytestmark = pytest.mark.airflow
 
@@ -52,16 +50,9 @@ DAG = f"""
 
 @pytest.fixture(scope="module")
 def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
-    client, name = s3_emulator.client(), unique_bucket_name()
-    client.create_bucket(Bucket=name)
-    put_events(client, name)
-    factory = CacheFactory(tmp_path_factory.mktemp("sensor"), s3_emulator.endpoint_url)
-    overrides = {"store": {"page_size": "64KiB"}, "metadata": {"sync_interval": "10m"}}
-    cache = factory({"/warehouse": f"s3://{name}/warehouse"}, overrides)
-    remove_behind_the_cache(cache, client, name)
-    yield cache
-    factory.stop_all()
-    remove_bucket(client, name)
+    with events_cache(s3_emulator, tmp_path_factory.mktemp("sensor"), {"metadata": {"sync_interval": "10m"}}) as cache:
+        remove_behind_the_cache(cache, s3_emulator.client(), cache.bucket)
+        yield cache
 
 
 @pytest.fixture(scope="module")
