@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
 from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.support.metrics import scrape
 
 
 class CacheFactory:
@@ -75,3 +77,16 @@ def warehouse_cache(
     finally:
         factory.stop_all()
         remove_bucket(client, name)
+
+
+def restart_with_pressure_checks(cache: CacheProcess, interval: str = "200ms", timeout: float = 10) -> None:
+    """Restart ``cache`` checking for pressure every ``interval`` and wait (up to ``timeout`` s) for its first purge."""
+    cache.stop()
+    cache.config["store"]["pressure_check_interval"] = interval
+    cache.write_config()
+    cache.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not scrape(cache.webhdfs_url).get(
+        'lakecache_purge_runs_total{trigger="pressure"}'
+    ):
+        time.sleep(0.1)

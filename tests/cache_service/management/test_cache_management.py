@@ -8,6 +8,7 @@ import time
 
 from infra.cache_process import CacheProcess
 from tests.support.admin import AdminClient
+from tests.support.caches import restart_with_pressure_checks
 from tests.support.metrics import s3_bytes_read, scrape
 from tests.support.webhdfs import WebHdfsClient
 
@@ -196,15 +197,7 @@ def test_pressure_above_the_high_watermark_purges_to_the_low_one(cache_factory, 
     admin = AdminClient(cache.webhdfs_url, cache.token)
     admin.wait_job(admin.ok("POST", "load", {"paths": ["/warehouse/w"]})["id"])
     assert admin.ok("GET", "status")["used_bytes"] > 0.5 * 2 * 1024**2
-    cache.stop()
-    cache.config["store"]["pressure_check_interval"] = "200ms"
-    cache.write_config()
-    cache.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not scrape(cache.webhdfs_url).get(
-        'lakecache_purge_runs_total{trigger="pressure"}'
-    ):
-        time.sleep(0.1)
+    restart_with_pressure_checks(cache)
     assert admin.ok("GET", "status")["used_bytes"] <= 0.25 * 2 * 1024**2
     assert scrape(cache.webhdfs_url)['lakecache_evictions_total{reason="pressure",tier="disk"}'] > 0
 

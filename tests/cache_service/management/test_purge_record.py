@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from cache_service.units import format_size
 from infra.cache_process import CacheProcess
 from tests.support.admin import AdminClient
-from tests.support.metrics import scrape
+from tests.support.caches import restart_with_pressure_checks
 from tests.support.webhdfs import WebHdfsClient
 
 PAGE = 64 * 1024
@@ -143,15 +143,7 @@ def test_the_purge_record_lists_purges_newest_first_and_survives_a_restart(cache
     _load(admin, "/warehouse/w")
     plan = admin.ok("POST", "purge", {"target": 0.6, "dry_run": True})
     # Pressure checks on from the next start: the first check purges from above 50% down to 25%.
-    cache.stop()
-    cache.config["store"]["pressure_check_interval"] = "200ms"
-    cache.write_config()
-    cache.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not scrape(cache.webhdfs_url).get(
-        'lakecache_purge_runs_total{trigger="pressure"}'
-    ):
-        time.sleep(0.1)
+    restart_with_pressure_checks(cache)
     done = admin.ok("POST", "purge", {"target": 0.1, "paths": ["/warehouse/w/f0", "/warehouse/w/f1"]})
     cache.stop()
     cache.start()
