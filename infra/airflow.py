@@ -34,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -253,8 +253,12 @@ class LocalAirflow(ManagedService):
             process.stop(timeout=20)
 
     @property
-    def info(self) -> AirflowInfo:
-        """The record written to ``airflow.json`` by ``up``."""
+    def all_running(self) -> bool:
+        """True while every started component is still alive."""
+        return bool(self._processes) and all(p.running for p in self._processes.values())
+
+    def info(self, *, started_stack: bool) -> AirflowInfo:
+        """The record written to ``airflow.json``; ``started_stack`` says whether ``down`` must stop the stack too."""
         return AirflowInfo(
             state_dir=str(self.state_dir),
             url=self.url,
@@ -262,7 +266,7 @@ class LocalAirflow(ManagedService):
             password=self.password,
             pids=self.pids,
             stack_state_dir=self.stack.state_dir,
-            started_stack=False,
+            started_stack=started_stack,
         )
 
 
@@ -321,7 +325,7 @@ def _start(state_dir: Path, stack_dir: Path, *, detach: bool) -> tuple[LocalAirf
         if started_stack:
             _stop_stack(stack_dir)
         raise
-    info = AirflowInfo(**{**asdict(airflow.info), "started_stack": started_stack})
+    info = airflow.info(started_stack=started_stack)
     info.write(state_dir)
     return airflow, info
 
@@ -331,7 +335,7 @@ def _run(state_dir: Path, stack_dir: Path) -> int:
     print(_banner(info))
     print("Press Ctrl-C to stop Airflow" + (" and the stack." if info.started_stack else "."), flush=True)
     try:
-        while all(p.running for p in airflow._processes.values()):
+        while airflow.all_running:
             time.sleep(1)
         print("an Airflow component exited; see its log in", Path(info.state_dir) / "logs", file=sys.stderr)
         return 1
