@@ -52,9 +52,11 @@ class CacheManager:
         self.jobs_registry = JobRegistry()
         self._select = PathSelection(fs, pages)
         self._status = CacheStatus(
-            config, fs, pages, rules=rules, quotas=quotas, select=self._select, jobs=self.jobs_registry
+            config=config, fs=fs, pages=pages, rules=rules, quotas=quotas, select=self._select, jobs=self.jobs_registry
         )
-        self._purger = Purger(config, fs, pages, metrics, rules=rules, history=self.history, select=self._select)
+        self._purger = Purger(
+            config=config, fs=fs, pages=pages, metrics=metrics, rules=rules, history=self.history, select=self._select
+        )
         self._pins = PinsAndTtls(rules, pages, select=self._select, status=self._status)
 
     # --- questions (see ``status``) ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cache_service.config import CacheConfig
 from cache_service.management.history import PurgeHistory, PurgeRecord, utc_now
@@ -34,41 +35,29 @@ from cache_service.page_store import ObjectIdentity, PageKey, PageStore
 log = logging.getLogger("cache_service.management.manager")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Purger:
     """``cachectl free`` and ``purge``, and the purge that keeps the cache under its high watermark."""
 
-    def __init__(
-        self,
-        config: CacheConfig,
-        fs: CacheFileSystem,
-        pages: PageStore,
-        metrics: CacheMetrics,
-        *,
-        rules: PathRules,
-        history: PurgeHistory,
-        select: PathSelection,
-    ) -> None:
-        self._config = config
-        self._fs = fs
-        self._pages = pages
-        self._metrics = metrics
-        self._rules = rules
-        self._history = history
-        self._select = select
+    config: CacheConfig
+    fs: CacheFileSystem
+    pages: PageStore
+    metrics: CacheMetrics
+    rules: PathRules
+    history: PurgeHistory
+    select: PathSelection
 
     async def free(self, paths: list[str]) -> FreeReport:
         """Drop the cached pages of ``paths``; staged data is refused and listed, never dropped."""
-        scope, refused = await self._select.scope(paths)
+        scope, refused = await self.select.scope(paths)
         freed_bytes = freed_pages = 0
         for path in scope:
-            for owner_path, owner in self._select.owners_below(path):
-                if self._rules.is_pinned(owner_path):
+            for owner_path, owner in self.select.owners_below(path):
+                if self.rules.is_pinned(owner_path):
                     refused.append(Refusal(owner_path, PINNED_REASON))
                     continue
-                pages = len(
-                    [i for i in range(owner.page_count(self._pages.page_size)) if self._pages.has_page(owner, i)]
-                )
-                freed_bytes += self._pages.drop_version(owner.file_id, reason="free")
+                pages = len([i for i in range(owner.page_count(self.pages.page_size)) if self.pages.has_page(owner, i)])
+                freed_bytes += self.pages.drop_version(owner.file_id, reason="free")
                 freed_pages += pages
         return FreeReport(freed_bytes=freed_bytes, freed_pages=freed_pages, refused=refused)
 
@@ -85,39 +74,39 @@ class Purger:
         scope: list[str] | None = None
         refused: list[Refusal] = []
         if paths is not None:
-            scope, refused = await self._select.scope(paths)
-        elif self._fs.staging.used_bytes:
-            refused.append(Refusal("/", f"{self._fs.staging.used_bytes} bytes: {STAGED_REASON}"))
+            scope, refused = await self.select.scope(paths)
+        elif self.fs.staging.used_bytes:
+            refused.append(Refusal("/", f"{self.fs.staging.used_bytes} bytes: {STAGED_REASON}"))
         # From here on nothing awaits: the store cannot change between the counts and the eviction.
-        owners = self._select.owners_in(scope)
+        owners = self.select.owners_in(scope)
         can_evict = None if scope is None else self._among(owners)
-        last = self._pages.last_medium
-        before = self._pages.used(last)
-        scope_bytes = sum(self._pages.cached_bytes(o) for _, o in owners)
+        last = self.pages.last_medium
+        before = self.pages.used(last)
+        scope_bytes = sum(self.pages.cached_bytes(o) for _, o in owners)
         victims: list[tuple[ObjectIdentity, int]] = []
         from_last: list[tuple[ObjectIdentity, int]] = []
         above: list[str] = []  # tiers left above their goal
         # The last tier first: evicting there also clears the memory copies.
-        for medium in sorted(self._pages.media(), key=lambda m: m != last):
-            goal = int(target * self._pages.capacity(medium))
+        for medium in sorted(self.pages.media(), key=lambda m: m != last):
+            goal = int(target * self.pages.capacity(medium))
             if dry_run:
                 if medium == last:
-                    from_last = self._pages.plan_eviction(medium, goal, can_evict=can_evict)
+                    from_last = self.pages.plan_eviction(medium, goal, can_evict=can_evict)
                     victims += from_last
             else:
-                taken = self._pages.evict_to(medium, goal, reason="purge", can_evict=can_evict)
+                taken = self.pages.evict_to(medium, goal, reason="purge", can_evict=can_evict)
                 victims += taken
                 if medium == last:
                     from_last = taken
-                if self._pages.used(medium) > goal:
+                if self.pages.used(medium) > goal:
                     above.append(medium)
         freed = sum(size for _, size in victims)
-        after = before - freed if dry_run else self._pages.used(last)
-        if dry_run and after > int(target * self._pages.capacity(last)):
+        after = before - freed if dry_run else self.pages.used(last)
+        if dry_run and after > int(target * self.pages.capacity(last)):
             above = [last]
-        below = self._select.owners_below("/")
-        pinned = [(p, self._pages.cached_bytes(o)) for p, o in below if self._rules.is_pinned(p)]
-        for pin in self._rules.pins():
+        below = self.select.owners_below("/")
+        pinned = [(p, self.pages.cached_bytes(o)) for p, o in below if self.rules.is_pinned(p)]
+        for pin in self.rules.pins():
             held = sum(
                 b for p, b in pinned if is_within(p, pin) and (scope is None or any(is_within(p, s) for s in scope))
             )
@@ -138,11 +127,11 @@ class Purger:
             )
             refused += [Refusal(p, f"{b} bytes {READING_REASON}") for p, b in sorted(reading.items())]
         if not dry_run:
-            self._metrics.purge_runs.labels(trigger="manual").inc()
-            self._metrics.purge_bytes.labels(trigger="manual").inc(freed)
+            self.metrics.purge_runs.labels(trigger="manual").inc()
+            self.metrics.purge_bytes.labels(trigger="manual").inc(freed)
         by_path: dict[str, int] = defaultdict(int)
         for owner, size in victims:
-            by_path[self._select.name_of(owner)] += size
+            by_path[self.select.name_of(owner)] += size
         report = PurgeReport(
             target=float(target),
             dry_run=dry_run,
@@ -154,7 +143,7 @@ class Purger:
             reached_target=not above,
             shortfall=shortfall,
         )
-        self._history.add(
+        self.history.add(
             PurgeRecord(
                 time=utc_now(),
                 trigger="manual",
@@ -194,10 +183,10 @@ class Purger:
         purge's objects still there is pinned or being read (the store's own rule), and the rest of the tier's use
         is staged data or room for writes under way.
         """
-        last = self._pages.last_medium
+        last = self.pages.last_medium
         if last not in above:
             medium = above[0]
-            used, capacity = self._pages.used(medium), self._pages.capacity(medium)
+            used, capacity = self.pages.used(medium), self.pages.capacity(medium)
             return {}, explain_upper_tier(medium=medium, target=target, capacity=capacity, used=used)
         # A dry run evicted nothing: what would stay is what is cached less what the plan takes.
         taken: dict[str, int] = defaultdict(int)
@@ -208,29 +197,29 @@ class Purger:
         pinned_paths: list[str] = []
         reading: dict[str, int] = defaultdict(int)
         for path, owner in owners:
-            left = self._pages.cached_bytes(owner) - taken[owner.file_id]
+            left = self.pages.cached_bytes(owner) - taken[owner.file_id]
             remaining += left
-            if path is not None and self._rules.is_pinned(path):
+            if path is not None and self.rules.is_pinned(path):
                 pinned += left
                 pinned_paths.append(path)
             elif left > 0:
-                reading[path or self._select.name_of(owner)] += left
+                reading[path or self.select.name_of(owner)] += left
         if scope is None:
-            staged = self._fs.staging.used_bytes
+            staged = self.fs.staging.used_bytes
             writing = max(0, after - remaining - staged)
         else:
-            staged_files = {e.path: e.size for s in scope for e in self._fs.staging.walk(s) if not e.is_dir}
+            staged_files = {e.path: e.size for s in scope for e in self.fs.staging.walk(s) if not e.is_dir}
             staged, writing = sum(staged_files.values()), 0
         held = Held(
             pinned=pinned,
-            pins=tuple(pin for pin in self._rules.pins() if any(is_within(p, pin) for p in pinned_paths)),
+            pins=tuple(pin for pin in self.rules.pins() if any(is_within(p, pin) for p in pinned_paths)),
             staged=staged,
             reading=sum(reading.values()),
             writing=writing,
         )
         sentence = explain(
             target=target,
-            capacity=self._pages.capacity(last),
+            capacity=self.pages.capacity(last),
             used_before=before,
             freed=sum(size for _, size in from_last),
             held=held,
@@ -246,35 +235,35 @@ class Purger:
         repeat the newest record: a cache held above the watermark by pins would otherwise fill the record with
         copies, every few seconds, and push the manual purges out of it.
         """
-        store = self._config.store
-        last = self._pages.last_medium
-        before = self._pages.used(last)
+        store = self.config.store
+        last = self.pages.last_medium
+        before = self.pages.used(last)
         freed = 0
         acted: list[str] = []
         from_last: list[tuple[ObjectIdentity, int]] = []
-        for medium in sorted(self._pages.media(), key=lambda m: m != last):
-            capacity = self._pages.capacity(medium)
-            if self._pages.used(medium) > store.high_watermark * capacity:
-                victims = self._pages.evict_to(medium, int(store.low_watermark * capacity), reason="pressure")
+        for medium in sorted(self.pages.media(), key=lambda m: m != last):
+            capacity = self.pages.capacity(medium)
+            if self.pages.used(medium) > store.high_watermark * capacity:
+                victims = self.pages.evict_to(medium, int(store.low_watermark * capacity), reason="pressure")
                 freed += sum(size for _, size in victims)
                 acted.append(medium)
                 if medium == last:
                     from_last = victims
-                self._metrics.purge_runs.labels(trigger="pressure").inc()
+                self.metrics.purge_runs.labels(trigger="pressure").inc()
         if not acted:
             return 0
         if freed:
-            self._metrics.purge_bytes.labels(trigger="pressure").inc(freed)
+            self.metrics.purge_bytes.labels(trigger="pressure").inc(freed)
             log.info("purged %d bytes under pressure", freed)
         goal = store.low_watermark
-        above = [m for m in acted if self._pages.used(m) > int(goal * self._pages.capacity(m))]
-        after = self._pages.used(last)
+        above = [m for m in acted if self.pages.used(m) > int(goal * self.pages.capacity(m))]
+        after = self.pages.used(last)
         shortfall = None
         if above:
             _, shortfall = self._shortfall(
                 target=goal,
                 scope=None,
-                owners=self._select.owners_in(None),
+                owners=self.select.owners_in(None),
                 scope_bytes=0,
                 before=before,
                 after=after,
@@ -282,7 +271,7 @@ class Purger:
                 planned=False,
                 above=above,
             )
-        newest = self._history.latest()
+        newest = self.history.latest()
         repeat = (
             newest is not None
             and newest.trigger == "pressure"
@@ -290,7 +279,7 @@ class Purger:
             and newest.shortfall == shortfall
         )
         if not repeat:
-            self._history.add(
+            self.history.add(
                 PurgeRecord(
                     time=utc_now(),
                     trigger="pressure",
@@ -308,4 +297,4 @@ class Purger:
 
     def purges(self, limit: int | None = None) -> list[PurgeRecord]:
         """The purge record: up to ``limit`` purges (manual, dry runs, under pressure), newest first."""
-        return self._history.list(limit)
+        return self.history.list(limit)

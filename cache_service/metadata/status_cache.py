@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from cache_service.metrics import CacheMetrics
@@ -26,27 +26,23 @@ class _Entry(Generic[T]):
     expires: float
 
 
+@dataclass(eq=False)
 class StatusCache:
-    """Cached ``head`` and ``list_level`` answers of the under store, negative answers included."""
+    """Cached ``head`` and ``list_level`` answers of the under store, negative answers included.
 
-    def __init__(
-        self,
-        under: UnderStore,
-        ttl: float,
-        executor: Executor,
-        metrics: CacheMetrics,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._under = under
-        self._ttl = ttl
-        self._executor = executor
-        self._metrics = metrics
-        self._clock = clock
-        self._objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = {}
-        self._listings: dict[tuple[str, str], _Entry[Listing]] = {}
-        self._pending: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
-        # Bumped by every change the cache makes itself, so an S3 answer requested before it is not stored after it.
-        self._generation = 0
+    ``ttl`` is how long an answer is trusted (``metadata.sync_interval``); ``clock`` measures it.
+    """
+
+    under: UnderStore
+    ttl: float
+    executor: Executor
+    metrics: CacheMetrics
+    clock: Callable[[], float] = time.monotonic
+    _objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = field(init=False, default_factory=dict)
+    _listings: dict[tuple[str, str], _Entry[Listing]] = field(init=False, default_factory=dict)
+    _pending: dict[tuple[str, str, str], asyncio.Future[Any]] = field(init=False, default_factory=dict)
+    # Bumped by every change the cache makes itself, so an S3 answer requested before it is not stored after it.
+    _generation: int = field(init=False, default=0)
 
     async def _call(self, kind: str, bucket: str, key: str, fn: Callable[[], T]) -> T:
         # Concurrent lookups of one key share one S3 request.
@@ -54,17 +50,17 @@ class StatusCache:
         future = self._pending.get(token)
         if future is None:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, fn)
+            future = loop.run_in_executor(self.executor, fn)
             self._pending[token] = future
             future.add_done_callback(lambda _: self._pending.pop(token, None))
-        self._metrics.metadata_misses.inc()
+        self.metrics.metadata_misses.inc()
         result: T = await asyncio.shield(future)
         return result
 
     def _fresh(self, bucket: str, key: str) -> _Entry[ObjectStatus | None] | None:
         entry = self._objects.get((bucket, key))
-        if entry is not None and entry.expires > self._clock():
-            self._metrics.metadata_hits.inc()
+        if entry is not None and entry.expires > self.clock():
+            self.metrics.metadata_hits.inc()
             return entry
         return None
 
@@ -81,14 +77,14 @@ class StatusCache:
 
         def lookup() -> ObjectStatus | None:
             try:
-                return self._under.head(bucket, key)
+                return self.under.head(bucket, key)
             except FileNotFoundError:
                 return None
 
         generation = self._generation
         status = await self._call("head", bucket, key, lookup)
         if generation == self._generation:
-            self._objects[(bucket, key)] = _Entry(status, self._clock() + self._ttl)
+            self._objects[(bucket, key)] = _Entry(status, self.clock() + self.ttl)
         return status
 
     async def listing(self, bucket: str, prefix: str) -> Listing:
@@ -97,23 +93,23 @@ class StatusCache:
         Raises ``FileNotFoundError`` if the bucket does not exist, ``UnderStoreUnavailableError`` if S3 is down.
         """
         entry = self._listings.get((bucket, prefix))
-        if entry is not None and entry.expires > self._clock():
-            self._metrics.metadata_hits.inc()
+        if entry is not None and entry.expires > self.clock():
+            self.metrics.metadata_hits.inc()
             return entry.value
         generation = self._generation
-        listing = await self._call("list", bucket, prefix, lambda: self._under.list_level(bucket, prefix))
+        listing = await self._call("list", bucket, prefix, lambda: self.under.list_level(bucket, prefix))
         if generation != self._generation:
             return listing
-        now = self._clock()
-        self._listings[(bucket, prefix)] = _Entry(listing, now + self._ttl)
+        now = self.clock()
+        self._listings[(bucket, prefix)] = _Entry(listing, now + self.ttl)
         for status in listing.objects:
-            self._objects[(bucket, status.key)] = _Entry(status, now + self._ttl)
+            self._objects[(bucket, status.key)] = _Entry(status, now + self.ttl)
         return listing
 
     def record(self, status: ObjectStatus) -> None:
         """Remember an object the cache itself just wrote, and forget listings it changes."""
         self._generation += 1
-        self._objects[(status.bucket, status.key)] = _Entry(status, self._clock() + self._ttl)
+        self._objects[(status.bucket, status.key)] = _Entry(status, self.clock() + self.ttl)
         self._forget_listings(status.bucket, status.key)
 
     def forget(self, bucket: str, key: str) -> None:

@@ -14,6 +14,8 @@ import logging
 import struct
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from cache_service.config import WriteConfig
 from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError
@@ -34,41 +36,35 @@ log = logging.getLogger(__name__)
 _MEMO_ENTRIES = 65536
 
 
+@dataclass(frozen=True, eq=False)
 class CacheFileSystem:
     """HDFS-like operations on cache paths."""
 
-    def __init__(
-        self,
-        mounts: MountTable,
-        write: WriteConfig,
-        under: UnderStore,
-        status: StatusCache,
-        pages: PageStore,
-        staging: StagingArea,
-        uploader: Uploader,
-        executor: Executor,
-    ) -> None:
-        self.mounts = mounts
-        self._write = write
-        self._under = under
-        self._status = status
-        self.pages = pages
-        self.staging = staging
-        self._uploader = uploader
-        self._executor = executor
-        # Memos of the read path, both bounded: path -> its S3 location when it names a published object (not
-        # staging, not a directory of mounts), and path -> the status built from the last ObjectStatus seen for it
-        # (so a warm read reuses the object's identity and its file id instead of hashing it again).
-        self._published: dict[str, Location | None] = {}
-        self._statuses: dict[str, tuple[ObjectStatus, FileStatus]] = {}
-        self.reads = ObjectReader(self, status, pages, under, executor)
+    mounts: MountTable
+    write_config: WriteConfig
+    under: UnderStore
+    status_cache: StatusCache
+    pages: PageStore
+    staging: StagingArea
+    uploader: Uploader
+    executor: Executor
+    # Memos of the read path, both bounded: path -> its S3 location when it names a published object (not staging,
+    # not a directory of mounts), and path -> the status built from the last ObjectStatus seen for it (so a warm
+    # read reuses the object's identity and its file id instead of hashing it again).
+    _published: dict[str, Location | None] = field(init=False, default_factory=dict)
+    _statuses: dict[str, tuple[ObjectStatus, FileStatus]] = field(init=False, default_factory=dict)
+
+    @cached_property
+    def reads(self) -> ObjectReader:
+        """The read path: every read of a file or an object goes through it."""
+        return ObjectReader(self, self.status_cache, self.pages, self.under, self.executor)
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def is_staging(self, path: str) -> bool:
         """True for paths whose data stays in the cache until published."""
-        return self._write.is_staging(path)
+        return self.write_config.is_staging(path)
 
     # --- status and listings -----------------------------------------------------------------------------------
 
@@ -97,7 +93,7 @@ class CacheFileSystem:
             return staged_status(staged)
         if loc.is_mount_point:
             return FileStatus(path=path, is_dir=True)
-        listing = await self._status.listing(loc.bucket, _dir_prefix(loc.key))
+        listing = await self.status_cache.listing(loc.bucket, _dir_prefix(loc.key))
         return FileStatus(path=path, is_dir=True) if listing.exists else None
 
     async def list(self, path: str) -> list[FileStatus]:
@@ -109,7 +105,7 @@ class CacheFileSystem:
         if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
             loc = self.mounts.resolve(path)
             prefix = _dir_prefix(loc.key)
-            listing = await self._status.listing(loc.bucket, prefix)
+            listing = await self.status_cache.listing(loc.bucket, prefix)
             for obj in listing.objects:
                 name = obj.key[len(prefix) :]
                 if _addressable(name):
@@ -133,7 +129,7 @@ class CacheFileSystem:
         if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
             loc = self.mounts.resolve(path)
             prefix = _dir_prefix(loc.key)
-            for obj in await self._run(lambda: list(self._under.list_recursive(loc.bucket, prefix))):
+            for obj in await self._run(lambda: list(self.under.list_recursive(loc.bucket, prefix))):
                 rel = obj.key[len(prefix) :]
                 parts = rel.split("/")
                 for depth in range(1, len(parts)):
@@ -178,7 +174,7 @@ class CacheFileSystem:
     async def _object_status(self, loc: Location) -> FileStatus | None:
         if not loc.key or loc.is_mount_point:
             return None
-        obj = await self._status.head(loc.bucket, loc.key)
+        obj = await self.status_cache.head(loc.bucket, loc.key)
         return None if obj is None else self._file_status(loc.path, obj)
 
     def known_status(self, path: str) -> FileStatus | None:
@@ -186,7 +182,7 @@ class CacheFileSystem:
         loc = self._published_location(path)
         if loc is None:
             return None
-        obj = self._status.known(loc.bucket, loc.key)
+        obj = self.status_cache.known(loc.bucket, loc.key)
         return None if obj is None else self._file_status(path, obj)
 
     def _published_location(self, path: str) -> Location | None:
@@ -217,7 +213,7 @@ class CacheFileSystem:
     def forget(self, path: str) -> None:
         """Drop cached metadata of ``path`` (after a stale read) so the next lookup asks S3."""
         loc = self.mounts.resolve(path)
-        self._status.forget(loc.bucket, loc.key)
+        self.status_cache.forget(loc.bucket, loc.key)
 
     # --- writes ------------------------------------------------------------------------------------------------
 
@@ -243,10 +239,10 @@ class CacheFileSystem:
             finally:
                 tmp.unlink(missing_ok=True)
             return FileStatus(path=path, is_dir=False, length=size, staged=True)
-        spool = self._uploader.spool_file()
+        spool = self.uploader.spool_file()
         try:
             await _drain_to(body, spool.as_posix())
-            obj = await self._uploader.upload(loc.bucket, loc.key, spool)
+            obj = await self.uploader.upload(loc.bucket, loc.key, spool)
         finally:
             spool.unlink(missing_ok=True)
         return published_status(path, obj)
@@ -271,8 +267,8 @@ class CacheFileSystem:
             self.staging.mkdirs(path)
             return True
         loc = self.mounts.resolve(path)
-        marker = await self._run(self._under.put_bytes, loc.bucket, _dir_prefix(loc.key), b"")
-        self._status.record(marker)
+        marker = await self._run(self.under.put_bytes, loc.bucket, _dir_prefix(loc.key), b"")
+        self.status_cache.record(marker)
         return True
 
     async def rename(self, src: str, dst: str) -> bool:
@@ -327,9 +323,9 @@ class CacheFileSystem:
                 continue
             loc = self.mounts.resolve(target)
             if not entry.is_dir:
-                uploads.append(self._uploader.upload(loc.bucket, loc.key, self.staging.local(entry.path)))
+                uploads.append(self.uploader.upload(loc.bucket, loc.key, self.staging.local(entry.path)))
             elif not any(e.path != entry.path and is_within(e.path, entry.path) for e in entries):
-                uploads.append(self._uploader.mark_directory(loc.bucket, _dir_prefix(loc.key)))
+                uploads.append(self.uploader.mark_directory(loc.bucket, _dir_prefix(loc.key)))
         await asyncio.gather(*uploads)
         # Everything bound for S3 is durable now; entries bound for nested staging paths move locally.
         for entry in entries:
@@ -342,18 +338,18 @@ class CacheFileSystem:
     async def _move_objects(self, src_loc: Location, dst_loc: Location, src_st: FileStatus) -> None:
         if not src_st.is_dir:
             assert src_st.object is not None
-            await self._uploader.move(src_st.object, dst_loc.key)
+            await self.uploader.move(src_st.object, dst_loc.key)
             return
         src_prefix, dst_prefix = _dir_prefix(src_loc.key), _dir_prefix(dst_loc.key)
-        objects = await self._run(lambda: list(self._under.list_recursive(src_loc.bucket, src_prefix)))
+        objects = await self._run(lambda: list(self.under.list_recursive(src_loc.bucket, src_prefix)))
         moves = []
         for obj in objects:
-            moves.append(self._uploader.move(identity_of(obj), dst_prefix + obj.key[len(src_prefix) :]))
+            moves.append(self.uploader.move(identity_of(obj), dst_prefix + obj.key[len(src_prefix) :]))
         await asyncio.gather(*moves)
         if not objects:
-            await self._uploader.mark_directory(dst_loc.bucket, dst_prefix)
-        self._status.forget_prefix(src_loc.bucket, src_prefix)
-        self._status.forget_prefix(dst_loc.bucket, dst_prefix)
+            await self.uploader.mark_directory(dst_loc.bucket, dst_prefix)
+        self.status_cache.forget_prefix(src_loc.bucket, src_prefix)
+        self.status_cache.forget_prefix(dst_loc.bucket, dst_prefix)
 
     async def delete(self, path: str, *, recursive: bool) -> bool:
         """Delete a file or directory from S3, the cache and the staging area; False if nothing was there.
@@ -373,12 +369,12 @@ class CacheFileSystem:
             return True
         loc = self.mounts.resolve(path)
         if not st.is_dir:
-            await self._uploader.delete(loc.bucket, [loc.key])
+            await self.uploader.delete(loc.bucket, [loc.key])
             return True
         prefix = _dir_prefix(loc.key)
-        objects = await self._run(lambda: list(self._under.list_recursive(loc.bucket, prefix)))
-        await self._uploader.delete(loc.bucket, [o.key for o in objects] + [prefix])
-        self._status.forget_prefix(loc.bucket, prefix)
+        objects = await self._run(lambda: list(self.under.list_recursive(loc.bucket, prefix)))
+        await self.uploader.delete(loc.bucket, [o.key for o in objects] + [prefix])
+        self.status_cache.forget_prefix(loc.bucket, prefix)
         return True
 
 

@@ -98,22 +98,20 @@ class _Range:
     span: Span
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class ObjectReader:
     """Reads of files and objects, with the stale-ETag retry; see the module's docstring."""
 
-    def __init__(
-        self, files: FileLookup, status: StatusCache, pages: PageStore, under: UnderStore, executor: Executor
-    ) -> None:
-        self._files = files
-        self._status = status
-        self._pages = pages
-        self._under = under
-        self._executor = executor
+    files: FileLookup
+    status: StatusCache
+    pages: PageStore
+    under: UnderStore
+    executor: Executor
 
     def cache_path(self, bucket: str, key: str) -> str | None:
         """The cache path of ``bucket``/``key``, or None: outside every mount, a mount point itself, or a key no path
         can name (``a//b``, ``a/../b``, a trailing ``/``, control characters), which S3 then serves as it is."""
-        mounts = self._files.mounts
+        mounts = self.files.mounts
         path = mounts.to_path(bucket, key)
         if path is None or key != key.strip("/"):
             return None
@@ -141,7 +139,7 @@ class ObjectReader:
                 raise ValueError(f"Offset={offset} out of the range [0, {st.length}]: {path}")
             return _Range((offset, offset + st.read_count(offset, length)))
 
-        return (await self._open(path, self._files.status, whole))[1]
+        return (await self._open(path, self.files.status, whole))[1]
 
     async def open_object(self, path: str, plan: Callable[[FileStatus], PlanT]) -> tuple[PlanT, OpenRead]:
         """Start reading the S3 object cache path ``path`` names (staged data and directories aside).
@@ -154,7 +152,7 @@ class ObjectReader:
         return await self._open(path, self._object_status, plan)
 
     async def _object_status(self, path: str) -> FileStatus:
-        st = await self._files.object_status(path)
+        st = await self.files.object_status(path)
         if st is None:
             raise FileNotFoundError(f"No such object: {path}")
         return st
@@ -173,34 +171,34 @@ class ObjectReader:
                 first = await anext(chunks, None)
             except StaleObjectError:
                 # The object changed in S3 since its status was cached: look again, once.
-                self._files.forget(path)
+                self.files.forget(path)
                 if attempt == 2:
                     raise
                 continue
             except FileNotFoundError:
                 # Deleted behind the cache's back: its cached status is wrong too.
-                self._files.forget(path)
+                self.files.forget(path)
                 raise
             return chosen, OpenRead(st, start, end - start, first, chunks)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _chunks(self, path: str, st: FileStatus, offset: int, count: int) -> AsyncIterator[Chunk]:
         if st.object is not None:
-            return self._pages.read(st.object, offset, count)
-        return _read_local(self._files.staging.local(path).as_posix(), offset, count)
+            return self.pages.read(st.object, offset, count)
+        return _read_local(self.files.staging.local(path).as_posix(), offset, count)
 
     def read_in_memory(self, path: str, offset: int, length: int | None, *, most: int) -> Sequence[Chunk] | None:
         """What ``open`` would read, now, when it needs no wait: a published file whose status is fresh in the status
         cache and whose pages in range (at most ``most`` bytes) are all in memory. None otherwise, and for anything
         ``open`` would refuse: the caller then takes ``open``, which answers it properly.
         """
-        st = self._files.known_status(path)
+        st = self.files.known_status(path)
         if st is None or st.object is None or offset > st.length:
             return None
         count = st.read_count(offset, length)
         if count > most:
             return None
-        return self._pages.read_in_memory(st.object, offset, count)
+        return self.pages.read_in_memory(st.object, offset, count)
 
     # --- reads of any object (S3 UploadPartCopy) -------------------------------------------------------------------
 
@@ -209,7 +207,7 @@ class ObjectReader:
 
         Raises ``UnderStoreUnavailableError``.
         """
-        return await self._status.head(bucket, key)
+        return await self.status.head(bucket, key)
 
     async def read_range(self, obj: ObjectStatus, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``[start, end)`` of ``obj``: from the page store when it has a cache path, else from S3 uncached.
@@ -219,23 +217,23 @@ class ObjectReader:
         """
         try:
             if self.cache_path(obj.bucket, obj.key) is not None:
-                async for chunk in self._pages.read(identity_of(obj), start, end - start):
+                async for chunk in self.pages.read(identity_of(obj), start, end - start):
                     yield bytes(chunk)
             else:
                 async for piece in self._uncached(obj, start, end):
                     yield piece
         except FileNotFoundError:
-            self._status.forget(obj.bucket, obj.key)
+            self.status.forget(obj.bucket, obj.key)
             raise
 
     async def _uncached(self, obj: ObjectStatus, start: int, end: int) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        pieces = self._under.stream_range(obj.bucket, obj.key, start, end, obj.etag, piece=_PIECE)
+        pieces = self.under.stream_range(obj.bucket, obj.key, start, end, obj.etag, piece=_PIECE)
         try:
-            while data := await loop.run_in_executor(self._executor, next, pieces, b""):
+            while data := await loop.run_in_executor(self.executor, next, pieces, b""):
                 yield data
         finally:
-            await loop.run_in_executor(self._executor, pieces.close)
+            await loop.run_in_executor(self.executor, pieces.close)
 
 
 async def _no_chunks() -> AsyncIterator[Chunk]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from cache_service.eviction import EvictionPolicy
 from cache_service.metrics import CacheMetrics
@@ -30,55 +30,51 @@ class TierUsage:
     pages: int
 
 
+@dataclass(eq=False, slots=True)
 class TierRoom:
-    """Use and eviction of the page store's tiers, which it shares with the store (the read path reads them)."""
+    """Use and eviction of the page store's tiers, which it shares with the store (the read path reads them).
 
-    def __init__(
-        self,
-        tiers: dict[str, Tier],
-        policies: dict[str, EvictionPolicy[PageKey]],
-        index: PageIndex,
-        metrics: CacheMetrics,
-        *,
-        reserved: ReservedSpace,
-        guard: EvictionGuard,
-        quotas: QuotaPolicy,
-    ) -> None:
-        """Room in ``tiers`` (fastest first, the last holding every page), evicting in the order of ``policies``."""
-        self._tiers = tiers
-        self._policies = policies
-        self._index = index
-        self._metrics = metrics
-        self._reserved_space = reserved
-        self._guard = guard
-        self._quotas = quotas
-        self.last = "disk" if "disk" in tiers else "memory"
+    ``tiers`` go fastest first, the last holding every page; each evicts in the order of its ``policies`` entry.
+    """
+
+    tiers: dict[str, Tier]
+    policies: dict[str, EvictionPolicy[PageKey]]
+    index: PageIndex
+    metrics: CacheMetrics
+    _: KW_ONLY
+    reserved: ReservedSpace
+    guard: EvictionGuard
+    quotas: QuotaPolicy
+    _writing: int = field(init=False, default=0)  # bytes of disk writes under way: room already promised to them
+    _writing_by_group: dict[str, int] = field(init=False, default_factory=dict)
+
+    @property
+    def last(self) -> str:
         """The tier that holds every cached page ("disk" when there is one)."""
-        self._writing = 0  # bytes of disk writes under way: room already promised to them
-        self._writing_by_group: dict[str, int] = {}
+        return "disk" if "disk" in self.tiers else "memory"
 
     # --- use ---------------------------------------------------------------------------------------------------
 
-    def reserved(self, medium: str) -> int:
+    def reserved_bytes(self, medium: str) -> int:
         """Bytes of ``medium`` taken by other than pages: reserved areas and writes under way (disk only)."""
-        return self._reserved_space.used_bytes + self._writing if medium == "disk" else 0
+        return self.reserved.used_bytes + self._writing if medium == "disk" else 0
 
     def used(self, medium: str) -> int:
         """Bytes used in one tier (staged files count on disk)."""
-        return self._tiers[medium].used_bytes + self.reserved(medium)
+        return self.tiers[medium].used_bytes + self.reserved_bytes(medium)
 
     def usage(self) -> list[TierUsage]:
         """Capacity and use of each tier, fastest first."""
-        counts = self._index.page_counts(list(self._tiers))
+        counts = self.index.page_counts(list(self.tiers))
         return [
-            TierUsage(medium, tier.capacity, tier.used_bytes + self.reserved(medium), counts[medium])
-            for medium, tier in self._tiers.items()
+            TierUsage(medium, tier.capacity, tier.used_bytes + self.reserved_bytes(medium), counts[medium])
+            for medium, tier in self.tiers.items()
         ]
 
     def protected_bytes(self) -> int:
         """Bytes of cached pages that eviction may not take because they are pinned."""
-        index = self._index
-        return sum(index.cached_bytes(owner) for owner in index.owners() if self._guard.protects(owner))
+        index = self.index
+        return sum(index.cached_bytes(owner) for owner in index.owners() if self.guard.protects(owner))
 
     def promise(self, group: str, size: int) -> None:
         """Hold ``size`` bytes of the disk tier for a page of quota ``group`` being written."""
@@ -97,26 +93,26 @@ class TierRoom:
 
         False when they cannot: everything that would have to go is pinned or being read.
         """
-        group = self._quotas.group_of(owner)
-        quota = self._quotas.limit(group, medium)
+        group = self.quotas.group_of(owner)
+        quota = self.quotas.limit(group, medium)
         if quota is not None:
             pending = self._writing_by_group.get(group, 0) if medium == "disk" else 0
-            while self._index.usage_of_group(medium, group) + pending + need > quota:
+            while self.index.usage_of_group(medium, group) + pending + need > quota:
                 in_group = self._in_group(group)
                 if not self.evict_one(medium, reason="quota", can_evict=in_group):
                     return False
-        tier = self._tiers[medium]
-        while tier.used_bytes + self.reserved(medium) + need > tier.capacity:
+        tier = self.tiers[medium]
+        while tier.used_bytes + self.reserved_bytes(medium) + need > tier.capacity:
             if not self.evict_one(medium, reason="capacity"):
                 return False
         return True
 
     def _in_group(self, group: str) -> Callable[[PageKey], bool]:
-        return lambda key: self._index.in_group(key, group)
+        return lambda key: self.index.in_group(key, group)
 
     def _evictable(self, key: PageKey) -> bool:
-        entry = self._index.entries.get(key)
-        return entry is not None and entry.readers == 0 and not self._guard.protects(entry.owner)
+        entry = self.index.entries.get(key)
+        return entry is not None and entry.readers == 0 and not self.guard.protects(entry.owner)
 
     def _rule(self, can_evict: Callable[[PageKey], bool] | None) -> Callable[[PageKey], bool]:
         if can_evict is None:
@@ -128,7 +124,7 @@ class TierRoom:
 
         ``can_evict`` narrows the candidates beyond the store's own rule (pinned and in-use pages always stay).
         """
-        victim = self._policies[medium].evict(self._rule(can_evict))
+        victim = self.policies[medium].evict(self._rule(can_evict))
         if victim is None:
             return 0
         return self._remove_victim(medium, victim, reason)
@@ -142,12 +138,12 @@ class TierRoom:
         """
         evicted: list[tuple[ObjectIdentity, int]] = []
         rule = self._rule(can_evict)
-        policy = self._policies[medium]
+        policy = self.policies[medium]
         while self.used(medium) > target_bytes:
             victim = policy.evict(rule)
             if victim is None:
                 break
-            owner = self._index.entries[victim].owner
+            owner = self.index.entries[victim].owner
             evicted.append((owner, self._remove_victim(medium, victim, reason)))
         return evicted
 
@@ -155,7 +151,7 @@ class TierRoom:
         self, medium: str, target_bytes: int, *, can_evict: Callable[[PageKey], bool] | None = None
     ) -> list[tuple[ObjectIdentity, int]]:
         """What ``evict_to`` would take, in order, without changing anything (for dry runs)."""
-        trial = copy.deepcopy(self._policies[medium])
+        trial = copy.deepcopy(self.policies[medium])
         rule = self._rule(can_evict)
         used = self.used(medium)
         planned: list[tuple[ObjectIdentity, int]] = []
@@ -163,7 +159,7 @@ class TierRoom:
             victim = trial.evict(rule)
             if victim is None:
                 break
-            entry = self._index.entries[victim]
+            entry = self.index.entries[victim]
             planned.append((entry.owner, entry.size))
             used -= entry.size
         return planned
@@ -174,19 +170,19 @@ class TierRoom:
         """Remove a page the policy of ``medium`` already gave up; returns its size."""
         if medium != self.last:
             # leaving memory is a demotion: the last tier keeps its copy
-            entry = self._index.entries[key]
-            self._index.leave(entry, medium)
-            self._tiers[medium].remove(key)
-            self._metrics.demotions.inc()
+            entry = self.index.entries[key]
+            self.index.leave(entry, medium)
+            self.tiers[medium].remove(key)
+            self.metrics.demotions.inc()
             return entry.size
-        removed = self._index.remove(key)
+        removed = self.index.remove(key)
         assert removed is not None, "a policy only names pages the index holds"
         for held in removed.media:
-            self._tiers[held].remove(key)
+            self.tiers[held].remove(key)
             if held != medium:
-                self._policies[held].on_remove(key)
+                self.policies[held].on_remove(key)
         removed.media.clear()
-        self._metrics.evictions.labels(tier=medium, reason=reason).inc()
+        self.metrics.evictions.labels(tier=medium, reason=reason).inc()
         return removed.size
 
     def drop(self, key: PageKey, *, reason: str) -> int:
@@ -194,14 +190,14 @@ class TierRoom:
 
         Returns the bytes freed from the last tier.
         """
-        entry = self._index.remove(key)
+        entry = self.index.remove(key)
         if entry is None:
             return 0
         freed = 0
         for medium in entry.media:
-            self._policies[medium].on_remove(key)
-            removed = self._tiers[medium].remove(key)
+            self.policies[medium].on_remove(key)
+            removed = self.tiers[medium].remove(key)
             if medium == self.last:
                 freed = removed
-        self._metrics.evictions.labels(tier=self.last, reason=reason).inc()
+        self.metrics.evictions.labels(tier=self.last, reason=reason).inc()
         return freed

@@ -7,6 +7,8 @@ checked here (its XML is parsed safely before anything is sent on) and the cache
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from cache_service.api.s3.errors import S3Error
@@ -28,25 +30,23 @@ def forget_object(service: CacheService, bucket: str, key: str) -> None:
 
 def check_listing(params: QueryParams) -> None:
     """Refuse ListObjects(V2) parameters S3 refuses, with S3's codes, before anything is forwarded."""
-    max_keys = params.get("max-keys")
-    if max_keys is not None and not (max_keys.isdigit() and int(max_keys) < 2**31):
-        raise S3Error(
-            "InvalidArgument",
-            "Provided max-keys not an integer or within integer range",
-            ArgumentName="max-keys",
-            ArgumentValue=max_keys,
-        )
-    encoding = params.get("encoding-type")
-    if encoding is not None and encoding != "url":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid Encoding Method specified in Request",
-            ArgumentName="encoding-type",
-            ArgumentValue=encoding,
-        )
+    _check_argument(
+        params,
+        "max-keys",
+        lambda v: v.isdigit() and int(v) < 2**31,
+        "Provided max-keys not an integer or within integer range",
+    )
+    _check_argument(params, "encoding-type", lambda v: v == "url", "Invalid Encoding Method specified in Request")
     list_type = params.get("list-type")
     if list_type is not None and list_type != "2":
         raise S3Error("InvalidArgument", "Invalid List Type specified in Request", ArgumentName="list-type")
+
+
+def _check_argument(params: QueryParams, name: str, valid: Callable[[str], bool], message: str) -> None:
+    """Raise S3's ``InvalidArgument`` with ``message``, naming ``name`` and its value, when ``valid`` refuses it."""
+    value = params.get(name)
+    if value is not None and not valid(value):
+        raise S3Error("InvalidArgument", message, ArgumentName=name, ArgumentValue=value)
 
 
 async def delete_objects(

@@ -14,6 +14,7 @@ import itertools
 import logging
 import re
 import time
+import xml.etree.ElementTree as ET
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -101,14 +102,7 @@ class MultipartHandlers:
         assert target.key is not None
         algorithm = request.headers.get("x-amz-checksum-algorithm")
         upload = self._uploads.create(target.bucket, target.key, algorithm.upper() if algorithm else None)
-        body = document(
-            element(
-                "InitiateMultipartUploadResult",
-                element("Bucket", target.bucket),
-                element("Key", target.key),
-                element("UploadId", upload.id),
-            )
-        )
+        body = _upload_document("InitiateMultipartUploadResult", upload)
         headers = {"x-amz-request-id": request_id}
         if algorithm:
             headers["x-amz-checksum-algorithm"] = algorithm.upper()
@@ -195,32 +189,28 @@ class MultipartHandlers:
         page, truncated = after[: min(limit, 1000)], len(after) > min(limit, 1000)
         owner = element("Owner", element("ID", "lakecache"), element("DisplayName", "lakecache"))
         initiator = element("Initiator", element("ID", "lakecache"), element("DisplayName", "lakecache"))
-        body = document(
-            element(
-                "ListPartsResult",
-                element("Bucket", target.bucket),
-                element("Key", target.key),
-                element("UploadId", upload.id),
-                initiator,
-                owner,
-                element("StorageClass", "STANDARD"),
-                element("PartNumberMarker", marker),
-                element("NextPartNumberMarker", page[-1].number if page else marker),
-                element("MaxParts", limit),
-                element("IsTruncated", truncated),
-                element("ChecksumAlgorithm", upload.checksum_algorithm) if upload.checksum_algorithm else None,
-                *(
-                    element(
-                        "Part",
-                        element("PartNumber", p.number),
-                        element("LastModified", timestamp(p.modified)),
-                        element("ETag", f'"{p.etag}"'),
-                        element("Size", p.size),
-                        *(element(f"Checksum{alg.upper()}", value) for alg, value in p.checksums.items()),
-                    )
-                    for p in page
-                ),
-            )
+        body = _upload_document(
+            "ListPartsResult",
+            upload,
+            initiator,
+            owner,
+            element("StorageClass", "STANDARD"),
+            element("PartNumberMarker", marker),
+            element("NextPartNumberMarker", page[-1].number if page else marker),
+            element("MaxParts", limit),
+            element("IsTruncated", truncated),
+            element("ChecksumAlgorithm", upload.checksum_algorithm) if upload.checksum_algorithm else None,
+            *(
+                element(
+                    "Part",
+                    element("PartNumber", p.number),
+                    element("LastModified", timestamp(p.modified)),
+                    element("ETag", f'"{p.etag}"'),
+                    element("Size", p.size),
+                    *(element(f"Checksum{alg.upper()}", value) for alg, value in p.checksums.items()),
+                )
+                for p in page
+            ),
         )
         return web.Response(body=body, content_type="application/xml", headers={"x-amz-request-id": request_id})
 
@@ -327,6 +317,12 @@ class MultipartHandlers:
                 element("ETag", f'"{obj.etag}"'),
             )
         )
+
+
+def _upload_document(name: str, upload: Upload, *more: ET.Element | None) -> bytes:
+    """S3's ``name`` result about ``upload``: its bucket, key and id, then ``more``."""
+    about = element("Bucket", upload.bucket), element("Key", upload.key), element("UploadId", upload.id)
+    return document(element(name, *about, *more))
 
 
 def _log_outcome(work: asyncio.Future[bytes]) -> None:
