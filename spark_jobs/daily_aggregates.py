@@ -22,9 +22,7 @@ Four tables under ``--output-root``, each written by dynamic partition overwrite
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the name every PySpark reader expects
 
-from spark_jobs.telemetry import job_session, replace_partitions, require_webhdfs
+from spark_jobs.driver import job_parser, parse_job_args, run_job
+from spark_jobs.telemetry import replace_partitions
 
 RETENTION_DAYS = (1, 7)
 ALL_PLATFORMS = "all"
@@ -49,19 +48,11 @@ TABLES = ("daily_active_users", "sessions_daily", "revenue_daily", "retention_co
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; ``--events`` and ``--output-root`` must be ``webhdfs://`` URIs (storage through the cache)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = job_parser(__doc__)
     parser.add_argument("--events", required=True, help="the clean events table, e.g. webhdfs://.../events_clean")
     parser.add_argument("--output-root", required=True, help="the aggregates' parent, e.g. webhdfs://.../agg")
     parser.add_argument("--date", type=date.fromisoformat, required=True, help="the day aggregated, YYYY-MM-DD")
-    parser.add_argument("--summary-json", type=Path, help="write the JSON summary to this local file")
-    parser.add_argument("--shuffle-partitions", type=int, default=4, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    for option in ("events", "output_root"):
-        try:
-            setattr(args, option, require_webhdfs(getattr(args, option), "--" + option.replace("_", "-")))
-        except ValueError as exc:
-            parser.error(str(exc))
-    return args
+    return parse_job_args(parser, argv, webhdfs=("--events", "--output-root"))
 
 
 def daily_active_users(day_events: DataFrame) -> DataFrame:
@@ -228,18 +219,12 @@ def format_report(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Build the aggregates; exit 0 on success (Spark's own errors, such as a missing table, fail the submission)."""
     args = parse_args(argv)
-    spark = job_session("lakecache-daily-aggregates", args.shuffle_partitions)
-    try:
-        started = time.monotonic()
-        summary = daily_aggregates(spark, args.events, args.output_root, args.date)
-        summary["seconds"] = round(time.monotonic() - started, 3)
-    finally:
-        spark.stop()
-    print(format_report(summary), flush=True)
-    if args.summary_json is not None:
-        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
-        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
+    return run_job(
+        lambda spark: daily_aggregates(spark, args.events, args.output_root, args.date),
+        app_name="lakecache-daily-aggregates",
+        args=args,
+        report=format_report,
+    )
 
 
 if __name__ == "__main__":

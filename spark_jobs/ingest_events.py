@@ -20,9 +20,7 @@ a day replaces that day and nothing else.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F  # noqa: N812 - the name every PySpark reader expects
 from pyspark.sql import types as T  # noqa: N812
 
+from spark_jobs.driver import job_parser, parse_job_args, run_job
 from spark_jobs.telemetry import (
     BAD_TYPE,
     CLOCK_SKEW,
@@ -49,9 +48,7 @@ from spark_jobs.telemetry import (
     REQUIRED_BY_TYPE,
     REQUIRED_FIELDS,
     day_window,
-    job_session,
     replace_partitions,
-    require_webhdfs,
 )
 
 CORRUPT = "_corrupt_record"
@@ -68,20 +65,12 @@ CLEAN_COLUMNS = RAW_FIELDS  # the clean table keeps every raw field, typed
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; every table path must be a ``webhdfs://`` URI (the job reaches storage through the cache)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = job_parser(__doc__)
     parser.add_argument("--raw", required=True, help="the day's raw JSON lines, e.g. webhdfs://.../raw/events/dt=D")
     parser.add_argument("--output", required=True, help="the clean events table, e.g. webhdfs://.../events_clean")
     parser.add_argument("--quarantine", required=True, help="the quarantine table")
     parser.add_argument("--date", type=date.fromisoformat, required=True, help="the day ingested, YYYY-MM-DD")
-    parser.add_argument("--summary-json", type=Path, help="write the JSON summary to this local file")
-    parser.add_argument("--shuffle-partitions", type=int, default=4, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    for option in ("raw", "output", "quarantine"):
-        try:
-            setattr(args, option, require_webhdfs(getattr(args, option), f"--{option}"))
-        except ValueError as exc:
-            parser.error(str(exc))
-    return args
+    return parse_job_args(parser, argv, webhdfs=("--raw", "--output", "--quarantine"))
 
 
 def _present(field: str) -> Column:
@@ -194,18 +183,12 @@ def format_report(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the ingestion; exit 0 on success (Spark's own errors, such as a missing raw path, fail the submission)."""
     args = parse_args(argv)
-    spark = job_session("lakecache-ingest-events", args.shuffle_partitions)
-    try:
-        started = time.monotonic()
-        summary = ingest_events(spark, args.raw, args.output, args.quarantine, args.date)
-        summary["seconds"] = round(time.monotonic() - started, 3)
-    finally:
-        spark.stop()
-    print(format_report(summary), flush=True)
-    if args.summary_json is not None:
-        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
-        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
+    return run_job(
+        lambda spark: ingest_events(spark, args.raw, args.output, args.quarantine, args.date),
+        app_name="lakecache-ingest-events",
+        args=args,
+        report=format_report,
+    )
 
 
 if __name__ == "__main__":

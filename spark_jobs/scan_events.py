@@ -20,14 +20,18 @@ The printed report goes to stdout; the JSON summary (``rows``, ``distinct_player
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    # spark-submit runs this file as a script: make the repository root importable for spark_jobs.driver.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the name every PySpark reader expects
+
+from spark_jobs.driver import job_parser, parse_job_args, run_job
 
 GROUP_COLUMNS = ("platform", "event_type")
 SKETCH_LG_K = 14  # 2**14 HLL registers per group
@@ -35,15 +39,10 @@ SKETCH_LG_K = 14  # 2**14 HLL registers per group
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; ``--input`` must be a ``webhdfs://`` URI (the job reaches storage through the cache only)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = job_parser(__doc__, summary_option="--output-json")
     parser.add_argument("--input", required=True, help="the table, e.g. webhdfs://127.0.0.1:9870/warehouse/events")
-    parser.add_argument("--output-json", type=Path, help="write the JSON summary to this local file")
     parser.add_argument("--top", type=int, default=10, help="aggregate rows to print (default: %(default)s)")
-    parser.add_argument("--shuffle-partitions", type=int, default=4, help="default: %(default)s")
-    args = parser.parse_args(argv)
-    if not args.input.startswith("webhdfs://"):
-        parser.error(f"--input must be a webhdfs:// URI, got {args.input!r}")
-    return args
+    return parse_job_args(parser, argv, webhdfs=("--input",))
 
 
 def scan_events(spark: SparkSession, table: str) -> dict[str, Any]:
@@ -110,24 +109,12 @@ def format_report(summary: dict[str, Any], top: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the scan; exit 0 on success (Spark's own errors propagate and fail the submission)."""
     args = parse_args(argv)
-    spark = (
-        SparkSession.builder.appName("lakecache-scan-events")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
-        .getOrCreate()
+    return run_job(
+        lambda spark: scan_events(spark, args.input),
+        app_name="lakecache-scan-events",
+        args=args,
+        report=lambda summary: format_report(summary, args.top),
     )
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        started = time.monotonic()
-        summary = scan_events(spark, args.input)
-        summary["seconds"] = round(time.monotonic() - started, 3)
-    finally:
-        spark.stop()
-    print(format_report(summary, args.top), flush=True)
-    if args.output_json is not None:
-        args.output_json.parent.mkdir(parents=True, exist_ok=True)
-        args.output_json.write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

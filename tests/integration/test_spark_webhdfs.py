@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from infra.cache_process import CacheProcess
-from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+from infra.s3_emulator import S3Emulator
+from tests.support.lake import emulator_filesystem
 from tests.support.metrics import bytes_served, s3_bytes_read
 
 if TYPE_CHECKING:
@@ -67,14 +67,7 @@ def _rows(df: DataFrame) -> list[tuple]:
 
 
 def _rows_from_s3(emulator: S3Emulator, bucket: str, prefix: str) -> list[tuple]:
-    creds = EMULATOR_CREDENTIALS
-    s3 = pafs.S3FileSystem(
-        endpoint_override=emulator.endpoint_url,
-        access_key=creds["AWS_ACCESS_KEY_ID"],
-        secret_key=creds["AWS_SECRET_ACCESS_KEY"],
-        region="us-east-1",
-        allow_bucket_creation=False,
-    )
+    s3 = emulator_filesystem(emulator)
     table = ds.dataset(f"{bucket}/{prefix}", filesystem=s3, format="parquet", partitioning="hive").to_table()
     cols = table.to_pydict()
     return sorted(zip(cols["id"], [str(d) for d in cols["dt"]], cols["amount"], strict=True))

@@ -8,54 +8,37 @@ with pandas from the same rows.
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
-from infra.spark_submit import spark_submit_argv, spark_submit_env
+from infra.cache_process import REPO_ROOT
+from infra.s3_emulator import S3Emulator
 from spark_jobs.daily_aggregates import parse_args
+from spark_jobs.ingest_events import CLEAN_COLUMNS
 from spark_jobs.telemetry import COUNTRIES, PLATFORMS
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from tests.support.lake import Lake, open_lake
 
 pytestmark = pytest.mark.spark
 
 JOB = REPO_ROOT / "spark_jobs" / "daily_aggregates.py"
 DAY = date(2026, 11, 23)
 FIRST_DAY = DAY - timedelta(days=7)
-CLEAN_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("player_id", pa.int64()),
-        ("session_id", pa.string()),
-        ("event_type", pa.string()),
-        ("platform", pa.string()),
-        ("country", pa.string()),
-        ("client_version", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("amount", pa.float64()),
-        ("duration_s", pa.int32()),
-    ]
-)
+# The clean events as ingest_events.py writes them: its columns, text but for these.
+CLEAN_TYPES = {
+    "player_id": pa.int64(),
+    "ts": pa.timestamp("us", tz="UTC"),
+    "amount": pa.float64(),
+    "duration_s": pa.int32(),
+}
+CLEAN_SCHEMA = pa.schema([(name, CLEAN_TYPES.get(name, pa.string())) for name in CLEAN_COLUMNS])
 
 
 def hand_made_events(seed: int = 3) -> pd.DataFrame:
@@ -104,38 +87,18 @@ def hand_made_events(seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@dataclass
-class Lake:
-    """The module's bucket and cache, and the bucket seen by boto3 and pyarrow without the cache."""
+def put_day(lake: Lake, events: pd.DataFrame, day: date) -> None:
+    """Write ``day``'s rows of ``events`` as the only file of ``events_clean/dt=<day>``, straight into S3."""
+    rows = events[events["dt"] == day].drop(columns="dt")
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(rows, schema=CLEAN_SCHEMA, preserve_index=False), buffer)
+    key = f"warehouse/events_clean/dt={day}/part-00000.parquet"
+    lake.client.put_object(Bucket=lake.bucket, Key=key, Body=buffer.getvalue())
 
-    bucket: str
-    cache: CacheProcess
-    client: S3Client
-    s3: pafs.S3FileSystem
-    work: Path
 
-    def uri(self, path: str) -> str:
-        return f"{self.cache.webhdfs_uri}/{path}"
-
-    def put_day(self, events: pd.DataFrame, day: date) -> None:
-        """Write ``day``'s rows of ``events`` as the only file of ``events_clean/dt=<day>``."""
-        rows = events[events["dt"] == day].drop(columns="dt")
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(rows, schema=CLEAN_SCHEMA, preserve_index=False), buffer)
-        key = f"warehouse/events_clean/dt={day}/part-00000.parquet"
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())
-
-    def table(self, name: str, partition: str = "dt") -> pd.DataFrame:
-        """Aggregate table ``name`` as S3 holds it, the partition column as text."""
-        partitioning = ds.partitioning(pa.schema([(partition, pa.string())]), flavor="hive")
-        dataset = ds.dataset(
-            f"{self.bucket}/warehouse/agg/{name}", filesystem=self.s3, format="parquet", partitioning=partitioning
-        )
-        return dataset.to_table().to_pandas()
-
-    def keys(self, prefix: str) -> list[str]:
-        selector = pafs.FileSelector(f"{self.bucket}/{prefix}", recursive=True, allow_not_found=True)
-        return sorted(i.path for i in self.s3.get_file_info(selector) if i.type == pafs.FileType.File)
+def aggregate_table(lake: Lake, name: str, partition: str = "dt") -> pd.DataFrame:
+    """Aggregate table ``name`` as S3 holds it, the partition column as text."""
+    return lake.table(f"warehouse/agg/{name}", partition).to_pandas()
 
 
 @pytest.fixture(scope="module")
@@ -146,41 +109,17 @@ def events() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def lake(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory, events) -> Iterator[Lake]:
     # Module-scoped on purpose (cache_factory and bucket are per test): the submissions below share one lake.
-    client = s3_emulator.client()
-    bucket = unique_bucket_name("agg")
-    client.create_bucket(Bucket=bucket)
-    factory = CacheFactory(tmp_path_factory.mktemp("caches"), s3_emulator.endpoint_url)
     # Tests here rewrite events straight in S3, behind the cache: a short sync interval lets the jobs see that.
-    cache = factory({"/warehouse": f"s3://{bucket}/warehouse"}, {"metadata": {"sync_interval": "1s"}})
-    s3 = pafs.S3FileSystem(
-        endpoint_override=s3_emulator.endpoint_url,
-        access_key=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        secret_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region="us-east-1",
-        allow_bucket_creation=False,
-    )
-    lake = Lake(bucket, cache, client, s3, tmp_path_factory.mktemp("agg"))
-    for day in sorted(set(events["dt"])):
-        lake.put_day(events, day)
-    yield lake
-    factory.stop_all()
-    remove_bucket(client, bucket)
+    overrides = {"metadata": {"sync_interval": "1s"}}
+    with open_lake(s3_emulator, tmp_path_factory.mktemp("agg"), "agg", ["warehouse"], overrides) as lake:
+        for day in sorted(set(events["dt"])):
+            put_day(lake, events, day)
+        yield lake
 
 
 def _aggregate(lake: Lake, name: str) -> dict[str, Any]:
-    summary = lake.work / f"{name}.json"
     args = ["--events", lake.uri("warehouse/events_clean"), "--output-root", lake.uri("warehouse/agg")]
-    args += ["--date", DAY.isoformat(), "--summary-json", str(summary)]
-    done = subprocess.run(
-        spark_submit_argv(JOB, *args),
-        cwd=REPO_ROOT,
-        env=spark_submit_env(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return json.loads(summary.read_text())
+    return lake.submit(JOB, name, *args, "--date", DAY.isoformat())
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +135,7 @@ def test_daily_active_users_match_pandas(first_run, lake, events):
     today = _today(events)
     expected = today.groupby("platform")["player_id"].nunique().to_dict() | {"all": today["player_id"].nunique()}
 
-    table = lake.table("daily_active_users")
+    table = aggregate_table(lake, "daily_active_users")
 
     assert dict(zip(table["platform"], table["dau"], strict=True)) == expected
     assert set(table["dt"]) == {DAY.isoformat()}
@@ -208,7 +147,7 @@ def test_sessions_and_length_percentiles_match_pandas(first_run, lake, events):
     today = _today(events)
     lengths = np.sort(today.loc[today["event_type"] == "session_end", "duration_s"].to_numpy())
 
-    row = lake.table("sessions_daily").to_dict("records")
+    row = aggregate_table(lake, "sessions_daily").to_dict("records")
 
     assert len(row) == 1
     assert row[0]["sessions"] == today["session_id"].nunique() == first_run["sessions"]
@@ -226,7 +165,7 @@ def test_revenue_by_platform_and_country_matches_pandas(first_run, lake, events)
         revenue=("amount", "sum"), purchases=("event_id", "count"), payers=("player_id", "nunique")
     )
 
-    table = lake.table("revenue_daily").set_index(["platform", "country"]).sort_index()
+    table = aggregate_table(lake, "revenue_daily").set_index(["platform", "country"]).sort_index()
 
     assert list(table.index) == list(expected.index)
     assert table["revenue"].to_numpy() == pytest.approx(expected["revenue"].round(2).to_numpy(), abs=0.005)
@@ -253,7 +192,7 @@ def _expected_retention(events: pd.DataFrame, day: date) -> dict[tuple[str, int]
 def test_retention_cohorts_of_the_day_before_and_the_week_before_match_pandas(first_run, lake, events):
     expected = _expected_retention(events, DAY)
 
-    table = lake.table("retention_cohorts", partition="cohort_dt")
+    table = aggregate_table(lake, "retention_cohorts", partition="cohort_dt")
     got = {(r["cohort_dt"], r["day_n"]): (r["cohort_size"], r["retained"], r["rate"]) for r in table.to_dict("records")}
 
     assert set(expected) == {("2026-11-22", 1), ("2026-11-16", 1), ("2026-11-16", 7)}
@@ -268,13 +207,13 @@ def test_retention_cohorts_of_the_day_before_and_the_week_before_match_pandas(fi
 def test_a_rerun_gives_the_same_tables_in_place_of_the_old_ones(first_run, lake):
     names = [("daily_active_users", "dt"), ("sessions_daily", "dt"), ("revenue_daily", "dt")]
     names.append(("retention_cohorts", "cohort_dt"))
-    before = {name: lake.table(name, part) for name, part in names}
+    before = {name: aggregate_table(lake, name, part) for name, part in names}
     files_before = {name: len(lake.keys(f"warehouse/agg/{name}")) for name, _ in names}
 
     again = _aggregate(lake, "rerun")
 
     for name, part in names:
-        after = lake.table(name, part)
+        after = aggregate_table(lake, name, part)
         key = [c for c in after.columns if c not in ("rate", "revenue", "avg_session_s")]
         pd.testing.assert_frame_equal(
             after.sort_values(key).reset_index(drop=True), before[name].sort_values(key).reset_index(drop=True)
@@ -284,7 +223,7 @@ def test_a_rerun_gives_the_same_tables_in_place_of_the_old_ones(first_run, lake)
 
 
 def test_a_rerun_after_the_day_lost_its_purchases_drops_the_day_from_revenue(first_run, lake, events):
-    lake.put_day(events[events["event_type"] != "purchase"], DAY)
+    put_day(lake, events[events["event_type"] != "purchase"], DAY)
     time.sleep(1.5)  # past the cache's sync interval: the change made behind its back is now seen whole
 
     summary = _aggregate(lake, "no-purchases")

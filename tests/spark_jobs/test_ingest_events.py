@@ -8,32 +8,22 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
-from infra.spark_submit import spark_submit_argv, spark_submit_env
+from infra.cache_process import REPO_ROOT
+from infra.s3_emulator import S3Emulator
 from spark_jobs.ingest_events import parse_args
 from spark_jobs.telemetry import RAW_FIELDS
 from spark_jobs.telemetry.generator import Defect, generate_labelled_day, write_day_to_s3
-from tests.support.buckets import remove_bucket, unique_bucket_name
-from tests.support.caches import CacheFactory
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from tests.support.lake import Lake, open_lake
 
 pytestmark = pytest.mark.spark
 
@@ -48,65 +38,18 @@ REASON_OF = {  # the quarantine reason (up to its ':') each planted defect must 
 }
 
 
-@dataclass
-class Lake:
-    """The module's bucket, the cache in front of it, and views of the bucket that bypass the cache."""
-
-    bucket: str
-    cache: CacheProcess
-    client: S3Client
-    s3: pafs.S3FileSystem
-    work: Path
-
-    def uri(self, path: str) -> str:
-        return f"{self.cache.webhdfs_uri}/{path}"
-
-    def table(self, prefix: str) -> pa.Table:
-        """The Parquet table under ``prefix`` as S3 holds it (``dt`` as text)."""
-        partitioning = ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
-        dataset = ds.dataset(f"{self.bucket}/{prefix}", filesystem=self.s3, format="parquet", partitioning=partitioning)
-        return dataset.to_table()
-
-    def keys(self, prefix: str) -> list[str]:
-        selector = pafs.FileSelector(f"{self.bucket}/{prefix}", recursive=True, allow_not_found=True)
-        return sorted(i.path for i in self.s3.get_file_info(selector) if i.type == pafs.FileType.File)
-
-
 @pytest.fixture(scope="module")
 def lake(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     # Module-scoped on purpose (cache_factory and bucket are per test): the submissions below share one lake.
-    client = s3_emulator.client()
-    bucket = unique_bucket_name("ingest")
-    client.create_bucket(Bucket=bucket)
-    factory = CacheFactory(tmp_path_factory.mktemp("caches"), s3_emulator.endpoint_url)
-    cache = factory({"/raw": f"s3://{bucket}/raw", "/warehouse": f"s3://{bucket}/warehouse"})
-    s3 = pafs.S3FileSystem(
-        endpoint_override=s3_emulator.endpoint_url,
-        access_key=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        secret_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region="us-east-1",
-        allow_bucket_creation=False,
-    )
-    yield Lake(bucket, cache, client, s3, tmp_path_factory.mktemp("ingest"))
-    factory.stop_all()
-    remove_bucket(client, bucket)
+    with open_lake(s3_emulator, tmp_path_factory.mktemp("ingest"), "ingest", ["raw", "warehouse"]) as lake:
+        yield lake
 
 
 def _ingest(lake: Lake, day: date, name: str) -> dict[str, Any]:
     """Submit the job for ``day``; returns its summary (the test fails with Spark's output if the job does)."""
-    summary = lake.work / f"{name}.json"
-    args = ["--raw", lake.uri(f"raw/events/dt={day}"), "--date", day.isoformat(), "--summary-json", str(summary)]
+    args = ["--raw", lake.uri(f"raw/events/dt={day}"), "--date", day.isoformat()]
     args += ["--output", lake.uri("warehouse/events_clean"), "--quarantine", lake.uri("warehouse/events_quarantine")]
-    done = subprocess.run(
-        spark_submit_argv(JOB, *args),
-        cwd=REPO_ROOT,
-        env=spark_submit_env(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return json.loads(summary.read_text())
+    return lake.submit(JOB, name, *args)
 
 
 @pytest.fixture(scope="module")
