@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from infra.redis_server import RedisServer
 from infra.s3_emulator import S3Emulator
 from tests.support.buckets import remove_bucket, unique_bucket_name
 from tests.support.caches import CacheFactory
@@ -29,6 +30,23 @@ def s3_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator
     """moto's S3 server, one process for the whole session; use ``endpoint_url``."""
     with S3Emulator(tmp_path_factory.mktemp("s3-emulator")) as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Debian's redis-server, one process for the whole session; tests that use it take ``redis_url``."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test: a cluster starts with no members."""
+    import redis
+
+    with redis.Redis(host=redis_server.host, port=redis_server.port) as client:
+        client.flushall()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")

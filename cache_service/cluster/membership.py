@@ -1,0 +1,274 @@
+"""Membership in Redis: this worker's registration, heartbeats, and the view of the cluster it routes by.
+
+Redis holds, under ``lakecache:cluster:``:
+
+- ``members``: a hash of worker id → ``Member`` JSON (URLs, state, last heartbeat, stats, ring digest);
+- ``claim:<id>``: who holds an identity now (a random token per process, expiring after ``member_timeout``), so two
+  processes never serve as one worker;
+- ``events``: a pub/sub channel on which membership changes and invalidations are announced.
+
+Each worker heartbeats every ``heartbeat_interval`` (one Lua script: renew the claim, stamp the record with Redis's
+own clock) and re-reads the members; a member whose heartbeat is older than ``member_timeout`` is out of the ring.
+Announcements make the others re-read at once; the periodic re-read covers announcements lost while disconnected.
+If Redis stops answering, the worker keeps the last view it had (same ring, so it keeps agreeing with the others that
+did the same) and reports itself degraded until Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from cache_service.cluster.member import Member, MemberState, MemberStats
+from cache_service.cluster.view import ClusterView, mark_liveness
+
+log = logging.getLogger(__name__)
+
+PREFIX = "lakecache:cluster:"
+MEMBERS = PREFIX + "members"
+EVENTS = PREFIX + "events"
+_FORGET_AFTER = 600.0  # seconds after its last heartbeat that a gone member's record is dropped
+
+# KEYS[1] claim key, KEYS[2] members hash; ARGV: token, ttl ms, member id, record JSON (heartbeat_at filled in here).
+# Returns Redis's time in seconds, or the holder's token when another process holds the identity.
+_HEARTBEAT = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {0, holder} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local record = cjson.decode(ARGV[4])
+record['heartbeat_at'] = now
+redis.call('HSET', KEYS[2], ARGV[3], cjson.encode(record))
+return {1, tostring(now)}
+"""
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be joined: Redis does not answer, or another process holds this worker's identity."""
+
+
+class IdentityConflictError(ClusterError):
+    """Another live process serves under this worker's id (a copied disk tier, or a second process on one disk)."""
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    """A change made through one worker that every other must see at once: the statuses under ``prefix`` of
+    ``bucket`` (one key when ``exact``) are out of date."""
+
+    bucket: str
+    prefix: str
+    exact: bool
+    origin: str
+
+    def encode(self) -> str:
+        """The announcement as JSON."""
+        return json.dumps({"kind": "invalidate", **self.__dict__}, separators=(",", ":"))
+
+
+InvalidationSink = Callable[[Invalidation | None], None]
+"""Told of every invalidation announced by another worker; None means "forget everything" (announcements may have
+been lost while Redis was unreachable)."""
+
+
+class Membership:
+    """This worker's membership: register, heartbeat, listen, and keep ``view`` current. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        me: Member,
+        block_size: int,
+        heartbeat_interval: float,
+        member_timeout: float,
+        stats: Callable[[], MemberStats],
+        on_invalidation: InvalidationSink,
+    ) -> None:
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            redis_url, socket_connect_timeout=min(2.0, member_timeout), socket_timeout=min(2.0, member_timeout)
+        )
+        self._url = redis_url
+        self._me = me
+        self._token = secrets.token_hex(8)
+        self._interval = heartbeat_interval
+        self._timeout = member_timeout
+        self._stats = stats
+        self._on_invalidation = on_invalidation
+        self.view = ClusterView(me.id, {me.id: me}, block_size)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._changed = asyncio.Event()
+        self._leaving = False
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id."""
+        return self._me.id
+
+    # --- life cycle ------------------------------------------------------------------------------------------------
+
+    async def join(self) -> None:
+        """Register this worker (active) and start heartbeating and listening.
+
+        Raises ``ClusterError`` if Redis does not answer, ``IdentityConflictError`` if another process still holds
+        this identity after ``member_timeout`` (time for a killed predecessor's claim to expire).
+        """
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
+        self._me = replace(self._me, state=MemberState.ACTIVE)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout + self._interval
+        while True:
+            holder = await self._heartbeat()
+            if holder is None:
+                break
+            if loop.time() > deadline:
+                raise IdentityConflictError(
+                    f"worker id {self._me.id} is held by another live process (claim {holder}); two workers cannot "
+                    "share a disk tier's identity: give this one its own disk tier"
+                )
+            await asyncio.sleep(self._interval / 4)
+        await self._refresh()
+        await self._announce_members()
+        self._tasks = [
+            asyncio.create_task(self._beat_forever(), name="cluster-heartbeat"),
+            asyncio.create_task(self._listen_forever(), name="cluster-events"),
+        ]
+        log.info("joined the cluster", extra={"worker": self._me.id, "redis": self._url, "ring": self.view.digest})
+
+    async def leave(self) -> None:
+        """Mark this worker gone (its blocks move to their successors at once) and stop."""
+        self._leaving = True  # redis-py may turn a cancellation into a connection error: the loops check this too
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self._timeout)
+        self._me = replace(self._me, state=MemberState.GONE)
+        with contextlib.suppress(RedisError, OSError):
+            await self._heartbeat()
+            await self._redis.delete(PREFIX + "claim:" + self._me.id)
+            await self._announce_members()
+        await self._redis.aclose()
+
+    async def set_state(self, state: MemberState) -> None:
+        """Change this worker's state and tell the others."""
+        self._me = replace(self._me, state=state)
+        await self._heartbeat()
+        await self._refresh()
+        await self._announce_members()
+
+    # --- announcements -----------------------------------------------------------------------------------------------
+
+    async def announce(self, invalidation: Invalidation) -> None:
+        """Tell every other worker of a change. A failure is logged, not raised: the change is in S3 already, and the
+        others' statuses expire after ``sync_interval`` anyway."""
+        try:
+            await self._redis.publish(EVENTS, invalidation.encode())
+        except (RedisError, OSError) as exc:
+            log.warning("could not announce a change", extra={"bucket": invalidation.bucket, "error": str(exc)})
+
+    async def _announce_members(self) -> None:
+        await self._redis.publish(EVENTS, json.dumps({"kind": "members", "origin": self._me.id}))
+
+    # --- heartbeat and refresh ---------------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> str | None:
+        """Stamp this worker's record; returns the holder's token if another process holds the identity."""
+        record = replace(self._me, stats=self._stats(), ring=self.view.digest)
+        ttl_ms = str(int(self._timeout * 1000))
+        ok, value = await self._redis.eval(  # type: ignore[misc]  # redis-py's stubs type eval as sync-or-async
+            _HEARTBEAT, 2, PREFIX + "claim:" + self._me.id, MEMBERS, self._token, ttl_ms, self._me.id, record.encode()
+        )
+        if not ok:
+            return _text(value)
+        return None
+
+    async def _refresh(self) -> None:
+        raw: dict[Any, Any] = await self._redis.hgetall(MEMBERS)  # type: ignore[misc]
+        seconds, micros = await self._redis.time()
+        now = seconds + micros / 1e6
+        members: dict[str, Member] = {}
+        stale: list[str] = []
+        for member_id, text in raw.items():
+            try:
+                member = Member.decode(text)
+            except ValueError as exc:
+                log.warning("ignoring a malformed member record", extra={"id": _text(member_id), "error": str(exc)})
+                continue
+            if now - member.heartbeat_at > _FORGET_AFTER:
+                stale.append(member.id)
+                continue
+            members[member.id] = member
+        if stale:
+            await self._redis.hdel(MEMBERS, *stale)  # type: ignore[misc]
+        before = self.view
+        self.view = before.with_members(mark_liveness(members, now, self._timeout))
+        if before.degraded:
+            log.warning("Redis answers again: the cluster view is current", extra={"ring": self.view.digest})
+            self._on_invalidation(None)  # announcements may have been missed while away
+        if before.digest != self.view.digest:
+            log.info("the ring changed", extra={"ring": self.view.digest, "active": list(self.view.ring.workers)})
+
+    async def _beat_forever(self) -> None:
+        while not self._leaving:
+            try:
+                holder = await self._heartbeat()
+                if holder is not None:
+                    self.view = self.view.marked_degraded(f"another process claims worker id {self._me.id}")
+                    log.error("another process claims this worker's id", extra={"worker": self._me.id})
+                else:
+                    await self._refresh()
+            except (RedisError, OSError) as exc:
+                if not self.view.degraded:
+                    log.warning("Redis does not answer: serving on the last ring known", extra={"error": str(exc)})
+                self.view = self.view.marked_degraded(f"Redis at {self._url} does not answer: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._interval)
+            self._changed.clear()
+
+    async def _listen_forever(self) -> None:
+        while not self._leaving:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(EVENTS)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._on_event(message.get("data", b""))
+            except (RedisError, OSError):
+                await asyncio.sleep(self._interval)
+
+    def _on_event(self, data: str | bytes) -> None:
+        try:
+            event = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("ignoring a malformed cluster event", extra={"event": repr(data)[:200]})
+            return
+        if not isinstance(event, dict) or event.get("origin") == self._me.id:
+            return
+        if event.get("kind") == "members":
+            self._changed.set()
+        elif event.get("kind") == "invalidate":
+            try:
+                change = Invalidation(
+                    str(event["bucket"]), str(event["prefix"]), bool(event["exact"]), str(event["origin"])
+                )
+            except KeyError:
+                log.warning("ignoring a malformed invalidation", extra={"event": repr(data)[:200]})
+                return
+            self._on_invalidation(change)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,94 @@
+"""What one worker knows of the cluster at one moment: its members, the ring over the active ones, and whether that
+knowledge is current (``degraded`` says why not). Reads are routed by a view; a new view replaces it whole."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import xxhash
+
+from cache_service.cluster.member import Member, MemberState
+from cache_service.cluster.ring import BlockId, Ring
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Bytes ``[start, end)`` of an object that lie in one block, and the workers for that block in order (its owner
+    first). ``local`` is True when this worker is the owner."""
+
+    start: int
+    end: int
+    owners: tuple[Member, ...]
+    local: bool
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster as worker ``self_id`` sees it. A single worker's view has one member and no Redis behind it."""
+
+    self_id: str
+    members: Mapping[str, Member]
+    block_size: int
+    degraded: str | None = None
+    """Why this view may be out of date (Redis unreachable), or None while it is current."""
+    ring: Ring = field(init=False)
+
+    def __post_init__(self) -> None:
+        active = [m.id for m in self.members.values() if m.state is MemberState.ACTIVE]
+        object.__setattr__(self, "ring", Ring.of(active))
+
+    @property
+    def me(self) -> Member | None:
+        """This worker's own record (None before it registered)."""
+        return self.members.get(self.self_id)
+
+    @property
+    def digest(self) -> str:
+        """A short digest of the ring's workers: two workers with the same digest route every block alike."""
+        return xxhash.xxh3_64_hexdigest("\0".join(self.ring.workers).encode())[:12]
+
+    def active(self) -> list[Member]:
+        """The workers that own blocks, by id."""
+        return [self.members[w] for w in self.ring.workers]
+
+    def owners(self, bucket: str, key: str, index: int) -> tuple[Member, ...]:
+        """The workers for block ``index`` of ``bucket``/``key``, owner first. Empty when no worker is active."""
+        return tuple(self.members[w] for w in self.ring.owners(BlockId(bucket, key, index)))
+
+    def segments(self, bucket: str, key: str, start: int, end: int) -> list[Segment]:
+        """Bytes ``[start, end)`` of ``bucket``/``key`` cut at block boundaries, each with its workers. Adjacent
+        blocks of the same owner are one segment, so a read that stays on one worker is one piece."""
+        pieces: list[Segment] = []
+        offset = start
+        while offset < end:
+            index = offset // self.block_size
+            stop = min(end, (index + 1) * self.block_size)
+            owners = self.owners(bucket, key, index)
+            local = not owners or owners[0].id == self.self_id
+            last = pieces[-1] if pieces else None
+            if last is not None and last.local == local and last.owners[:1] == owners[:1]:
+                pieces[-1] = Segment(last.start, stop, last.owners, local)
+            else:
+                pieces.append(Segment(offset, stop, owners, local))
+            offset = stop
+        return pieces
+
+    def with_members(self, members: Mapping[str, Member], degraded: str | None = None) -> ClusterView:
+        """The same worker's view with a new member list."""
+        return ClusterView(self.self_id, dict(members), self.block_size, degraded)
+
+    def marked_degraded(self, why: str) -> ClusterView:
+        """This view, kept as it is (same ring), marked out of date for ``why``."""
+        return ClusterView(self.self_id, self.members, self.block_size, why)
+
+
+def mark_liveness(members: Mapping[str, Member], now: float, timeout: float) -> dict[str, Member]:
+    """``members`` with every one whose last heartbeat is older than ``timeout`` seconds at ``now`` marked gone."""
+    out: dict[str, Member] = {}
+    for member_id, member in members.items():
+        stale = now - member.heartbeat_at > timeout
+        if stale and member.state is not MemberState.GONE:
+            member = replace(member, state=MemberState.GONE)
+        out[member_id] = member
+    return out
