@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from bench import plots
+from bench.measured import fresh_work_dir, measured_section
 from bench.nginx import Nginx, require_command
-from bench.report import IMG_DIR, WORK_ROOT, markdown_table
+from bench.report import IMG_DIR, markdown_table
 from bench.section import Section
 from infra.cache_metrics import CacheCounters
 from infra.cache_process import CacheProcess
@@ -255,9 +256,8 @@ def _median(values: Sequence[float]) -> float:
 def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_dir: Path = IMG_DIR) -> Section:
     """Measure warm 64 KiB range reads and a sequential read, cache against nginx; returns the section."""
     plan = Plan.choose(full, smoke)
-    work = (work_dir or WORK_ROOT / "http_reads").resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "www").mkdir(parents=True)
+    work = fresh_work_dir("http_reads", work_dir)
+    (work / "www").mkdir()
     wrk = require_command("wrk", "wrk")
     curl = require_command("curl", "curl")
     script = work / "ranges.lua"
@@ -396,10 +396,10 @@ def _section(
         + "\n".join(f"![{title}]({img})" for title, img in images)
         + "\n"
     )
-    return Section(
-        name="http_reads",
-        title="Warm HTTP reads: cache against nginx",
-        command=f"{'BENCH_FULL=1 ' if full else ''}python -m bench.run --only http_reads",
+    return measured_section(
+        "http_reads",
+        "Warm HTTP reads: cache against nginx",
+        full=full,
         markdown=text,
         results=results,
         targets={

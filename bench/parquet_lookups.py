@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from bench import plots
-from bench.report import IMG_DIR, WORK_ROOT, markdown_table
+from bench.measured import fresh_work_dir, measured_section
+from bench.report import IMG_DIR, markdown_table
 from bench.section import Section
 from bench.spark_scan import event_files, parquet_bytes
 from infra.cache_metrics import CacheCounters
@@ -165,9 +165,7 @@ def _warm(cache: CacheProcess) -> None:
 def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_dir: Path = IMG_DIR) -> Section:
     """Time point lookups through the S3 model and through the warm cache; returns the section."""
     plan = Plan.choose(full, smoke)
-    work = (work_dir or WORK_ROOT / "parquet_lookups").resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = fresh_work_dir("parquet_lookups", work_dir)
     with S3Emulator(work, buckets=[BUCKET]) as s3, S3Model(s3.endpoint_url, work) as model:
         body, row_groups = _upload(s3, plan)
         with CacheProcess(
@@ -257,10 +255,10 @@ def _section(
         f"in-memory, the most any cache could give here: {statistics.median(floor):.1f}x.\n\n"
         + f"![{image[0]}]({image[1]})\n"
     )
-    return Section(
-        name="parquet_lookups",
-        title="Parquet point lookups: S3 model against warm cache",
-        command=f"{'BENCH_FULL=1 ' if full else ''}python -m bench.run --only parquet_lookups",
+    return measured_section(
+        "parquet_lookups",
+        "Parquet point lookups: S3 model against warm cache",
+        full=full,
         markdown=text,
         results=results,
         targets={"parquet_lookup_speedup_vs_s3": round(speedup, 2)},

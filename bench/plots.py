@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -44,24 +44,39 @@ def _save(figure: Any, path: Path, title: str) -> tuple[str, str]:
     return title, f"img/{path.name}"
 
 
+class Panel(NamedTuple):
+    """One panel of bars (``_bars``): its series, their colours, the unit of its axis, and its heading."""
+
+    series: Mapping[str, Sequence[float]]
+    colors: Mapping[str, str]
+    unit: str
+    heading: str
+
+
+def _bar_panels(path: Path, title: str, width: float, panels: Sequence[Panel]) -> tuple[str, str]:
+    """``panels`` side by side in a figure ``width`` inches wide, saved to ``path`` with alt text ``title``."""
+    figure, grid = plt.subplots(1, len(panels), figsize=(width, 3.6), squeeze=False)
+    for axes, panel in zip(grid[0], panels, strict=True):
+        _bars(axes, panel.series, panel.colors, panel.unit)
+        axes.set_title(panel.heading)
+    return _save(figure, path, title)
+
+
 def range_reads(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     """Warm 64 KiB reads: median and p99 latency on one connection, requests/s at 32 connections."""
-    figure, (p50, p99, rps) = plt.subplots(1, 3, figsize=(11, 3.6))
-    _bars(p50, results["latency_ms"]["p50"], COLORS, "ms")
-    p50.set_title("median latency, 1 connection")
-    _bars(p99, results["latency_ms"]["p99"], COLORS, "ms")
-    p99.set_title("p99 latency, 1 connection")
-    _bars(rps, results["requests_per_second"], COLORS, "requests/s")
-    rps.set_title("requests/s, 32 connections")
-    return _save(figure, path, "warm 64 KiB range reads, cache and nginx")
+    latency = results["latency_ms"]
+    panels = [
+        Panel(latency["p50"], COLORS, "ms", "median latency, 1 connection"),
+        Panel(latency["p99"], COLORS, "ms", "p99 latency, 1 connection"),
+        Panel(results["requests_per_second"], COLORS, "requests/s", "requests/s, 32 connections"),
+    ]
+    return _bar_panels(path, "warm 64 KiB range reads, cache and nginx", 11, panels)
 
 
 def sequential(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     """Warm sequential read of one file, GB/s."""
-    figure, axes = plt.subplots(figsize=(4.2, 3.6))
-    _bars(axes, results["sequential_gb_per_s"], COLORS, "GB/s")
-    axes.set_title("sequential read, 1 connection")
-    return _save(figure, path, "warm sequential read, cache and nginx")
+    panel = Panel(results["sequential_gb_per_s"], COLORS, "GB/s", "sequential read, 1 connection")
+    return _bar_panels(path, "warm sequential read, cache and nginx", 4.2, [panel])
 
 
 def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
@@ -82,10 +97,8 @@ def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
 
 def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     """The Spark scan's time in each mode."""
-    figure, axes = plt.subplots(figsize=(5.5, 3.6))
-    _bars(axes, results["scan_seconds"], SPARK_COLORS, "seconds (lower is better)")
-    axes.set_title("Spark scan-and-aggregate")
-    return _save(figure, path, "Spark scan: pass-through, cold cache, warm cache")
+    panel = Panel(results["scan_seconds"], SPARK_COLORS, "seconds (lower is better)", "Spark scan-and-aggregate")
+    return _bar_panels(path, "Spark scan: pass-through, cold cache, warm cache", 5.5, [panel])
 
 
 def eviction(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:

@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import plots
-from bench.report import IMG_DIR, WORK_ROOT, markdown_table
+from bench.measured import fresh_work_dir, measured_section
+from bench.report import IMG_DIR, markdown_table
 from bench.section import Section
 from infra.cache_process import REPO_ROOT, CacheProcess
 from infra.game_events import game_event_files as event_files
@@ -294,9 +295,7 @@ def _schedule(plan: Plan, workers: dict[str, CacheProcess]) -> list[ScanTarget]:
 def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_dir: Path = IMG_DIR) -> Section:
     """Scan in the three modes, ``repetitions`` times, in one Spark application; returns the section."""
     plan = Plan.choose(full, smoke)
-    work = (work_dir or WORK_ROOT / "spark_scan").resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = fresh_work_dir("spark_scan", work_dir)
     with S3Emulator(work, buckets=[BUCKET]) as s3, S3Model(s3.endpoint_url, work) as model:
         files, rows, size = upload(
             s3.client(), BUCKET, PREFIX, event_files(plan.events, days=DAYS, files_per_day=plan.files_per_day)
@@ -430,10 +429,10 @@ def _section(
         + f" The {len(runs)} scans took {sum(r.scan_seconds for r in runs):.0f} s in all."
         + f"\n\n![{image[0]}]({image[1]})\n"
     )
-    return Section(
-        name="spark_scan",
-        title="Spark scan: pass-through, cold cache, warm cache",
-        command=f"{'BENCH_FULL=1 ' if full else ''}python -m bench.run --only spark_scan",
+    return measured_section(
+        "spark_scan",
+        "Spark scan: pass-through, cold cache, warm cache",
+        full=full,
         markdown=text,
         results=results,
         targets={
