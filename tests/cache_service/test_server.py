@@ -6,40 +6,34 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 from infra.cache_process import CacheProcess
 from tests.support.metrics import scrape
 from tests.support.webhdfs import WebHdfsClient
 
 
+def _serve(tmp_path: Path, config: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``cache_service serve`` with ``config`` as its file; for configurations it must refuse before it serves."""
+    path = tmp_path / "cache.toml"
+    path.write_text(config)
+    argv = [sys.executable, "-m", "cache_service", "serve", "--config", str(path)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+
+
 def test_refuses_a_non_loopback_address_without_an_admin_token(tmp_path) -> None:
-    config = tmp_path / "cache.toml"
-    config.write_text(
+    config = (
         '[server]\nhost = "0.0.0.0"\n[[mounts]]\npath = "/w"\nuri = "s3://b/w"\n'
         f'[[store.tiers]]\nmedium = "disk"\npath = "{tmp_path}/d"\ncapacity = "1MiB"\n'
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "cache_service", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    result = _serve(tmp_path, config, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert result.returncode == 2
     assert "without an admin token" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_broken_config_is_one_line_per_mistake(tmp_path) -> None:
-    config = tmp_path / "cache.toml"
-    config.write_text('[store]\npage_size = "huge"\nhigh_watermark = 0.1\n[bogus]\nx = 1\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "cache_service", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _serve(tmp_path, '[store]\npage_size = "huge"\nhigh_watermark = 0.1\n[bogus]\nx = 1\n')
     assert result.returncode == 2 and "Traceback" not in result.stderr
     problems = [line for line in result.stderr.splitlines() if line.strip().startswith("- ")]
     assert any("page_size" in p for p in problems) and any("watermarks" in p for p in problems)
@@ -74,16 +68,10 @@ def test_health_readiness_and_baseline_metrics(cache_factory, bucket, s3_client)
 
 
 def test_a_half_configured_s3_api_is_one_line_at_start(tmp_path) -> None:
-    config = tmp_path / "cache.toml"
-    config.write_text(
+    config = (
         '[s3_api]\naccess_key = "AKIA"\n[[mounts]]\npath = "/w"\nuri = "s3://b/w"\n'
         f'[[store.tiers]]\nmedium = "disk"\npath = "{tmp_path}/d"\ncapacity = "1MiB"\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "cache_service", "serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _serve(tmp_path, config)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "neither secret_key nor secret_key_env" in result.stderr

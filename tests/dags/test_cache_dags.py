@@ -19,6 +19,7 @@ from tests.plugins.cache_data import (
     cached_bytes,
     put_events,
 )
+from tests.support.fill import load, usage
 
 pytestmark = pytest.mark.airflow
 
@@ -38,7 +39,7 @@ def test_cache_warmup_loads_the_paths_of_the_trigger_form(airflow_db, events_cac
 
 
 def test_cache_purge_dry_run_by_default_then_purges(airflow_db, events_cache) -> None:
-    admin(events_cache).wait_job(admin(events_cache).ok("POST", "load", {"paths": [DAY_PATH]})["id"])
+    load(events_cache, [DAY_PATH])
     plan = _run(airflow_db, "cache_purge", events_cache, {"target": 0.0})
     assert plan.state == "success", plan.tail()
     assert plan.xcom("purge")["dry_run"] is True and plan.xcom("purge")["freed_bytes"] == DAY_BYTES
@@ -59,26 +60,20 @@ def full_cache(cache_factory, s3_client, bucket) -> CacheProcess:
         memory_capacity="1MiB",
         disk_capacity="1MiB",
     )
-    client = admin(cache)
-    client.wait_job(client.ok("POST", "load", {"paths": [DAY_PATH, OLD_DAY_PATH]})["id"])
-    assert _usage(cache) == (DAY_BYTES + OLD_DAY_BYTES) / 2**20
+    load(cache, [DAY_PATH, OLD_DAY_PATH])
+    assert usage(cache) == (DAY_BYTES + OLD_DAY_BYTES) / 2**20
     return cache
 
 
-def _usage(cache: CacheProcess) -> float:
-    status = admin(cache).ok("GET", "status")
-    return status["used_bytes"] / status["capacity_bytes"]
-
-
 def test_cache_purge_with_the_forms_defaults_plans_a_purge_to_60_percent(airflow_db, full_cache) -> None:
-    before = _usage(full_cache)
+    before = usage(full_cache)
     plan = _run(airflow_db, "cache_purge", full_cache)
     assert plan.state == "success", plan.tail()
     result = plan.xcom("purge")
     assert result["dry_run"] is True and result["purged"] is False and result["target"] == 0.6
     assert result["freed_bytes"] > 0 and result["usage_before"] == before
     assert result["usage_after"] <= 0.6 and result["reached_target"] is True and result["shortfall"] is None
-    assert _usage(full_cache) == before  # a dry run changes nothing
+    assert usage(full_cache) == before  # a dry run changes nothing
 
 
 def test_cache_purge_above_zero_runs_as_a_dry_run_then_for_real(airflow_db, full_cache) -> None:
@@ -92,7 +87,7 @@ def test_cache_purge_above_zero_runs_as_a_dry_run_then_for_real(airflow_db, full
     result = done.xcom("purge")
     assert result["purged"] is True and result["reached_target"] is True
     assert result["freed_bytes"] == planned["freed_bytes"]  # the purge did what the plan said
-    assert result["usage_after"] <= 0.3 and _usage(full_cache) == result["usage_after"]
+    assert result["usage_after"] <= 0.3 and usage(full_cache) == result["usage_after"]
 
 
 def test_a_path_limited_purge_takes_only_those_paths_and_says_why_it_fell_short(airflow_db, full_cache) -> None:

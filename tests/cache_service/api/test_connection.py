@@ -16,6 +16,7 @@ import inspect
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import pytest
 from aiohttp import web
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_writer import StreamWriter
@@ -127,31 +128,28 @@ async def test_an_idle_connection_is_answered_early_and_stays_in_step() -> None:
         writer.close()
 
 
+@pytest.mark.parametrize(
+    ("first", "then", "expected"),
+    [
+        # aiohttp is handling /slow when /early arrives: /early waits its turn, answered by aiohttp.
+        (get("/slow"), get("/early"), [b"slow!", b"late!"]),
+        # The head of /early arrives in two packets: only aiohttp sees it whole.
+        (get("/early")[:9], get("/early")[9:], [b"late!"]),
+    ],
+    ids=["busy connection", "request split across packets"],
+)
 @run_async
-async def test_a_busy_connection_is_left_to_aiohttp_and_answers_in_order() -> None:
+async def test_a_busy_connection_or_a_split_request_is_left_to_aiohttp_and_answers_in_order(
+    first: bytes, then: bytes, expected: list[bytes]
+) -> None:
     answers = CountedAnswers()
     async with port(answers) as number:
         reader, writer = await asyncio.open_connection("127.0.0.1", number)
-        writer.write(get("/slow"))
+        writer.write(first)
         await writer.drain()
-        await asyncio.sleep(0.1)  # aiohttp is handling /slow when /early arrives
-        writer.write(get("/early"))
-        assert await bodies(reader, 2) == [b"slow!", b"late!"]
-        assert answers.answered == 0
-        writer.close()
-
-
-@run_async
-async def test_a_request_split_across_packets_is_left_to_aiohttp() -> None:
-    answers = CountedAnswers()
-    async with port(answers) as number:
-        reader, writer = await asyncio.open_connection("127.0.0.1", number)
-        request = get("/early")
-        writer.write(request[:9])
-        await writer.drain()
-        await asyncio.sleep(0.1)
-        writer.write(request[9:])
-        assert await bodies(reader, 1) == [b"late!"]
+        await asyncio.sleep(0.1)  # aiohttp has what came first before the rest arrives
+        writer.write(then)
+        assert await bodies(reader, len(expected)) == expected
         assert answers.answered == 0
         writer.close()
 

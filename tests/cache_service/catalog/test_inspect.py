@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pytest
@@ -63,25 +63,29 @@ def test_missing_success_marker_refuses_the_table(store: S3UnderStore, bucket: s
         _inspect(store, bucket)
 
 
-def test_truncated_file_refuses_the_table(store: S3UnderStore, bucket: str, events: TableWriter) -> None:
+def _truncated() -> bytes:
     data = parquet_bytes({"id": list(range(100))})
-    events.put("dt=2026-11-01/part-00000.parquet", data[: len(data) // 2])
-    events.commit()
-    with pytest.raises(UnpublishedDataError, match="magic"):
-        _inspect(store, bucket)
+    return data[: len(data) // 2]
 
 
-def test_file_missing_bytes_before_its_footer_refuses_the_table(
-    store: S3UnderStore, bucket: str, events: TableWriter
-) -> None:
+def _missing_bytes_before_its_footer() -> bytes:
+    """Header and footer intact, data pages short: the footer's column chunks no longer fit the object's size."""
     data = parquet_bytes({"id": list(range(1000))})
     footer = int.from_bytes(data[-8:-4], "little") + 8
-    # Header and footer intact, data pages short: the footer's column chunks no longer fit the object's size.
-    events.put(
-        "dt=2026-11-01/part-00000.parquet", data[:4] + data[len(data) // 2 : len(data) - footer] + data[-footer:]
-    )
+    return data[:4] + data[len(data) // 2 : len(data) - footer] + data[-footer:]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "match"),
+    [(_truncated, "magic"), (_missing_bytes_before_its_footer, "shorter than it was written")],
+    ids=["truncated", "missing bytes before its footer"],
+)
+def test_a_file_cut_short_refuses_the_table(
+    store: S3UnderStore, bucket: str, events: TableWriter, damaged: Callable[[], bytes], match: str
+) -> None:
+    events.put("dt=2026-11-01/part-00000.parquet", damaged())
     events.commit()
-    with pytest.raises(UnpublishedDataError, match="shorter than it was written"):
+    with pytest.raises(UnpublishedDataError, match=match):
         _inspect(store, bucket)
 
 

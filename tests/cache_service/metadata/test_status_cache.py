@@ -14,9 +14,8 @@ import pytest
 
 from cache_service.metadata.status_cache import StatusCache
 from cache_service.metrics import CacheMetrics
-from cache_service.under_store.s3 import S3UnderStore
 from tests.cache_service.async_tests import run_async
-from tests.cache_service.counting_under_store import CountingUnderStore, emulator_under_store
+from tests.cache_service.counting_under_store import CountingUnderStore
 
 TTL = 30.0
 
@@ -32,18 +31,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def s3_under_store(s3_emulator) -> Iterator[S3UnderStore]:
-    store = emulator_under_store(s3_emulator.endpoint_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def under(s3_under_store) -> CountingUnderStore:
-    return CountingUnderStore(s3_under_store)
 
 
 @pytest.fixture

@@ -28,29 +28,22 @@ from cache_service.page_store.constraints import (
 )
 from cache_service.page_store.identity import ObjectIdentity
 from cache_service.page_store.store import PageStore
-from cache_service.under_store.s3 import S3UnderStore
 from tests.cache_service.async_tests import run_async
-from tests.cache_service.counting_under_store import CountingUnderStore, emulator_under_store
+from tests.cache_service.counting_under_store import CountingUnderStore
 
 PAGE = 64 * 1024
-
-
-@pytest.fixture(scope="module")
-def s3_under_store(s3_emulator) -> Iterator[S3UnderStore]:
-    store = emulator_under_store(s3_emulator.endpoint_url)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def under(s3_under_store) -> CountingUnderStore:
-    return CountingUnderStore(s3_under_store)
 
 
 @pytest.fixture
 def executor() -> Iterator[ThreadPoolExecutor]:
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="io") as pool:
         yield pool
+
+
+@pytest.fixture(params=[16, None], ids=["memory+disk", "disk only"])
+def memory_pages(request: pytest.FixtureRequest) -> int | None:
+    """The memory tier's size in pages, or None for a store on disk alone: a test taking it runs with both."""
+    return request.param
 
 
 @pytest.fixture
@@ -109,6 +102,11 @@ def s3_bytes(metrics: CacheMetrics) -> float:
     return sample(metrics, "s3_bytes_read")
 
 
+def s3_traffic(under: CountingUnderStore, metrics: CacheMetrics) -> tuple[int, float, float]:
+    """What reaching S3 has cost so far: range GETs through ``under``, and the store's bytes read and page misses."""
+    return sum(under.gets.values()), s3_bytes(metrics), sample(metrics, "page_misses")
+
+
 async def read(store: PageStore, owner: ObjectIdentity, offset: int = 0, length: int | None = None) -> bytes:
     chunks = [bytes(c) async for c in store.read(owner, offset, owner.size if length is None else length)]
     return b"".join(chunks)
@@ -126,7 +124,6 @@ def page_files(disk: Path, owner: ObjectIdentity) -> dict[int, Path]:
 # --- correct bytes --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
 @run_async
 async def test_reads_return_the_right_bytes_for_random_ranges_and_page_boundaries(
     put, under, executor, tmp_path, memory_pages
@@ -156,7 +153,6 @@ async def test_reads_return_the_right_bytes_for_random_ranges_and_page_boundarie
         assert await read(store, owner, offset, length) == data[offset : offset + length], (offset, length)
 
 
-@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
 @run_async
 async def test_a_second_read_of_the_same_range_makes_no_s3_request(put, under, executor, tmp_path, memory_pages):
     data = os.urandom(3 * PAGE + 100)
@@ -165,15 +161,13 @@ async def test_a_second_read_of_the_same_range_makes_no_s3_request(put, under, e
     offset, length = PAGE - 10, 2 * PAGE  # touches pages 0, 1 and 2 (cold)
 
     assert await read(store, owner, offset, length) == data[offset : offset + length]
-    gets, read_bytes, misses = sum(under.gets.values()), s3_bytes(metrics), sample(metrics, "page_misses")
-    assert (gets, read_bytes, misses) == (3, 3 * PAGE, 3)
+    cold = s3_traffic(under, metrics)
+    assert cold == (3, 3 * PAGE, 3)
 
     assert await read(store, owner, offset, length) == data[offset : offset + length]
     assert await read(store, owner, offset + 5, 10) == data[offset + 5 : offset + 15]
 
-    assert sum(under.gets.values()) == gets
-    assert s3_bytes(metrics) == read_bytes
-    assert sample(metrics, "page_misses") == misses
+    assert s3_traffic(under, metrics) == cold
 
 
 @run_async
@@ -218,7 +212,6 @@ async def test_a_corrupt_page_on_disk_is_dropped_refetched_and_never_served(put,
     assert sample(metrics, "corrupt_pages") == 1
 
 
-@pytest.mark.parametrize("memory_pages", [16, None], ids=["memory+disk", "disk only"])
 @run_async
 async def test_a_restarted_store_serves_its_disk_pages_without_s3(put, under, executor, tmp_path, memory_pages):
     data = os.urandom(4 * PAGE + 99)
@@ -233,9 +226,7 @@ async def test_a_restarted_store_serves_its_disk_pages_without_s3(put, under, ex
 
     assert await read(store, owner) == data
     assert await read(store, owner, 3 * PAGE - 1, PAGE + 2) == data[3 * PAGE - 1 : 4 * PAGE + 1]
-    assert s3_bytes(metrics) == 0
-    assert sample(metrics, "page_misses") == 0
-    assert sum(under.gets.values()) == gets
+    assert s3_traffic(under, metrics) == (gets, 0, 0)
 
 
 # --- object identity ------------------------------------------------------------------------------------------

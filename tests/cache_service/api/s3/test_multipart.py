@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -198,41 +199,25 @@ def test_upload_part_copy_checks_its_range_and_source(s3, s3_bucket: str, prefix
     s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/src", Body=b"0123456789")
     key = f"{prefix}/dst"
     upload = s3.create_multipart_upload(Bucket=s3_bucket, Key=key)["UploadId"]
-    part = s3.upload_part_copy(
-        Bucket=s3_bucket,
-        Key=key,
-        UploadId=upload,
-        PartNumber=1,
-        CopySource={"Bucket": s3_bucket, "Key": f"{prefix}/src"},
-        CopySourceRange="bytes=2-5",
-    )
+
+    def copy_part(number: int, source: str, **condition: str) -> Any:
+        copy_source = {"Bucket": s3_bucket, "Key": f"{prefix}/{source}"}
+        return s3.upload_part_copy(
+            Bucket=s3_bucket, Key=key, UploadId=upload, PartNumber=number, CopySource=copy_source, **condition
+        )
+
+    part = copy_part(1, "src", CopySourceRange="bytes=2-5")
     listed = s3.list_parts(Bucket=s3_bucket, Key=key, UploadId=upload)["Parts"]
     assert [(p["Size"], p["ETag"]) for p in listed] == [(4, part["CopyPartResult"]["ETag"])]
-    for source, copy_range, code in [
-        (f"{prefix}/src", "bytes=5-10", "InvalidArgument"),
-        (f"{prefix}/src", "bytes=abc", "InvalidArgument"),
-        (f"{prefix}/missing", "bytes=0-1", "NoSuchKey"),
+    for source, condition, code in [
+        ("src", {"CopySourceRange": "bytes=5-10"}, "InvalidArgument"),
+        ("src", {"CopySourceRange": "bytes=abc"}, "InvalidArgument"),
+        ("missing", {"CopySourceRange": "bytes=0-1"}, "NoSuchKey"),
+        ("src", {"CopySourceIfMatch": '"not-the-etag"'}, "PreconditionFailed"),
     ]:
         with pytest.raises(ClientError) as error:
-            s3.upload_part_copy(
-                Bucket=s3_bucket,
-                Key=key,
-                UploadId=upload,
-                PartNumber=2,
-                CopySource={"Bucket": s3_bucket, "Key": source},
-                CopySourceRange=copy_range,
-            )
+            copy_part(2, source, **condition)
         assert _code(error) == code
-    with pytest.raises(ClientError) as error:
-        s3.upload_part_copy(
-            Bucket=s3_bucket,
-            Key=key,
-            UploadId=upload,
-            PartNumber=2,
-            CopySource={"Bucket": s3_bucket, "Key": f"{prefix}/src"},
-            CopySourceIfMatch='"not-the-etag"',
-        )
-    assert _code(error) == "PreconditionFailed"
     s3.complete_multipart_upload(
         Bucket=s3_bucket,
         Key=key,

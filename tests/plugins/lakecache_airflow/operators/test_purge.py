@@ -21,10 +21,10 @@ from tests.plugins.cache_data import (
     DAY_PATH,
     OLD_DAY_BYTES,
     OLD_DAY_PATH,
-    admin,
     cached_bytes,
     events_cache,
 )
+from tests.support.fill import load, usage
 
 CAPACITY = 1024 * 1024
 pytestmark = pytest.mark.airflow
@@ -53,9 +53,8 @@ def cache(s3_emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cac
     """A small cache with both days of events loaded: (DAY_BYTES + OLD_DAY_BYTES) / 1 MiB = 62.5% used."""
     root = tmp_path_factory.mktemp("purge")
     with events_cache(s3_emulator, root, memory_capacity="512KiB", disk_capacity="1MiB") as cache:
-        job = admin(cache).ok("POST", "load", {"paths": [DAY_PATH, OLD_DAY_PATH]})
-        assert admin(cache).wait_job(job["id"])["state"] == "succeeded"
-        assert admin(cache).ok("GET", "status")["used_bytes"] == DAY_BYTES + OLD_DAY_BYTES
+        load(cache, [DAY_PATH, OLD_DAY_PATH])
+        assert usage(cache) == (DAY_BYTES + OLD_DAY_BYTES) / CAPACITY
         yield cache
 
 
@@ -104,8 +103,7 @@ def test_a_purge_brings_usage_down_to_the_target(run: DagRun, cache: CacheProces
     assert purge["reached_target"] is True
     assert purge["freed_bytes"] == plan["freed_bytes"]
     assert purge["usage_after"] <= 0.1
-    status = admin(cache).ok("GET", "status")
-    assert status["used_bytes"] / status["capacity_bytes"] == purge["usage_after"]
+    assert usage(cache) == purge["usage_after"]
 
 
 def test_once_below_the_threshold_again_nothing_more_is_purged(run: DagRun) -> None:

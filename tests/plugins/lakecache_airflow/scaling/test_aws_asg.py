@@ -117,17 +117,24 @@ def test_an_unknown_group_is_reported_as_such(s3_emulator) -> None:
         scaler(s3_emulator.endpoint_url, "no-such-group").current()
 
 
-def test_throttling_is_retried_with_backoff_and_reported(s3_emulator) -> None:
+@pytest.mark.parametrize(
+    ("code", "faults", "nodes"),
+    [("Throttling", 2, 3), ("ScalingActivityInProgress", 1, 2)],
+    ids=["throttling", "scaling activity in progress"],
+)
+def test_a_passing_error_is_retried_with_backoff_until_it_clears_and_reported(
+    s3_emulator, code: str, faults: int, nodes: int
+) -> None:
     group = create_group(s3_emulator.endpoint_url, desired=1)
-    with AwsFaultyProxy(s3_emulator.endpoint_url, faults=2, code="Throttling", action="SetDesiredCapacity") as proxy:
-        result = scaler(proxy.url, group).scale_to(3)
-    assert proxy.faulted == ["SetDesiredCapacity", "SetDesiredCapacity"]
-    assert result.after == 3 and desired(s3_emulator.endpoint_url, group) == 3
-    assert len(result.retries) == 2
+    with AwsFaultyProxy(s3_emulator.endpoint_url, faults=faults, code=code, action="SetDesiredCapacity") as proxy:
+        result = scaler(proxy.url, group).scale_to(nodes)
+    assert proxy.faulted == ["SetDesiredCapacity"] * faults
+    assert result.after == nodes and desired(s3_emulator.endpoint_url, group) == nodes
+    assert len(result.retries) == faults
     assert result.retries[0].startswith(
-        f"autoscaling SetDesiredCapacity on '{group}': attempt 1 of 4 failed (Throttling (HTTP 400): Rate exceeded"
+        f"autoscaling SetDesiredCapacity on '{group}': attempt 1 of 4 failed ({code} (HTTP 400): Rate exceeded"
     )
-    assert result.attempts == 5  # describe, 3 x set, describe
+    assert result.attempts == faults + 3  # describe, a set per fault and one that succeeds, describe
 
 
 def test_a_service_unavailable_answer_is_retried_too(s3_emulator) -> None:
@@ -137,15 +144,6 @@ def test_a_service_unavailable_answer_is_retried_too(s3_emulator) -> None:
         result = scaler(proxy.url, group).scale_to(2)
     assert proxy.faults_served == 1
     assert result.after == 2 and "(HTTP 503)" in result.retries[0]
-
-
-def test_a_capacity_error_is_retried_and_reported(s3_emulator) -> None:
-    group = create_group(s3_emulator.endpoint_url, desired=1)
-    with AwsFaultyProxy(
-        s3_emulator.endpoint_url, faults=1, code="ScalingActivityInProgress", action="SetDesiredCapacity"
-    ) as proxy:
-        result = scaler(proxy.url, group).scale_to(2)
-    assert result.after == 2 and "ScalingActivityInProgress" in result.retries[0]
 
 
 def test_throttling_that_outlasts_the_retries_fails_with_one_line_and_changes_nothing(s3_emulator) -> None:

@@ -61,27 +61,22 @@ def test_a_group_can_be_named_by_its_id(s3_emulator) -> None:
         scaler(s3_emulator.endpoint_url, cluster, instance_group_id="ig-missing").current()
 
 
-def test_throttling_is_retried_with_backoff_and_reported(s3_emulator) -> None:
+@pytest.mark.parametrize(
+    ("code", "faults", "nodes"),
+    [("ThrottlingException", 2, 3), ("InsufficientCapacityException", 1, 2)],
+    ids=["throttling", "insufficient capacity"],
+)
+def test_a_passing_error_is_retried_with_backoff_until_it_clears_and_reported(
+    s3_emulator, code: str, faults: int, nodes: int
+) -> None:
     cluster = create_emr_cluster(s3_emulator.endpoint_url, task=1)
-    with AwsFaultyProxy(
-        s3_emulator.endpoint_url, faults=2, code="ThrottlingException", action="ModifyInstanceGroups"
-    ) as proxy:
-        result = scaler(proxy.url, cluster).scale_to(3)
-    assert proxy.faulted == ["ModifyInstanceGroups"] * 2
-    assert result.after == 3 and len(result.retries) == 2
+    with AwsFaultyProxy(s3_emulator.endpoint_url, faults=faults, code=code, action="ModifyInstanceGroups") as proxy:
+        result = scaler(proxy.url, cluster).scale_to(nodes)
+    assert proxy.faulted == ["ModifyInstanceGroups"] * faults
+    assert result.after == nodes and len(result.retries) == faults
     assert (
-        f"emr ModifyInstanceGroups on {cluster}: attempt 2 of 4 failed (ThrottlingException (HTTP 400)"
-        in result.retries[1]
+        f"emr ModifyInstanceGroups on {cluster}: attempt {faults} of 4 failed ({code} (HTTP 400)" in result.retries[-1]
     )
-
-
-def test_an_insufficient_capacity_error_is_retried_until_it_clears(s3_emulator) -> None:
-    cluster = create_emr_cluster(s3_emulator.endpoint_url, task=1)
-    with AwsFaultyProxy(
-        s3_emulator.endpoint_url, faults=1, code="InsufficientCapacityException", action="ModifyInstanceGroups"
-    ) as proxy:
-        result = scaler(proxy.url, cluster).scale_to(2)
-    assert result.after == 2 and "InsufficientCapacityException" in result.retries[0]
 
 
 def test_throttling_beyond_the_retries_is_one_line_and_changes_nothing(s3_emulator) -> None:
