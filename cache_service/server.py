@@ -11,6 +11,7 @@ from aiohttp import web
 
 from cache_service.api.admin import AdminApi
 from cache_service.api.connection import serve as serve_port
+from cache_service.api.peer import PeerApi
 from cache_service.api.s3 import start_s3_api
 from cache_service.api.webhdfs import WarmReads, WebHdfsApi, WebHdfsConnection, remote_exception
 from cache_service.config import CacheConfig
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 def build_app(service: CacheService) -> web.Application:
     """The aiohttp application serving the WebHDFS port."""
     app = web.Application(client_max_size=1024**2)
-    WebHdfsApi(service.fs, service.metrics).add_routes(app)
+    WebHdfsApi(service.fs, service.reads, service.metrics).add_routes(app)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -40,6 +41,8 @@ def build_app(service: CacheService) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     AdminApi(service).add_routes(app)
+    if service.cluster is not None:
+        PeerApi(service.pages, service.mounts, service.config.admin.token).add_routes(app)
 
     async def unknown(request: web.Request) -> web.StreamResponse:
         return remote_exception(404, "FileNotFoundException", f"No such endpoint: {request.method} {request.path}")
@@ -66,7 +69,7 @@ async def run(config: CacheConfig) -> None:
         config.server.host,
         config.server.webhdfs_port,
         WebHdfsConnection,
-        early=WarmReads(service.fs, service.metrics),
+        early=WarmReads(service.fs, service.reads, service.metrics),
     )
     s3 = await start_s3_api(service, os.environ)
     await service.start()

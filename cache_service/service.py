@@ -6,10 +6,15 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client.core import Metric
 
+from cache_service.cluster.identity import worker_id
+from cache_service.cluster.member import MemberState, MemberStats
+from cache_service.cluster.node import ClusterNode, advertised
+from cache_service.cluster.view import ClusterView
 from cache_service.config import CacheConfig
 from cache_service.jobs import JobState
 from cache_service.management.manager import CacheManager
@@ -20,6 +25,7 @@ from cache_service.metadata import StatusCache
 from cache_service.metrics import CacheMetrics, gauge
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.mounts import MountTable
+from cache_service.namespace.reads import ObjectReader
 from cache_service.page_store import PageStore
 from cache_service.page_store.constraints import Reservations
 from cache_service.under_store import UnderStore
@@ -31,7 +37,8 @@ log = logging.getLogger(__name__)
 
 
 class CacheService:
-    """The cache: under store, mount table, status cache, page store, staging area and file system."""
+    """The cache: under store, mount table, status cache, page store, staging area, file system and read path; in a
+    cluster, this worker's ``ClusterNode`` too (None for a worker alone)."""
 
     def __init__(self, config: CacheConfig, under: UnderStore | None = None) -> None:
         self.config = config
@@ -56,10 +63,25 @@ class CacheService:
             guard=PinnedObjects(self.mounts, rules),
             quotas=quotas,
         )
-        self.status = StatusCache(self.under, config.metadata.sync_interval, self.executor, self.metrics)
+        self.worker_id = worker_id(root / "state")
+        self.cluster = (
+            ClusterNode.build(config, self.worker_id, stats=self._member_stats, direct=self.pages.pass_through)
+            if config.cluster.enabled
+            else None
+        )
+        self.status = StatusCache(
+            self.under,
+            config.metadata.sync_interval,
+            self.executor,
+            self.metrics,
+            announce=self.cluster.announce if self.cluster else None,
+        )
         self.uploader = Uploader(self.under, self.status, self.pages, root / "spool", self.executor, self.metrics)
         self.fs = CacheFileSystem(
             self.mounts, config.write, self.under, self.status, self.pages, self.staging, self.uploader, self.executor
+        )
+        self.reads = ObjectReader(
+            self.fs, self.status, self.pages, router=self.cluster.router if self.cluster else None
         )
         self.manager = CacheManager(config, self.fs, self.pages, self.metrics, rules=rules, quotas=quotas)
         self.ready = False
@@ -67,8 +89,13 @@ class CacheService:
         self.metrics.add_gauges(self._gauges)
 
     async def start(self) -> None:
-        """Recover the disk tier, then accept traffic."""
+        """Recover the disk tier, join the cluster (if any), then accept traffic.
+
+        Raises ``ClusterError`` when the cluster cannot be joined.
+        """
         await self.pages.open()
+        if self.cluster is not None:
+            await self.cluster.join(self.status)
         interval = self.config.store.pressure_check_interval
         self._maintenance = asyncio.create_task(self.manager.maintain(interval), name="cache-maintenance")
         self.ready = True
@@ -79,7 +106,27 @@ class CacheService:
         if self._maintenance is not None:
             self._maintenance.cancel()
         await self.manager.jobs_registry.close()
+        if self.cluster is not None:
+            await self.cluster.leave()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def cluster_view(self) -> ClusterView:
+        """The cluster as this worker sees it; a worker alone is a cluster of one that owns every block."""
+        if self.cluster is not None:
+            return self.cluster.view
+        me = replace(advertised(self.config, self.worker_id), state=MemberState.ACTIVE, stats=self._member_stats())
+        return ClusterView(self.worker_id, {me.id: me}, self.config.cluster.block_size)
+
+    def _member_stats(self) -> MemberStats:
+        # The last tier (disk) holds every page; memory holds a hot subset of them.
+        last = self.pages.last_medium
+        return MemberStats(
+            pages=self.pages.page_count(),
+            used_bytes=self.pages.used(last),
+            capacity_bytes=self.pages.capacity(last),
+            hits=self.pages.hits,
+            misses=self.pages.misses,
+        )
 
     def _gauges(self) -> Iterable[Metric]:
         capacity = gauge("tier_capacity_bytes", "Capacity of each tier", ["tier"])

@@ -134,6 +134,13 @@ def _serve(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"cachectl: {exc}", file=sys.stderr)
         return 2
+    from cache_service.cluster.identity import IdentityError
+    from cache_service.cluster.membership import ClusterError
+
     logs.configure(config.server.log_level)
-    server.serve(config)
+    try:
+        server.serve(config)
+    except (ClusterError, IdentityError) as exc:
+        print(f"cachectl: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -11,6 +11,10 @@ _ID = re.compile(r"^w-[0-9a-f]{12}$")
 _FILE = "worker_id"
 
 
+class IdentityError(ValueError):
+    """The disk tier holds something that is not a worker id."""
+
+
 def is_worker_id(text: str) -> bool:
     """True if ``text`` has the form of a worker id (``w-`` and 12 hex digits)."""
     return bool(_ID.match(text))
@@ -19,7 +23,7 @@ def is_worker_id(text: str) -> bool:
 def worker_id(state_dir: Path) -> str:
     """This worker's id, read from ``state_dir``, or made and written there the first time.
 
-    Raises ``ValueError`` if the file holds something that is not an id (a disk tier copied by hand, a bad edit): a
+    Raises ``IdentityError`` if the file holds something that is not an id (a disk tier copied by hand, a bad edit): a
     worker must not silently take a new identity and leave its cached data to another's blocks.
     """
     path = state_dir / _FILE
@@ -33,5 +37,5 @@ def worker_id(state_dir: Path) -> str:
         tmp.replace(path)
         return made
     if not is_worker_id(text):
-        raise ValueError(f"{path} holds {text[:40]!r}, not a worker id (w- and 12 hex digits); fix or remove it")
+        raise IdentityError(f"{path} holds {text[:40]!r}, not a worker id (w- and 12 hex digits); fix or remove it")
     return text

@@ -93,7 +93,6 @@ class Membership:
         heartbeat_interval: float,
         member_timeout: float,
         stats: Callable[[], MemberStats],
-        on_invalidation: InvalidationSink,
     ) -> None:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_connect_timeout=min(2.0, member_timeout), socket_timeout=min(2.0, member_timeout)
@@ -104,7 +103,7 @@ class Membership:
         self._interval = heartbeat_interval
         self._timeout = member_timeout
         self._stats = stats
-        self._on_invalidation = on_invalidation
+        self._on_invalidation: InvalidationSink = lambda _: None
         self.view = ClusterView(me.id, {me.id: me}, block_size)
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -117,8 +116,9 @@ class Membership:
 
     # --- life cycle ------------------------------------------------------------------------------------------------
 
-    async def join(self) -> None:
-        """Register this worker (active) and start heartbeating and listening.
+    async def join(self, on_invalidation: InvalidationSink) -> None:
+        """Register this worker (active) and start heartbeating and listening; changes other workers announce go to
+        ``on_invalidation``.
 
         Raises ``ClusterError`` if Redis does not answer, ``IdentityConflictError`` if another process still holds
         this identity after ``member_timeout`` (time for a killed predecessor's claim to expire).
@@ -127,6 +127,7 @@ class Membership:
             await self._redis.ping()
         except (RedisError, OSError) as exc:
             raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
+        self._on_invalidation = on_invalidation
         self._me = replace(self._me, state=MemberState.ACTIVE)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout + self._interval

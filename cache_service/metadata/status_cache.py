@@ -2,14 +2,16 @@
 
 Within the interval a warm lookup costs no S3 request (so warm reads survive an S3 outage); after it, S3 is asked
 again and a change made directly in S3 is seen whole: a new ETag means a new object identity, hence new pages.
-Writes made through the cache update or invalidate the entries they touch at once.
+Writes made through the cache update or invalidate the entries they touch at once, and, in a cluster, are
+announced (``announce``) so that every other worker drops its entries for them too (``apply``); a request that
+changed something is answered after ``settled()``, once its announcements are out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -18,6 +20,9 @@ from cache_service.metrics import CacheMetrics
 from cache_service.under_store import Listing, ObjectStatus, UnderStore
 
 T = TypeVar("T")
+
+Announce = Callable[[str, str, bool], Awaitable[None]]
+"""Tells the other workers that statuses changed: (bucket, key prefix, exact: that one key only)."""
 
 
 @dataclass
@@ -30,7 +35,8 @@ class _Entry(Generic[T]):
 class StatusCache:
     """Cached ``head`` and ``list_level`` answers of the under store, negative answers included.
 
-    ``ttl`` is how long an answer is trusted (``metadata.sync_interval``); ``clock`` measures it.
+    ``ttl`` is how long an answer is trusted (``metadata.sync_interval``); ``clock`` measures it. ``announce``
+    (None for a worker alone) is told of every change this worker makes.
     """
 
     under: UnderStore
@@ -38,11 +44,13 @@ class StatusCache:
     executor: Executor
     metrics: CacheMetrics
     clock: Callable[[], float] = time.monotonic
+    announce: Announce | None = None
     _objects: dict[tuple[str, str], _Entry[ObjectStatus | None]] = field(init=False, default_factory=dict)
     _listings: dict[tuple[str, str], _Entry[Listing]] = field(init=False, default_factory=dict)
     _pending: dict[tuple[str, str, str], asyncio.Future[Any]] = field(init=False, default_factory=dict)
     # Bumped by every change the cache makes itself, so an S3 answer requested before it is not stored after it.
     _generation: int = field(init=False, default=0)
+    _unsettled: list[asyncio.Future[None]] = field(init=False, default_factory=list)
 
     async def _call(self, kind: str, bucket: str, key: str, fn: Callable[[], T]) -> T:
         # Concurrent lookups of one key share one S3 request.
@@ -111,21 +119,47 @@ class StatusCache:
         self._generation += 1
         self._objects[(status.bucket, status.key)] = _Entry(status, self.clock() + self.ttl)
         self._forget_listings(status.bucket, status.key)
+        self._announce(status.bucket, status.key, exact=True)
 
     def forget(self, bucket: str, key: str) -> None:
         """Forget what is known of ``key`` (deleted or renamed through the cache) and of listings above it."""
-        self._generation += 1
-        self._objects.pop((bucket, key), None)
-        self._forget_listings(bucket, key)
+        self.apply(bucket, key, exact=True)
+        self._announce(bucket, key, exact=True)
 
     def forget_prefix(self, bucket: str, prefix: str) -> None:
         """Forget every object and listing at or below key ``prefix`` (a directory deleted or renamed)."""
+        self.apply(bucket, prefix, exact=False)
+        self._announce(bucket, prefix, exact=False)
+
+    def apply(self, bucket: str, prefix: str, *, exact: bool) -> None:
+        """Forget key ``prefix`` (``exact``) or everything at or below it, and the listings above: a change another
+        worker announced. Nothing is announced back."""
         self._generation += 1
+        if exact:
+            self._objects.pop((bucket, prefix), None)
+            self._forget_listings(bucket, prefix)
+            return
         base = prefix.rstrip("/")
         for table in (self._objects, self._listings):
             for k in [k for k in table if k[0] == bucket and (not base or k[1] == base or k[1].startswith(base + "/"))]:
                 del table[k]
         self._forget_listings(bucket, base)
+
+    def clear(self) -> None:
+        """Forget everything (announcements may have been missed while Redis was unreachable)."""
+        self._generation += 1
+        self._objects.clear()
+        self._listings.clear()
+
+    async def settled(self) -> None:
+        """Return once every change made so far has been announced to the other workers."""
+        while self._unsettled:
+            pending, self._unsettled = self._unsettled, []
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _announce(self, bucket: str, prefix: str, *, exact: bool) -> None:
+        if self.announce is not None:
+            self._unsettled.append(asyncio.ensure_future(self.announce(bucket, prefix, exact)))
 
     def _forget_listings(self, bucket: str, key: str) -> None:
         parts = key.split("/")

@@ -2,8 +2,8 @@
 
 This is where HDFS semantics live (what exists, what a rename or a delete means); the protocol layers only translate
 requests and errors. Inside, a missing path is ``FileNotFoundError``, an existing one ``FileExistsError``, a
-mount point that may not change ``PermissionError``, and bad arguments ``ValueError``. Reads go through ``reads``
-(an ``ObjectReader``), which uses the status lookup here.
+mount point that may not change ``PermissionError``, and bad arguments ``ValueError``. Reads go through
+``namespace.reads.ObjectReader``, which uses the status lookup here.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ import struct
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from cache_service.config import WriteConfig
 from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import Location, MountTable
 from cache_service.namespace.paths import basename, is_within, join, parent
-from cache_service.namespace.reads import ObjectReader
 from cache_service.namespace.status import ContentSummary, FileStatus, identity_of, published_status, staged_status
 from cache_service.page_store import PageStore
 from cache_service.under_store import ObjectStatus, UnderStore
@@ -53,11 +51,6 @@ class CacheFileSystem:
     # read reuses the object's identity and its file id instead of hashing it again).
     _published: dict[str, Location | None] = field(init=False, default_factory=dict)
     _statuses: dict[str, tuple[ObjectStatus, FileStatus]] = field(init=False, default_factory=dict)
-
-    @cached_property
-    def reads(self) -> ObjectReader:
-        """The read path: every read of a file or an object goes through it."""
-        return ObjectReader(self, self.status_cache, self.pages, self.under, self.executor)
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

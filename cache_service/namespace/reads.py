@@ -7,33 +7,33 @@ hand before the caller sends anything, so a read that cannot start is still an e
 object changed in S3 since its status was cached (``StaleObjectError``), its status is forgotten and the read starts
 over, once, with the new version; if the object is gone, its status is forgotten and ``FileNotFoundError`` raised.
 
-Bytes of published files come from the page store, bytes of staged files from the staging area. An object no cache
-path names (a copy source outside every mount) streams from S3 uncached, through ``UnderStore.stream_range``.
-The protocol layers only parse, authorise and render around this.
+Bytes of published files come from the page store, bytes of staged files from the staging area. In a cluster the
+``BlockRouter`` sends each block's part of a read to the block's owner (the page store here when this worker owns
+it). An object no cache path names (a copy source outside every mount) streams from S3 uncached
+(``PageStore.pass_through``). The protocol layers only parse, authorise and render around this.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from cache_service.cluster.member import Member
+from cache_service.cluster.routing import BlockRouter
+from cache_service.cluster.view import Segment
 from cache_service.errors import StaleObjectError
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import MountTable
 from cache_service.namespace.paths import normalize
 from cache_service.namespace.status import FileStatus, identity_of
-from cache_service.page_store import PageStore
-from cache_service.under_store import ObjectStatus, UnderStore
+from cache_service.page_store import ObjectIdentity, PageStore
+from cache_service.under_store import ObjectStatus
 from cache_service.write.staging import StagingArea
 
 Chunk = bytes | memoryview
 Span = tuple[int, int]
 """Bytes ``[start, end)`` of a file."""
-
-_PIECE = 1 << 20  # bytes per piece of an uncached read: what one chunk of a response holds at most
 
 
 class FileLookup(Protocol):
@@ -105,8 +105,8 @@ class ObjectReader:
     files: FileLookup
     status: StatusCache
     pages: PageStore
-    under: UnderStore
-    executor: Executor
+    router: BlockRouter | None = None
+    """Where blocks are read in a cluster; None for a worker alone (it owns every block)."""
 
     def cache_path(self, bucket: str, key: str) -> str | None:
         """The cache path of ``bucket``/``key``, or None: outside every mount, a mount point itself, or a key no path
@@ -184,8 +184,29 @@ class ObjectReader:
 
     def _chunks(self, path: str, st: FileStatus, offset: int, count: int) -> AsyncIterator[Chunk]:
         if st.object is not None:
-            return self.pages.read(st.object, offset, count)
+            return self._published(st.object, offset, count)
         return _read_local(self.files.staging.local(path).as_posix(), offset, count)
+
+    def _published(self, obj: ObjectIdentity, offset: int, count: int) -> AsyncIterator[Chunk]:
+        if self.router is None:
+            return self.pages.read(obj, offset, count)
+        return self.router.read(obj, offset, count, lambda start, n: self.pages.read(obj, start, n))
+
+    # --- where data lives in a cluster ---------------------------------------------------------------------------
+
+    def owner_elsewhere(self, st: FileStatus, offset: int) -> Member | None:
+        """The other worker that owns the block of ``st`` holding byte ``offset``; None when this worker owns it,
+        for staged files (they are read where they are) and for a worker alone."""
+        if self.router is None or st.object is None:
+            return None
+        return self.router.owner_elsewhere(st.object, offset)
+
+    def blocks(self, st: FileStatus, start: int, end: int) -> list[Segment] | None:
+        """The blocks of ``st`` that bytes ``[start, end)`` touch, each with its workers (owner first); None for a
+        worker alone and for staged files, which live where they were written."""
+        if self.router is None or st.object is None:
+            return None
+        return self.router.blocks(st.object, start, end)
 
     def read_in_memory(self, path: str, offset: int, length: int | None, *, most: int) -> Sequence[Chunk] | None:
         """What ``open`` would read, now, when it needs no wait: a published file whose status is fresh in the status
@@ -217,23 +238,14 @@ class ObjectReader:
         """
         try:
             if self.cache_path(obj.bucket, obj.key) is not None:
-                async for chunk in self.pages.read(identity_of(obj), start, end - start):
+                async for chunk in self._published(identity_of(obj), start, end - start):
                     yield bytes(chunk)
             else:
-                async for piece in self._uncached(obj, start, end):
+                async for piece in self.pages.pass_through(identity_of(obj), start, end):
                     yield piece
         except FileNotFoundError:
             self.status.forget(obj.bucket, obj.key)
             raise
-
-    async def _uncached(self, obj: ObjectStatus, start: int, end: int) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        pieces = self.under.stream_range(obj.bucket, obj.key, start, end, obj.etag, piece=_PIECE)
-        try:
-            while data := await loop.run_in_executor(self.executor, next, pieces, b""):
-                yield data
-        finally:
-            await loop.run_in_executor(self.executor, pieces.close)
 
 
 async def _no_chunks() -> AsyncIterator[Chunk]:

@@ -119,7 +119,7 @@ class PageStore:
         if offset >= end:
             return
         if not self._caching:
-            async for piece in self._pass_through(owner, offset, end):
+            async for piece in self.pass_through(owner, offset, end):
                 yield piece
             return
         size = self.page_size
@@ -169,9 +169,10 @@ class PageStore:
             chunks.append(chunk)
         return chunks
 
-    async def _pass_through(self, owner: ObjectIdentity, offset: int, end: int) -> AsyncIterator[bytes]:
-        """Stream ``[offset, end)`` from one ranged S3 GET, page-sized piece by piece, keeping nothing (caching
-        disabled): what a thin gateway in front of S3 would do."""
+    async def pass_through(self, owner: ObjectIdentity, offset: int, end: int) -> AsyncIterator[bytes]:
+        """Stream ``[offset, end)`` from one ranged S3 GET, page-sized piece by piece, keeping nothing: reads with
+        caching disabled (what a thin gateway in front of S3 would do), of objects outside every mount, and of
+        blocks whose owners in the cluster all failed."""
         loop = asyncio.get_running_loop()
         self.misses += 1
         pieces = self._under.stream_range(owner.bucket, owner.key, offset, end, owner.etag, piece=self.page_size)
@@ -371,6 +372,10 @@ class PageStore:
     def has_page(self, owner: ObjectIdentity, index: int) -> bool:
         """True when page ``index`` of ``owner`` is cached in some tier."""
         return (owner.file_id, index) in self._entries
+
+    def page_count(self) -> int:
+        """Distinct pages cached, whatever tiers hold them."""
+        return len(self._entries)
 
     def owners(self) -> list[ObjectIdentity]:
         """Every object version with at least one cached page."""

@@ -36,7 +36,7 @@ def good_document(disk_path: Path) -> dict[str, Any]:
         },
         "metadata": {"sync_interval": "30s"},
         "write": {"staging_patterns": ["_temporary", ".spark-staging-*"]},
-        "cluster": {"advertise_url": "http://cache.internal:9870"},
+        "cluster": {"advertise_host": "cache.internal"},
     }
 
 
@@ -78,7 +78,7 @@ def test_good_file_loads_into_typed_values(write_config, tmp_path):
     assert config.store.disk_tier == config.store.tiers[1]
     assert config.metadata.sync_interval == 30.0
     assert config.write.staging_patterns == ("_temporary", ".spark-staging-*")
-    assert config.cluster.advertise_url == "http://cache.internal:9870"
+    assert config.cluster.advertise_host == "cache.internal"
 
 
 def test_sections_left_out_take_their_defaults(tmp_path):
@@ -251,15 +251,38 @@ def test_unknown_key_in_a_known_env_section_is_an_error(write_config):
     assert problems == ["CACHE_SERVER_FOO: unknown key 'foo' in section [server]"]
 
 
-@pytest.mark.parametrize("key", ["redis_url", "heartbeat_interval"])
-def test_cluster_keys_that_did_nothing_are_refused_as_unknown(write_config, key):
-    # Step 9 brings cluster membership; until then a key that would silently do nothing is a mistake.
-    assert problems_of(write_config({"cluster": {key: "redis://127.0.0.1:6379/0"}})) == [
-        f"[cluster]: unknown key {key!r}"
-    ]
-    env = {f"CACHE_CLUSTER_{key.upper()}": "redis://127.0.0.1:6379/0"}
-    assert problems_of(write_config(), env=env) == [
-        f"CACHE_CLUSTER_{key.upper()}: unknown key {key!r} in section [cluster]"
+def test_a_cluster_reads_its_keys_from_the_file_and_the_environment(write_config):
+    cluster = {"redis_url": "redis://127.0.0.1:6379/0", "heartbeat_interval": "1s", "block_size": "16MiB"}
+    config = load_config(
+        write_config({"cluster": cluster, "admin": {"token": "s3cret"}}), env={"CACHE_CLUSTER_MEMBER_TIMEOUT": "5s"}
+    )
+
+    assert config.cluster.enabled
+    assert (config.cluster.heartbeat_interval, config.cluster.member_timeout) == (1.0, 5.0)
+    assert config.cluster.block_size == 16 * 1024**2
+    assert config.cluster.peer_timeout == 5.0
+
+
+@pytest.mark.parametrize(
+    ("cluster", "problem"),
+    [
+        ({"redis_url": "http://127.0.0.1:6379"}, "cluster.redis_url: expected redis://host:port/db"),
+        ({"heartbeat_interval": "4s", "member_timeout": "6s"}, "cluster: member_timeout must be at least twice"),
+        ({"block_size": "1500KiB"}, "cluster.block_size: must be a multiple of store.page_size"),
+        ({"peer_timeout": "0s"}, "cluster.peer_timeout: must be positive"),
+    ],
+)
+def test_a_cluster_key_out_of_its_rules_is_named(write_config, cluster, problem):
+    problems = problems_of(write_config({"cluster": cluster, "admin": {"token": "s3cret"}}))
+
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_a_cluster_without_an_admin_token_is_refused(write_config):
+    problems = problems_of(write_config({"cluster": {"redis_url": "redis://127.0.0.1:6379/0"}}))
+
+    assert problems == [
+        "cluster: a cluster needs [admin] token (CACHE_ADMIN_TOKEN): workers sign their requests to each other"
     ]
 
 

@@ -376,7 +376,7 @@ def test_the_checker_refuses_names_that_do_not_exist() -> None:
     index = repository()
     assert qualified_defined(index, "ObjectReader.open")
     assert qualified_defined(index, "WebHdfsConnection.data_received")  # inherited from ApiConnection
-    assert qualified_defined(index, "CacheFileSystem.reads")  # set in __init__
+    assert qualified_defined(index, "CacheService.reads")  # set in __init__
     assert not qualified_defined(index, "ObjectReader.no_such_method")
     assert not qualified_defined(index, "NoSuchClass")
     assert dotted_defined(index, "cache_service.metadata.StatusCache.head")  # re-exported by the package

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
+import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any
 
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
+from infra.toml_writer import merge
 from tests.support.buckets import remove_bucket, unique_bucket_name
 from tests.support.metrics import scrape
 
@@ -45,6 +49,22 @@ class CacheFactory:
         if start:
             cache.start()
         return cache
+
+    def cluster(
+        self,
+        workers: int,
+        mounts: Mapping[str, str] | Iterable[tuple[str, str]],
+        redis_url: str,
+        overrides: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> list[CacheProcess]:
+        """``workers`` started workers sharing ``redis_url`` and one admin token (the cluster's secret), with
+        ``overrides`` merged into each one's config; returns once every one of them sees all the others active."""
+        token = secrets.token_urlsafe(24)
+        config = merge({"cluster": {"redis_url": redis_url}}, dict(overrides or {}))
+        caches = [self(mounts, config, admin_token=token, **options) for _ in range(workers)]
+        wait_for_ring(caches, workers)
+        return caches
 
     def stop_all(self) -> None:
         """Stop every worker this factory started that still runs."""
@@ -89,4 +109,23 @@ def restart_with_pressure_checks(cache: CacheProcess, interval: str = "200ms", t
     while time.monotonic() < deadline and not scrape(cache.webhdfs_url).get(
         'lakecache_purge_runs_total{trigger="pressure"}'
     ):
+        time.sleep(0.1)
+
+
+def cluster_report(cache: CacheProcess) -> dict[str, Any]:
+    """``GET /admin/v1/cluster`` of ``cache``."""
+    with urllib.request.urlopen(cache.webhdfs_url + "/admin/v1/cluster", timeout=5) as response:
+        report: dict[str, Any] = json.load(response)
+    return report
+
+
+def wait_for_ring(caches: Iterable[CacheProcess], size: int, timeout: float = 30.0) -> None:
+    """Wait until every one of ``caches`` routes by a ring of ``size`` active workers."""
+    deadline = time.monotonic() + timeout
+    pending = list(caches)
+    while pending:
+        active = [sum(m["state"] == "active" for m in cluster_report(c)["members"]) for c in pending]
+        pending = [c for c, n in zip(pending, active, strict=True) if n != size]
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"{len(pending)} workers still do not see {size} active workers: {active}")
         time.sleep(0.1)

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from cache_service.api.admin import fields
 from cache_service.api.admin.errors import AdminError, translate
+from cache_service.cluster.report import cluster_json
 
 if TYPE_CHECKING:
     from cache_service.management.manager import CacheManager
@@ -75,6 +76,7 @@ class AdminApi:
         self._routes = [
             _route("status", GET=_Endpoint(self._status)),
             _route("mounts", GET=_Endpoint(self._mounts)),
+            _route("cluster", GET=_Endpoint(self._cluster)),
             _route("stat", GET=_Endpoint(self._stat, query=frozenset({"path"}))),
             _route("ls", GET=_Endpoint(self._ls, query=frozenset({"path"}))),
             _route(
@@ -175,6 +177,11 @@ class AdminApi:
 
     async def _status(self, _: _Call) -> web.Response:
         return web.json_response((await self._manager.status()).to_json())
+
+    async def _cluster(self, _: _Call) -> web.Response:
+        view = self._service.cluster_view()
+        report = cluster_json(view, clustered=self._service.cluster is not None, now=time.time())
+        return web.json_response(report)
 
     async def _mounts(self, _: _Call) -> web.Response:
         return web.json_response({"mounts": self._manager.mounts()})

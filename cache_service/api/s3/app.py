@@ -24,7 +24,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from multidict import MultiMapping
-from yarl import URL
 
 from cache_service.api.connection import ApiConnection, ApiPort, serve
 from cache_service.api.s3.buckets import check_listing, delete_objects, forget_object
@@ -131,7 +130,7 @@ def virtual_host_domains(config: CacheConfig) -> frozenset[str]:
     """Host names under which ``<bucket>.<name>`` addresses a bucket: ``localhost`` and the names the cache
     listens and advertises under (IP addresses cannot carry a bucket)."""
     names = {"localhost"}
-    for host in (config.server.host, URL(config.cluster.advertise_url).host if config.cluster.advertise_url else None):
+    for host in (config.server.host, config.cluster.advertise_host):
         if host:
             try:
                 ipaddress.ip_address(host)
@@ -154,7 +153,7 @@ class S3Api:
         self._verifier = SigV4Verifier(credentials, service.config.under_store.region)
         self._domains = virtual_host_domains(service.config)
         self._proxy = proxy
-        self._reads = service.fs.reads
+        self._reads = service.reads
         self._objects = ObjectHandlers(self._reads, service.uploader)
         self._multipart = MultipartHandlers(service, uploads)
 
@@ -179,6 +178,8 @@ class S3Api:
             response = error_response(
                 as_s3_error(exc), resource=resource, request_id=request_id, head=http.method == "HEAD"
             )
+        if http.method in ("PUT", "POST", "DELETE"):
+            await self._service.status.settled()  # the other workers hear of a change before its caller does
         metrics = self._service.metrics
         metrics.requests.labels(api="s3", op=op, status=str(response.status)).inc()
         metrics.request_seconds.labels(api="s3", op=op).observe(time.perf_counter() - started)

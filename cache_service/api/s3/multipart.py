@@ -87,7 +87,7 @@ class MultipartHandlers:
 
     def __init__(self, service: CacheService, uploads: MultipartUploads) -> None:
         self._service = service
-        self._reads = service.fs.reads
+        self._reads = service.reads
         self._uploads = uploads
 
     async def _blocking(self, fn, *args):  # type: ignore[no-untyped-def]

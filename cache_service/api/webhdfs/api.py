@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from yarl import URL
 
 from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.api.webhdfs.errors import JsonBody, error_response
@@ -21,10 +22,15 @@ from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import normalize, parse_raw_path
+from cache_service.namespace.reads import ObjectReader
 
 log = logging.getLogger(__name__)
 
 LIST_BATCH = 1000
+REDIRECTED = "redirected"
+"""The parameter a worker adds when it redirects an ``OPEN`` to a block's owner: the owner then serves the read
+(fetching blocks it does not own from their owners) instead of redirecting again, even if its ring disagrees."""
+_CHANGING = frozenset({"PUT", "POST", "DELETE"})
 
 Handler = Callable[[WebHdfsRequest], Awaitable[web.StreamResponse]]
 
@@ -32,9 +38,9 @@ Handler = Callable[[WebHdfsRequest], Awaitable[web.StreamResponse]]
 class WebHdfsApi:
     """Routes and handlers of the WebHDFS API."""
 
-    def __init__(self, fs: CacheFileSystem, metrics: CacheMetrics) -> None:
+    def __init__(self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics) -> None:
         self._fs = fs
-        self._reads = fs.reads
+        self._reads = reads
         self._metrics = metrics
         self._ops: dict[str, dict[str, Handler]] = {
             "GET": {
@@ -78,6 +84,8 @@ class WebHdfsApi:
             response = await handler(WebHdfsRequest(request, path))
         except Exception as exc:  # every error becomes a RemoteException; none escapes as a stack trace
             response = error_response(exc)
+        if request.method in _CHANGING:
+            await self._fs.status_cache.settled()  # the other workers hear of a change before its caller does
         self._metrics.observe_request("webhdfs", op or "NONE", response.status, time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -141,27 +149,32 @@ class WebHdfsApi:
         offset = req.long("offset", 0) or 0
         length = req.long("length", st.length)
         assert length is not None
-        host = req.http.host.rsplit(":", 1)[0] if req.http.host else "localhost"
-        name = req.http.host or "localhost"
-        blocks = []
-        for start in range(0, st.length, BLOCK_SIZE):
-            size = min(BLOCK_SIZE, st.length - start)
-            if start + size <= offset or start >= offset + length:
-                continue
-            blocks.append(
+        end = min(st.length, offset + length)
+        blocks = self._reads.blocks(st, offset, end) if end > offset else []
+        if blocks is None:  # a worker alone (or a staged file): every block is here
+            here = req.http.host or "localhost"
+            spans = [(start, min(BLOCK_SIZE, st.length - start)) for start in range(0, st.length, BLOCK_SIZE)]
+            return JsonBody(
                 {
-                    "offset": start,
-                    "length": size,
-                    "corrupt": False,
-                    "hosts": [host],
-                    "names": [name],
-                    "cachedHosts": [],
-                    "topologyPaths": [f"/default-rack/{name}"],
-                    "storageIds": ["lakecache"],
-                    "storageTypes": ["DISK"],
+                    "BlockLocations": {
+                        "BlockLocation": [
+                            _location(start, size, [here])
+                            for start, size in spans
+                            if start < end and start + size > offset
+                        ]
+                    }
                 }
             )
-        return JsonBody({"BlockLocations": {"BlockLocation": blocks}})
+        return JsonBody(
+            {
+                "BlockLocations": {
+                    "BlockLocation": [
+                        _location(b.start, b.end - b.start, [URL(m.webhdfs_url).authority for m in b.owners])
+                        for b in blocks
+                    ]
+                }
+            }
+        )
 
     async def _content_summary(self, req: WebHdfsRequest) -> web.StreamResponse:
         summary = await self._fs.content_summary(req.path)
@@ -192,6 +205,12 @@ class WebHdfsApi:
         offset = req.long("offset", 0) or 0
         length = req.long("length", None)
         req.long("buffersize", None)
+        if self._reads.router is not None and REDIRECTED not in req.params:
+            # As a NameNode sends a reader to the DataNode holding the block, send it to the block's owner.
+            owner = self._reads.owner_elsewhere(await self._fs.status(req.path), offset)
+            if owner is not None:
+                location = owner.webhdfs_url + str(req.http.rel_url.update_query({REDIRECTED: "true"}))
+                return web.Response(status=307, headers={"Location": location, "Content-Length": "0"})
         read = await self._reads.open(req.path, offset, length)
         response = DataResponse(status=200, headers={"Content-Type": "application/octet-stream"})
         response.content_length = read.count
@@ -247,6 +266,21 @@ class WebHdfsApi:
         req.long("replication", None)
         st = await self._fs.status(req.path)
         return JsonBody({"boolean": not st.is_dir})
+
+
+def _location(start: int, size: int, names: list[str]) -> dict[str, object]:
+    """One ``BlockLocation``: the block at ``start`` and the workers (``host:port``) that serve it, owner first."""
+    return {
+        "offset": start,
+        "length": size,
+        "corrupt": False,
+        "hosts": [name.rsplit(":", 1)[0] for name in names],
+        "names": names,
+        "cachedHosts": [],
+        "topologyPaths": [f"/default-rack/{name}" for name in names],
+        "storageIds": ["lakecache"] * len(names),
+        "storageTypes": ["DISK"] * len(names),
+    }
 
 
 def _with_param(request: web.Request, name: str, value: str) -> str:

@@ -30,6 +30,7 @@ from cache_service.api.webhdfs.request import PREFIX, caller
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import parse_raw_path
+from cache_service.namespace.reads import ObjectReader
 
 MOST_BYTES = 4 * 2**20
 """Larger ranges are streamed by the ``OPEN`` handler, which waits for the client to drain what it was sent."""
@@ -68,9 +69,9 @@ def _number(text: str | None) -> int | None:
 class WarmReads:
     """Answers warm ``OPEN`` and ``GETFILESTATUS`` request heads from memory, or says the handler must."""
 
-    def __init__(self, fs: CacheFileSystem, metrics: CacheMetrics) -> None:
+    def __init__(self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics) -> None:
         self._fs = fs
-        self._reads = fs.reads
+        self._reads = reads
         self._metrics = metrics
         self._counted = {op: metrics.warm_requests.labels(op=op) for op in ("OPEN", "GETFILESTATUS")}
         self._date_second = 0

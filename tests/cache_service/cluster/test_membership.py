@@ -25,8 +25,7 @@ INTERVAL = 0.1
 TIMEOUT = 0.6
 
 
-def membership(redis_url: str, worker: str, seen: list[Invalidation | None] | None = None) -> Membership:
-    sink = seen.append if seen is not None else (lambda _: None)
+def membership(redis_url: str, worker: str) -> Membership:
     return Membership(
         redis_url=redis_url,
         me=Member(worker, f"http://127.0.0.1:1/{worker}", f"http://127.0.0.1:2/{worker}"),
@@ -34,8 +33,11 @@ def membership(redis_url: str, worker: str, seen: list[Invalidation | None] | No
         heartbeat_interval=INTERVAL,
         member_timeout=TIMEOUT,
         stats=lambda: MemberStats(pages=7),
-        on_invalidation=sink,
     )
+
+
+async def join(member: Membership, seen: list[Invalidation | None] | None = None) -> None:
+    await member.join(seen.append if seen is not None else lambda _: None)
 
 
 async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
@@ -48,8 +50,8 @@ async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None
 @run_async
 async def test_workers_that_join_see_each_other_and_route_alike(redis_url: str) -> None:
     a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
-    await a.join()
-    await b.join()
+    await join(a)
+    await join(b)
     try:
         await eventually(lambda: len(a.view.ring) == 2)
         assert b.view.ring.workers == a.view.ring.workers == ("w-00000000000a", "w-00000000000b")
@@ -64,8 +66,8 @@ async def test_workers_that_join_see_each_other_and_route_alike(redis_url: str) 
 @run_async
 async def test_a_worker_that_leaves_is_out_of_the_others_ring_at_once(redis_url: str) -> None:
     a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
-    await a.join()
-    await b.join()
+    await join(a)
+    await join(b)
     await eventually(lambda: len(a.view.ring) == 2)
     await b.leave()
     await eventually(lambda: a.view.ring.workers == ("w-00000000000a",), within=INTERVAL * 3)
@@ -80,7 +82,7 @@ async def test_a_worker_without_heartbeats_is_out_of_the_ring_after_the_timeout(
     silent = Member("w-00000000000d", "http://d", "http://d", MemberState.ACTIVE, heartbeat_at=seconds + micros / 1e6)
     client.hset(MEMBERS, silent.id, silent.encode())
     a = membership(redis_url, "w-00000000000a")
-    await a.join()
+    await join(a)
     try:
         assert a.view.ring.workers == ("w-00000000000a", "w-00000000000d")
         await eventually(lambda: len(a.view.ring) == 1, within=TIMEOUT * 4)
@@ -93,9 +95,9 @@ async def test_a_worker_without_heartbeats_is_out_of_the_ring_after_the_timeout(
 async def test_an_invalidation_reaches_the_other_workers_not_its_origin(redis_url: str) -> None:
     seen_a: list[Invalidation | None] = []
     seen_b: list[Invalidation | None] = []
-    a, b = membership(redis_url, "w-00000000000a", seen_a), membership(redis_url, "w-00000000000b", seen_b)
-    await a.join()
-    await b.join()
+    a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
+    await join(a, seen_a)
+    await join(b, seen_b)
     try:
         await asyncio.sleep(INTERVAL * 2)  # both subscribed
         change = Invalidation("events", "date=2026-12-04/", exact=False, origin="w-00000000000a")
@@ -110,10 +112,10 @@ async def test_an_invalidation_reaches_the_other_workers_not_its_origin(redis_ur
 @run_async
 async def test_a_second_process_with_the_same_identity_is_refused(redis_url: str) -> None:
     a, twin = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000a")
-    await a.join()
+    await join(a)
     try:
         with pytest.raises(IdentityConflictError, match="held by another live process"):
-            await twin.join()
+            await join(twin)
     finally:
         await a.leave()
 
@@ -121,11 +123,11 @@ async def test_a_second_process_with_the_same_identity_is_refused(redis_url: str
 @run_async
 async def test_a_restart_takes_its_identity_back_once_the_dead_claim_expires(redis_url: str) -> None:
     crashed = membership(redis_url, "w-00000000000a")
-    await crashed.join()
+    await join(crashed)
     for task in crashed._tasks:  # a SIGKILL: no leave, the claim stays until it expires
         task.cancel()
     restarted = membership(redis_url, "w-00000000000a")
-    await restarted.join()
+    await join(restarted)
     assert restarted.view.ring.workers == ("w-00000000000a",)
     await restarted.leave()
 
@@ -134,7 +136,7 @@ async def test_a_restart_takes_its_identity_back_once_the_dead_claim_expires(red
 async def test_a_redis_that_does_not_answer_at_start_is_one_clear_error() -> None:
     url = f"redis://127.0.0.1:{free_port('127.0.0.1')}/0"
     with pytest.raises(ClusterError, match=f"Redis at {url} does not answer"):
-        await membership(url, "w-00000000000a").join()
+        await join(membership(url, "w-00000000000a"))
 
 
 def test_when_redis_hangs_workers_keep_their_ring_say_degraded_and_recover(
@@ -142,9 +144,9 @@ def test_when_redis_hangs_workers_keep_their_ring_say_degraded_and_recover(
 ) -> None:
     async def scenario(server: RedisServer) -> None:
         seen: list[Invalidation | None] = []
-        a, b = membership(server.url, "w-00000000000a", seen), membership(server.url, "w-00000000000b")
-        await a.join()
-        await b.join()
+        a, b = membership(server.url, "w-00000000000a"), membership(server.url, "w-00000000000b")
+        await join(a, seen)
+        await join(b)
         await eventually(lambda: len(a.view.ring) == 2)
         ring = a.view.ring
         server.pause()

@@ -78,7 +78,7 @@ async def test_a_read_of_an_object_changed_behind_the_cache_starts_over_with_the
     s3_client.put_object(Bucket=bucket, Key="warehouse/f", Body=old)
     service = CacheService(config)
     try:
-        reads = service.fs.reads
+        reads = service.reads
         assert (await service.fs.status("/warehouse/f")).length == len(old)  # the old status, cached
         s3_client.put_object(Bucket=bucket, Key="warehouse/f", Body=new)
         new_etag = etag(s3_client, bucket, "warehouse/f")
@@ -111,7 +111,7 @@ async def test_the_retry_happens_once(config, s3_client, bucket: str) -> None:
     try:
         under.after_call = rewrite_after_head
         with pytest.raises(StaleObjectError):
-            await service.fs.reads.open("/warehouse/f", 0, None)
+            await service.reads.open("/warehouse/f", 0, None)
         assert under.calls["head"] == 2
         under.after_call = lambda method: None
         assert service.fs.known_status("/warehouse/f") is None, "a stale status is forgotten"
@@ -129,7 +129,7 @@ async def test_a_read_of_an_object_deleted_behind_the_cache_is_not_found_and_for
         await service.fs.status("/warehouse/gone")
         s3_client.delete_object(Bucket=bucket, Key="warehouse/gone")
         with pytest.raises(FileNotFoundError):
-            await service.fs.reads.open_object("/warehouse/gone", whole_object([]))
+            await service.reads.open_object("/warehouse/gone", whole_object([]))
         assert service.fs.known_status("/warehouse/gone") is None
         assert await service.fs.lookup("/warehouse/gone") is None
     finally:
@@ -141,7 +141,7 @@ async def test_open_refuses_directories_and_offsets_past_the_end(config, s3_clie
     s3_client.put_object(Bucket=bucket, Key="warehouse/d/f", Body=b"12345")
     service = CacheService(config)
     try:
-        reads = service.fs.reads
+        reads = service.reads
         with pytest.raises(IsADirectoryError):
             await reads.open("/warehouse/d", 0, None)
         with pytest.raises(ValueError, match="out of the range"):
@@ -164,10 +164,10 @@ async def test_staged_files_are_read_from_the_staging_area(config, s3_client, bu
 
         path = "/warehouse/t/_temporary/0/part-0"
         await service.fs.create(path, body(), overwrite=False)
-        read = await service.fs.reads.open(path, 7, 3)
+        read = await service.reads.open(path, 7, 3)
         assert (read.status.staged, await drain(read)) == (True, b"byt")
         with pytest.raises(FileNotFoundError):
-            await service.fs.reads.open_object(path, whole_object([]))  # S3 has no such object
+            await service.reads.open_object(path, whole_object([]))  # S3 has no such object
     finally:
         await service.stop()
 
@@ -179,7 +179,7 @@ async def test_a_copy_source_outside_every_mount_streams_from_s3_uncached(config
     s3_client.put_object(Bucket=bucket, Key="warehouse/src", Body=data)
     service = CacheService(config)
     try:
-        reads = service.fs.reads
+        reads = service.reads
         outside = await reads.head(bucket, "elsewhere/src")
         inside = await reads.head(bucket, "warehouse/src")
         assert outside is not None and inside is not None

@@ -1,0 +1,94 @@
+"""This worker as one of a cluster: its membership, the router its reads go through, and the announcements of the
+changes it makes. Built by ``CacheService`` when ``[cluster] redis_url`` is set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cache_service.cluster.member import Member, MemberStats
+from cache_service.cluster.membership import Invalidation, Membership
+from cache_service.cluster.peers import PeerReader
+from cache_service.cluster.routing import BlockRouter, DirectRead
+from cache_service.cluster.view import ClusterView
+from cache_service.config import CacheConfig
+
+
+def advertised(config: CacheConfig, worker: str) -> Member:
+    """Worker ``worker``'s record as ``config`` says it is reached (``advertise_host``, default ``server.host``)."""
+    host = config.cluster.advertise_host or config.server.host
+    return Member(
+        id=worker,
+        webhdfs_url=f"http://{host}:{config.server.webhdfs_port}",
+        s3_url=f"http://{host}:{config.server.s3_port}",
+        started_at=time.time(),
+    )
+
+
+class ChangeLog(Protocol):
+    """What a worker does with changes another worker announced: apply them to its status cache."""
+
+    def apply(self, bucket: str, prefix: str, *, exact: bool) -> None:
+        """Forget the statuses the change touched."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every status."""
+        ...
+
+
+@dataclass(eq=False)
+class ClusterNode:
+    """See the module docstring. ``join`` before serving; ``leave`` on the way out."""
+
+    membership: Membership
+    router: BlockRouter
+    peers: PeerReader
+
+    @classmethod
+    def build(
+        cls, config: CacheConfig, worker: str, *, stats: Callable[[], MemberStats], direct: DirectRead
+    ) -> ClusterNode:
+        """The node of worker ``worker`` as ``config``'s ``[cluster]`` section describes it."""
+        cluster = config.cluster
+        membership = Membership(
+            redis_url=cluster.redis_url,
+            me=advertised(config, worker),
+            block_size=cluster.block_size,
+            heartbeat_interval=cluster.heartbeat_interval,
+            member_timeout=cluster.member_timeout,
+            stats=stats,
+        )
+        peers = PeerReader(config.admin.token, cluster.peer_timeout)
+        router = BlockRouter(view=lambda: membership.view, peers=peers, direct=direct)
+        return cls(membership, router, peers)
+
+    @property
+    def view(self) -> ClusterView:
+        """The cluster as this worker sees it now."""
+        return self.membership.view
+
+    async def join(self, statuses: ChangeLog) -> None:
+        """Join the cluster; from now on changes the others announce are applied to ``statuses``.
+
+        Raises ``ClusterError`` (Redis does not answer, or this identity is taken).
+        """
+
+        def received(change: Invalidation | None) -> None:
+            if change is None:
+                statuses.clear()
+            else:
+                statuses.apply(change.bucket, change.prefix, exact=change.exact)
+
+        await self.membership.join(received)
+
+    async def leave(self) -> None:
+        """Leave the cluster and close the connections to peers."""
+        await self.membership.leave()
+        await self.peers.close()
+
+    async def announce(self, bucket: str, prefix: str, exact: bool) -> None:
+        """Tell the other workers that statuses at ``bucket``/``prefix`` changed (``StatusCache.announce``)."""
+        await self.membership.announce(Invalidation(bucket, prefix, exact, self.membership.worker_id))

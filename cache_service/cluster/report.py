@@ -1,0 +1,39 @@
+"""The cluster as ``GET /admin/v1/cluster`` and ``cachectl cluster`` show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cache_service.cluster.member import MemberState
+from cache_service.cluster.view import ClusterView
+
+
+def cluster_json(view: ClusterView, *, clustered: bool, now: float) -> dict[str, Any]:
+    """The view as JSON: who answers, whether its knowledge is current, and every member with its ring share,
+    pages, use, hit ratio and the age of its last heartbeat (``now`` in seconds since the epoch)."""
+    active = len(view.ring)
+    digests = {m.ring for m in view.members.values() if m.state is MemberState.ACTIVE and m.ring}
+    return {
+        "clustered": clustered,
+        "worker": view.self_id,
+        "degraded": view.degraded,
+        "ring": view.digest,
+        "rings_agree": len(digests) <= 1,
+        "block_size": view.block_size,
+        "members": [
+            {
+                "id": m.id,
+                "webhdfs_url": m.webhdfs_url,
+                "s3_url": m.s3_url,
+                "state": str(m.state),
+                "ring_share": 1 / active if m.state is MemberState.ACTIVE and active else 0.0,
+                "pages": m.stats.pages,
+                "used_bytes": m.stats.used_bytes,
+                "capacity_bytes": m.stats.capacity_bytes,
+                "hit_ratio": m.stats.hit_ratio,
+                "heartbeat_at": m.heartbeat_at or None,
+                "heartbeat_age_seconds": round(max(0.0, now - m.heartbeat_at), 3) if m.heartbeat_at else None,
+            }
+            for m in sorted(view.members.values(), key=lambda m: m.id)
+        ],
+    }
