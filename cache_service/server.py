@@ -42,7 +42,11 @@ def build_app(service: CacheService) -> web.Application:
     app.router.add_get("/metrics", metrics)
     AdminApi(service).add_routes(app)
     if service.cluster is not None:
-        PeerApi(service.pages, service.mounts, service.config.admin.token).add_routes(app)
+        cluster = service.config.cluster
+        peers = PeerApi(
+            service.pages, service.status, service.mounts, service.config.admin.token, cluster.heartbeat_interval
+        )
+        peers.add_routes(app)
 
     async def unknown(request: web.Request) -> web.StreamResponse:
         return remote_exception(404, "FileNotFoundException", f"No such endpoint: {request.method} {request.path}")

@@ -1,4 +1,5 @@
-"""The local stack: the S3 emulator with the demo bucket, and one cache worker in front of it.
+"""The local stack: the S3 emulator with the demo bucket, and one cache worker in front of it (or several, forming a
+cluster on a local ``redis-server``: ``LocalStack(workers=3)``, ``python -m infra.stack up --workers 3``).
 
 In a program::
 
@@ -9,7 +10,7 @@ In a program::
 emulator, so that the cache pays for its S3 reads what a real S3 would charge in time; whoever writes or reads the
 emulator directly (``stack.s3_endpoint``) does not go through it.
 
-From a shell, ``python -m infra.stack up [--s3-latency-ms MS]`` starts it detached and writes
+From a shell, ``python -m infra.stack up [--workers N] [--s3-latency-ms MS]`` starts it detached and writes
 ``.local/stack/stack.json`` (endpoints, admin token, pids); ``python -m infra.stack status`` and
 ``python -m infra.stack down`` read that file.
 """
@@ -18,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from infra.cache_process import CACHE_MARKER, REPO_ROOT, CacheProcess
+from infra.redis_server import REDIS_MARKER, RedisServer
 from infra.s3_emulator import EMULATOR_MARKER, S3Emulator
 from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, MODEL_MARKER, S3Model, S3ModelConfig
 from infra.service_process import ManagedService, ServiceStartError, http_ok, is_running, stop_pid
@@ -53,15 +56,21 @@ class StackInfo(StateRecord):
     """Where the cache reads and writes S3: the S3 model's URL if one runs, else ``s3_endpoint``."""
     s3_model_pid: int = 0
     """The S3 model's pid, 0 if the stack runs without one."""
+    redis_url: str = ""
+    """The cluster's Redis, "" for a single worker."""
+    redis_pid: int = 0
+    worker_urls: list[str] = field(default_factory=list)
+    """Every worker's WebHDFS URL, the first one's (``webhdfs_url``) included."""
+    worker_pids: list[int] = field(default_factory=list)
 
     @property
     def processes_running(self) -> bool:
-        """True if every recorded process (emulator, cache, and the S3 model if any) is still alive."""
-        model_running = not self.s3_model_pid or is_running(self.s3_model_pid, MODEL_MARKER)
+        """True if every recorded process (emulator, workers, and the S3 model and Redis if any) is still alive."""
+        optional = [(self.s3_model_pid, MODEL_MARKER), (self.redis_pid, REDIS_MARKER)]
         return (
             is_running(self.s3_emulator_pid, EMULATOR_MARKER)
-            and is_running(self.cache_pid, CACHE_MARKER)
-            and model_running
+            and all(is_running(pid, CACHE_MARKER) for pid in self.worker_pids or [self.cache_pid])
+            and all(is_running(pid, marker) for pid, marker in optional if pid)
         )
 
 
@@ -71,12 +80,20 @@ class LocalStack(ManagedService):
     With ``s3_model``, the S3 latency model runs in front of the emulator and is the cache's under store; without,
     the cache talks to the emulator directly. Every start begins empty: the emulator keeps S3 in memory, so the
     worker's disk tier is wiped too rather than left holding pages of objects that no longer exist. ``detach`` lets
-    the processes outlive this one.
+    the processes outlive this one. With ``workers`` above 1, a Redis holds the cluster's membership and every
+    worker mounts the same paths; the first worker is the one ``webhdfs_url`` and friends name.
     """
 
     def __init__(
-        self, state_dir: Path = DEFAULT_STATE_DIR, *, detach: bool = False, s3_model: S3ModelConfig | None = None
+        self,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        *,
+        detach: bool = False,
+        s3_model: S3ModelConfig | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"a stack needs at least one worker, got {workers}")
         self.state_dir = state_dir.resolve()
         self.detach = detach
         self.s3 = S3Emulator(self.state_dir, buckets=[DEMO_BUCKET], detach=detach)
@@ -91,9 +108,21 @@ class LocalStack(ManagedService):
             if s3_model is not None
             else None
         )
-        self.cache = CacheProcess(
-            self.state_dir / "cache", s3_endpoint=self.under_store_endpoint, mounts=DEMO_MOUNTS, detach=detach
-        )
+        self.redis = RedisServer(self.state_dir, detach=detach) if workers > 1 else None
+        token = secrets.token_urlsafe(24)
+        overrides = {"cluster": {"redis_url": self.redis.url}} if self.redis is not None else None
+        self.workers = [
+            CacheProcess(
+                self.state_dir / ("cache" if i == 0 else f"cache-{i}"),
+                s3_endpoint=self.under_store_endpoint,
+                mounts=DEMO_MOUNTS,
+                admin_token=token,
+                overrides=overrides,
+                detach=detach,
+            )
+            for i in range(workers)
+        ]
+        self.cache = self.workers[0]
 
     @property
     def s3_endpoint(self) -> str:
@@ -139,10 +168,14 @@ class LocalStack(ManagedService):
             cache_pid=self.cache.pid or 0,
             under_store_endpoint=self.under_store_endpoint,
             s3_model_pid=(self.s3_model.pid or 0) if self.s3_model is not None else 0,
+            redis_url=self.redis.url if self.redis is not None else "",
+            redis_pid=(self.redis.pid or 0) if self.redis is not None else 0,
+            worker_urls=[w.webhdfs_url for w in self.workers],
+            worker_pids=[w.pid or 0 for w in self.workers],
         )
 
     def start(self) -> StackInfo:
-        """Start the emulator, then the S3 model if any, then the cache; write ``stack.json``.
+        """Start the emulator, then the S3 model and Redis if any, then the workers; write ``stack.json``.
 
         Raises ``RuntimeError`` if a stack already runs in this state directory, and
         ``infra.service_process.ServiceStartError`` (nothing left running) if a process does not come up.
@@ -150,27 +183,32 @@ class LocalStack(ManagedService):
         running = StackInfo.read(self.state_dir)
         if running is not None and running.processes_running:
             raise RuntimeError(f"a stack already runs in {self.state_dir}; stop it with `python -m infra.stack down`")
-        shutil.rmtree(self.cache.data_dir, ignore_errors=True)
+        for worker in self.workers:
+            shutil.rmtree(worker.data_dir, ignore_errors=True)
         self.s3.start()
         try:
             if self.s3_model is not None:
                 self.s3_model.start()
-            self.cache.start()
+            if self.redis is not None:
+                self.redis.start()
+            for worker in self.workers:
+                worker.start()
         except BaseException:
-            if self.s3_model is not None:
-                self.s3_model.stop()
-            self.s3.stop()
+            self.stop()
             raise
         info = self.info
         info.write(self.state_dir)
         return info
 
     def stop(self) -> None:
-        """Stop the cache, then the S3 model if any, then the emulator, and remove ``stack.json``."""
+        """Stop the workers, then Redis and the S3 model if any, then the emulator, and remove ``stack.json``."""
         try:
-            self.cache.stop()
+            for worker in self.workers:
+                worker.stop()
         finally:
             try:
+                if self.redis is not None:
+                    self.redis.stop()
                 if self.s3_model is not None:
                     self.s3_model.stop()
             finally:
@@ -181,13 +219,13 @@ class LocalStack(ManagedService):
 # --- command line --------------------------------------------------------------------------------------------
 
 
-def _up(state_dir: Path, s3_model: S3ModelConfig | None) -> int:
+def _up(state_dir: Path, s3_model: S3ModelConfig | None, workers: int) -> int:
     existing = StackInfo.read(state_dir)
     if existing is not None and existing.processes_running:
         print(f"the stack is already up (see {state_dir / StackInfo.FILE})", file=sys.stderr)
         print(json.dumps(asdict(existing), indent=2))
         return 0
-    info = LocalStack(state_dir, detach=True, s3_model=s3_model).start()
+    info = LocalStack(state_dir, detach=True, s3_model=s3_model, workers=workers).start()
     print(json.dumps(asdict(info), indent=2))
     return 0
 
@@ -197,8 +235,10 @@ def _down(state_dir: Path) -> int:
     if info is None:
         print(f"no stack recorded in {state_dir}", file=sys.stderr)
         return 0
-    # The cache first: it may still be writing through to S3 (through the model, if there is one).
-    stopped_cache = stop_pid(info.cache_pid, CACHE_MARKER)
+    # The workers first: they may still be writing through to S3 (through the model, if there is one).
+    stopped_cache = all([stop_pid(pid, CACHE_MARKER) for pid in info.worker_pids or [info.cache_pid]])
+    if info.redis_pid:
+        stop_pid(info.redis_pid, REDIS_MARKER)
     stopped_model = bool(info.s3_model_pid) and stop_pid(info.s3_model_pid, MODEL_MARKER)
     stopped_s3 = stop_pid(info.s3_emulator_pid, EMULATOR_MARKER)
     StackInfo.remove(state_dir)
@@ -217,9 +257,11 @@ def _status(state_dir: Path) -> int:
         return 1
     report = {
         "s3_emulator_running": is_running(info.s3_emulator_pid, EMULATOR_MARKER),
-        "cache_running": is_running(info.cache_pid, CACHE_MARKER),
-        "cache_ready": http_ok(info.webhdfs_url + "/readyz"),
+        "cache_running": all(is_running(pid, CACHE_MARKER) for pid in info.worker_pids or [info.cache_pid]),
+        "cache_ready": all(http_ok(url + "/readyz") for url in info.worker_urls or [info.webhdfs_url]),
     }
+    if info.redis_pid:
+        report["redis_running"] = is_running(info.redis_pid, REDIS_MARKER)
     if info.s3_model_pid:
         report["s3_model_running"] = is_running(info.s3_model_pid, MODEL_MARKER)
     up = all(report.values())
@@ -232,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.stack", description="Run the local Lakecache stack.")
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: %(default)s")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="up: cache workers; above 1 they form a cluster on a local Redis"
+    )
     parser.add_argument(
         "--s3-latency-ms",
         type=float,
@@ -254,9 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     try:
         if args.command == "up":
-            return _up(state_dir, model)
+            return _up(state_dir, model, args.workers)
         return {"down": _down, "status": _status}[args.command](state_dir)
     except (ServiceStartError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,7 @@
-"""The peer API (``GET /cluster/v1/pages``): another worker reads bytes of a block this worker owns.
+"""The peer API: another worker reads bytes of a block this worker owns (``GET /cluster/v1/pages``), or watches
+that this worker is alive (``GET /cluster/v1/watch``: a response that never ends while it is, one byte per heartbeat
+interval, so that its end, a crash included, is seen by the watcher at once), or tells it of a change it made
+(``POST /cluster/v1/invalidations``), answered once applied.
 
 Only workers of the cluster may call it: every request must carry the cluster's secret (the admin token) as a bearer
 token, compared in constant time. The bytes come from the page store, which fetches a missing page from S3 once
@@ -9,35 +12,85 @@ gone, 409 (``StaleObject``) when S3 holds another version, 503 when S3 does not 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import json
 import logging
 
 from aiohttp import web
 
 from cache_service.api.admin.errors import AdminError, invalid, translate
 from cache_service.api.streaming import DataResponse, stream_body
-from cache_service.cluster.peers import PAGES_PATH, SECRET_HEADER
+from cache_service.cluster.invalidation import Invalidation
+from cache_service.cluster.peers import INVALIDATIONS_PATH, PAGES_PATH, SECRET_HEADER, WATCH_PATH
 from cache_service.errors import StaleObjectError
+from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import MountTable
 from cache_service.page_store import ObjectIdentity, PageStore
 
 log = logging.getLogger(__name__)
 
 _FIELDS = ("bucket", "key", "etag", "size", "start", "end")
+_MAX_CHANGE = 64 * 1024
 
 
 class PeerApi:
     """Serves other workers' reads of this worker's blocks from ``pages``, to callers that hold ``secret``; only
     objects inside a mount of ``mounts``, as for any other read."""
 
-    def __init__(self, pages: PageStore, mounts: MountTable, secret: str) -> None:
+    def __init__(
+        self, pages: PageStore, statuses: StatusCache, mounts: MountTable, secret: str, heartbeat_interval: float
+    ) -> None:
         self._pages = pages
+        self._statuses = statuses
         self._mounts = mounts
         self._expected = f"Bearer {secret}".encode()
+        self._interval = heartbeat_interval
+        self._closing = asyncio.Event()
 
     def add_routes(self, app: web.Application) -> None:
-        """Mount the API."""
+        """Mount the API; watches end when ``app`` shuts down."""
         app.router.add_get(PAGES_PATH, self.pages)
+        app.router.add_get(WATCH_PATH, self.watch)
+        app.router.add_post(INVALIDATIONS_PATH, self.invalidations)
+
+        async def closing(_: web.Application) -> None:
+            self._closing.set()
+
+        app.on_shutdown.append(closing)
+
+    async def invalidations(self, request: web.Request) -> web.StreamResponse:
+        """Apply a change another worker made (204 once applied)."""
+        try:
+            self._authorise(request)
+            if request.content_length is None or request.content_length > _MAX_CHANGE:
+                invalid(None, f"an invalidation is a JSON body of at most {_MAX_CHANGE} bytes")
+            try:
+                change = Invalidation.decode(json.loads(await request.read()))
+            except json.JSONDecodeError as exc:
+                invalid(None, f"an invalidation is JSON: {exc}")
+            except ValueError as exc:
+                invalid(None, str(exc))
+        except AdminError as exc:
+            return exc.response()
+        self._statuses.apply(change.bucket, change.prefix, exact=change.exact)
+        return web.Response(status=204)
+
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        """One byte per heartbeat interval for as long as this worker lives (or until the watcher goes)."""
+        try:
+            self._authorise(request)
+        except AdminError as exc:
+            return exc.response()
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            while not self._closing.is_set():
+                await response.write(b".")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._interval)
+        return response
 
     async def pages(self, request: web.Request) -> web.StreamResponse:
         """Bytes ``[start, end)`` of the object version the query names."""

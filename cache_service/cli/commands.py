@@ -19,6 +19,7 @@ from rich.console import Console
 from cache_service.admin_client import AdminClient, job_route
 from cache_service.cli import render
 from cache_service.cli.errors import CliError
+from cache_service.cluster.client_settings import ha_settings, site_xml, spark_defaults
 from cache_service.units import format_size
 
 POLL_INTERVAL = 0.5
@@ -201,6 +202,23 @@ def jobs(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cluster(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    """The cluster's workers (``show``), or the Hadoop client settings that address them all (``spark-conf``)."""
+    report = client.get("cluster")
+    if args.what == "show":
+        out.show(report, lambda c: render.cluster(c, report))
+        return 0
+    try:
+        settings = ha_settings(report["members"], args.nameservice)
+    except ValueError as exc:
+        raise CliError(str(exc), 1) from None
+    if out.json:
+        print(json.dumps(settings, indent=2))
+    else:
+        print(site_xml(settings) if args.format == "hdfs-site" else spark_defaults(settings), end="")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "status": status,
     "mounts": mounts,
@@ -213,4 +231,5 @@ COMMANDS: dict[str, Command] = {
     "unpin": unpin,
     "ttl": ttl,
     "jobs": jobs,
+    "cluster": cluster,
 }

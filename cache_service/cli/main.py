@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     ttl.add_argument("duration", nargs="?", help="e.g. 30m, 1h, 7d; none clears the TTL")
     ttl.add_argument("--sweep", action="store_true", help="drop what has outlived its TTL now")
 
+    cluster = command("cluster", "the cluster's workers (show), or Hadoop's settings to address them (spark-conf)")
+    cluster.add_argument("what", nargs="?", choices=("show", "spark-conf"), default="show")
+    cluster.add_argument("--nameservice", default="lakecache", help="the HA nameservice's name (spark-conf)")
+    cluster.add_argument(
+        "--format",
+        choices=("spark", "hdfs-site"),
+        default="spark",
+        help="spark-defaults.conf lines (default) or an hdfs-site.xml (spark-conf)",
+    )
+
     jobs = command("jobs", "list jobs, show one (ID), or cancel one (ID --cancel)")
     jobs.add_argument("id", nargs="?", metavar="ID")
     jobs.add_argument("--cancel", action="store_true", help="cancel job ID")

@@ -51,6 +51,35 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def cluster(console: Console, report: JSON) -> None:
+    """``cachectl cluster``: whether the view is current, then one row per worker."""
+    if report.get("degraded"):
+        console.print(f"DEGRADED: {report['degraded']}")
+    if not report.get("rings_agree", True):
+        console.print("WARNING: the active workers do not all route by the same ring")
+    table = Table(title=f"cluster (ring {report['ring']}, * = {report['worker']})", title_justify="left")
+    table.add_column("worker", no_wrap=True)
+    table.add_column("state")
+    table.add_column("WebHDFS", no_wrap=True)
+    for name in ("share", "pages", "used", "hits", "heartbeat"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for m in report["members"]:
+        ratio = m.get("hit_ratio")
+        table.add_row(
+            m["id"] + (" *" if m["id"] == report["worker"] else ""),
+            m["state"],
+            m["webhdfs_url"].removeprefix("http://"),
+            f"{100 * m['ring_share']:.0f}%",
+            str(m["pages"]),
+            f"{_size(m['used_bytes'])} of {_size(m['capacity_bytes'])}",
+            "-" if ratio is None else f"{100 * ratio:.0f}%",
+            "-" if m.get("heartbeat_age_seconds") is None else f"{duration(m['heartbeat_age_seconds'])} ago",
+        )
+    # Wider than the 80 columns rich assumes when stdout is not a terminal: a row per worker stays one line.
+    wide = Console(markup=False, emoji=False, file=console.file, width=max(console.width, 110))
+    wide.print(table)
+
+
 def status(console: Console, report: JSON) -> None:
     """``cachectl status``: totals, then one row per tier."""
     summary = Table(title="Lakecache", show_header=False, title_justify="left")

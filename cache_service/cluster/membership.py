@@ -22,12 +22,13 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
 from cache_service.cluster.view import ClusterView, mark_liveness
 
@@ -59,21 +60,6 @@ class ClusterError(RuntimeError):
 
 class IdentityConflictError(ClusterError):
     """Another live process serves under this worker's id (a copied disk tier, or a second process on one disk)."""
-
-
-@dataclass(frozen=True)
-class Invalidation:
-    """A change made through one worker that every other must see at once: the statuses under ``prefix`` of
-    ``bucket`` (one key when ``exact``) are out of date."""
-
-    bucket: str
-    prefix: str
-    exact: bool
-    origin: str
-
-    def encode(self) -> str:
-        """The announcement as JSON."""
-        return json.dumps({"kind": "invalidate", **self.__dict__}, separators=(",", ":"))
 
 
 InvalidationSink = Callable[[Invalidation | None], None]
@@ -230,7 +216,10 @@ class Membership:
                     self.view = self.view.marked_degraded(f"another process claims worker id {self._me.id}")
                     log.error("another process claims this worker's id", extra={"worker": self._me.id})
                 else:
+                    ring = self.view.digest
                     await self._refresh()
+                    if self.view.digest != ring:
+                        await self._heartbeat()  # say at once which ring this worker routes by now
             except (RedisError, OSError) as exc:
                 if not self.view.degraded:
                     log.warning("Redis does not answer: serving on the last ring known", extra={"error": str(exc)})
@@ -262,11 +251,9 @@ class Membership:
             self._changed.set()
         elif event.get("kind") == "invalidate":
             try:
-                change = Invalidation(
-                    str(event["bucket"]), str(event["prefix"]), bool(event["exact"]), str(event["origin"])
-                )
-            except KeyError:
-                log.warning("ignoring a malformed invalidation", extra={"event": repr(data)[:200]})
+                change = Invalidation.decode({k: v for k, v in event.items() if k != "kind"})
+            except ValueError as exc:
+                log.warning("ignoring a malformed invalidation", extra={"event": repr(data)[:200], "error": str(exc)})
                 return
             self._on_invalidation(change)
 

@@ -3,17 +3,23 @@ changes it makes. Built by ``CacheService`` when ``[cluster] redis_url`` is set.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberStats
-from cache_service.cluster.membership import Invalidation, Membership
+from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PeerReader
 from cache_service.cluster.routing import BlockRouter, DirectRead
 from cache_service.cluster.view import ClusterView
+from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig
+
+log = logging.getLogger(__name__)
 
 
 def advertised(config: CacheConfig, worker: str) -> Member:
@@ -46,6 +52,7 @@ class ClusterNode:
     membership: Membership
     router: BlockRouter
     peers: PeerReader
+    watch: PeerWatch
 
     @classmethod
     def build(
@@ -63,7 +70,8 @@ class ClusterNode:
         )
         peers = PeerReader(config.admin.token, cluster.peer_timeout)
         router = BlockRouter(view=lambda: membership.view, peers=peers, direct=direct)
-        return cls(membership, router, peers)
+        watch = PeerWatch(lambda: membership.view, peers, router, cluster.heartbeat_interval)
+        return cls(membership, router, peers, watch)
 
     @property
     def view(self) -> ClusterView:
@@ -83,12 +91,28 @@ class ClusterNode:
                 statuses.apply(change.bucket, change.prefix, exact=change.exact)
 
         await self.membership.join(received)
+        self.watch.start()
 
     async def leave(self) -> None:
         """Leave the cluster and close the connections to peers."""
+        await self.watch.stop()
         await self.membership.leave()
         await self.peers.close()
 
     async def announce(self, bucket: str, prefix: str, exact: bool) -> None:
-        """Tell the other workers that statuses at ``bucket``/``prefix`` changed (``StatusCache.announce``)."""
-        await self.membership.announce(Invalidation(bucket, prefix, exact, self.membership.worker_id))
+        """Tell the other workers that statuses at ``bucket``/``prefix`` changed (``StatusCache.announce``).
+
+        Each active worker is told directly and this returns once each has applied the change (or failed to answer
+        within ``peer_timeout``), so that the caller's next request sees it on any worker; the announcement on Redis
+        reaches the ones that could not be told directly.
+        """
+        change = Invalidation(bucket, prefix, exact, self.membership.worker_id)
+        view = self.view
+        others = [m for m in view.active() if m.id != view.self_id]
+        told = await asyncio.gather(
+            *(self.peers.invalidate(m.webhdfs_url, change) for m in others), return_exceptions=True
+        )
+        for member, outcome in zip(others, told, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning("a worker was not told of a change", extra={"worker": member.id, "error": str(outcome)})
+        await self.membership.announce(change)

@@ -10,15 +10,18 @@ of an error, is a failed peer, and the read moves on to the next worker.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
 
+from cache_service.cluster.invalidation import Invalidation
 from cache_service.errors import StaleObjectError
 from cache_service.page_store import ObjectIdentity
 
 PAGES_PATH = "/cluster/v1/pages"
+INVALIDATIONS_PATH = "/cluster/v1/invalidations"
+WATCH_PATH = "/cluster/v1/watch"
 SECRET_HEADER = "Authorization"
 
 
@@ -85,6 +88,35 @@ class PeerReader:
                     yield chunk
                 if got != expected:
                     raise PeerError(f"{base_url} sent {got} of {expected} bytes")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
+
+    async def invalidate(self, base_url: str, change: Invalidation) -> None:
+        """Tell the worker at ``base_url`` of ``change``; returns once it has applied it.
+
+        Raises ``PeerError`` when it does not answer within the timeout or refuses.
+        """
+        try:
+            async with self._client().post(base_url.rstrip("/") + INVALIDATIONS_PATH, json=change.fields()) as answer:
+                if answer.status != 204:
+                    raise _refusal(answer.status, await answer.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
+
+    async def watch(self, base_url: str, silence: float, alive: Callable[[], None]) -> None:
+        """Hold a watch on the worker at ``base_url``, calling ``alive`` once it is established; returns when the
+        worker ends it (it stopped or died).
+
+        Raises ``PeerError`` when the worker cannot be reached, refuses, or says nothing for ``silence`` seconds.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=silence, sock_read=silence)
+        try:
+            async with self._client().get(base_url.rstrip("/") + WATCH_PATH, timeout=timeout) as response:
+                if response.status != 200:
+                    raise _refusal(response.status, await response.read())
+                alive()
+                async for _ in response.content.iter_any():
+                    pass
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 

@@ -102,6 +102,14 @@ class BlockRouter:
         async for data in self.direct(obj, position, segment.end):
             yield data
 
+    def distrust(self, worker: str) -> None:
+        """``worker`` is down (its watch ended): route around it until ``trust``."""
+        self._suspects[worker] = float("inf")
+
+    def trust(self, worker: str) -> None:
+        """``worker`` answers again (or left the ring)."""
+        self._suspects.pop(worker, None)
+
     def _in_order(self, owners: tuple[Member, ...]) -> list[Member]:
         return sorted(owners, key=lambda m: self._is_suspect(m.id))  # stable: ring order among equals
 

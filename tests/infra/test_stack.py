@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 from infra.cache_process import REPO_ROOT
 from infra.s3_emulator import s3_client
 from infra.s3_model import MODEL_MARKER, S3ModelConfig
 from infra.service_process import http_ok, is_running
 from infra.stack import DEMO_BUCKET, LocalStack, StackInfo
+from tests.support.caches import cluster_report, wait_for_ring
 
 
 def test_local_stack_answers_readyz_and_healthz(tmp_path):
@@ -47,13 +49,7 @@ def test_with_an_s3_model_the_cache_reads_s3_through_it_and_direct_writes_bypass
 
 def test_stack_cli_starts_detached_reports_status_and_stops(tmp_path):
     def stack_cli(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "infra.stack", command, "--state-dir", str(tmp_path)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        return run_stack_cli(tmp_path, command)
 
     up = stack_cli("up")
     try:
@@ -71,3 +67,38 @@ def test_stack_cli_starts_detached_reports_status_and_stops(tmp_path):
     after = stack_cli("status")
     assert after.returncode == 1
     assert json.loads(after.stdout)["up"] is False
+
+
+def run_stack_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.stack", *args, "--state-dir", str(state_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_stack_cli_runs_three_workers_as_one_cluster(tmp_path):
+    up = run_stack_cli(tmp_path, "up", "--workers", "3")
+    try:
+        assert up.returncode == 0, up.stderr
+        info = json.loads(up.stdout)
+        status = run_stack_cli(tmp_path, "status")
+        wait_for_ring(info["worker_urls"], 3)
+        members = cluster_report(info["worker_urls"][2])["members"]
+    finally:
+        down = run_stack_cli(tmp_path, "down")
+
+    assert len(set(info["worker_urls"])) == 3 and info["redis_url"].startswith("redis://127.0.0.1:")
+    assert json.loads(status.stdout)["redis_running"] is True
+    assert sorted(m["webhdfs_url"] for m in members) == sorted(info["worker_urls"])
+    assert down.returncode == 0, down.stderr
+    assert not any(is_running(pid, "cache_service") for pid in info["worker_pids"])
+    assert not is_running(info["redis_pid"], "redis-server")
+
+
+def test_a_stack_needs_a_worker(tmp_path):
+    refused = run_stack_cli(tmp_path, "up", "--workers", "0")
+    assert refused.returncode == 2
+    assert "--workers must be at least 1, got 0" in refused.stderr

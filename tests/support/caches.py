@@ -112,14 +112,15 @@ def restart_with_pressure_checks(cache: CacheProcess, interval: str = "200ms", t
         time.sleep(0.1)
 
 
-def cluster_report(cache: CacheProcess) -> dict[str, Any]:
-    """``GET /admin/v1/cluster`` of ``cache``."""
-    with urllib.request.urlopen(cache.webhdfs_url + "/admin/v1/cluster", timeout=5) as response:
+def cluster_report(worker: CacheProcess | str) -> dict[str, Any]:
+    """``GET /admin/v1/cluster`` of ``worker`` (a worker, or its WebHDFS URL)."""
+    url = worker if isinstance(worker, str) else worker.webhdfs_url
+    with urllib.request.urlopen(url + "/admin/v1/cluster", timeout=5) as response:
         report: dict[str, Any] = json.load(response)
     return report
 
 
-def wait_for_ring(caches: Iterable[CacheProcess], size: int, timeout: float = 30.0) -> None:
+def wait_for_ring(caches: Iterable[CacheProcess | str], size: int, timeout: float = 30.0) -> None:
     """Wait until every one of ``caches`` routes by a ring of ``size`` active workers."""
     deadline = time.monotonic() + timeout
     pending = list(caches)

@@ -5,17 +5,10 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pyspark
 
-
-def site_xml(properties: Mapping[str, str]) -> str:
-    """A Hadoop ``*-site.xml`` holding ``properties``."""
-    body = "".join(
-        f"<property><name>{escape(k)}</name><value>{escape(v)}</value></property>" for k, v in properties.items()
-    )
-    return f'<?xml version="1.0"?><configuration>{body}</configuration>\n'
+from cache_service.cluster.client_settings import site_xml
 
 
 def fs_shell(

@@ -26,7 +26,7 @@ from aiohttp.http_exceptions import LineTooLong
 from multidict import MultiMapping
 
 from cache_service.api.connection import ApiConnection, ApiPort, serve
-from cache_service.api.s3.buckets import check_listing, delete_objects, forget_object
+from cache_service.api.s3.buckets import check_listing, delete_objects, forgetting
 from cache_service.api.s3.credentials import api_credentials, under_store_credentials
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
 from cache_service.api.s3.forward import UnderStoreProxy
@@ -220,16 +220,16 @@ class S3Api:
             if target.key is None:
                 raise S3Error("NotImplemented", "POST Object (browser-based uploads) is not implemented by the cache")
             raise S3Error("MethodNotAllowed", Method="POST", ResourceType="OBJECT")
+        changed = [target.key] if target.key is not None and http.method in ("PUT", "POST", "DELETE") else []
+        forget = forgetting(self._service, target.bucket, changed)
         try:
-            return await self._proxy.forward(http, target, params, auth, payload=payload)
+            return await self._proxy.forward(http, target, params, auth, payload=payload, before_reply=forget)
         except S3Error as error:
+            await forget()  # S3 may have changed the object before the request failed
             # Some S3 emulators crash on an unknown upload id where S3 answers NoSuchUpload: tell the two apart.
             if error.status >= 500 and upload_id and not await self._proxy.upload_exists(target, upload_id):
                 raise S3Error("NoSuchUpload", UploadId=upload_id) from None
             raise
-        finally:
-            if target.key is not None and http.method in ("PUT", "POST", "DELETE"):
-                forget_object(self._service, target.bucket, target.key)
 
     async def _local_multipart(
         self,

@@ -7,7 +7,7 @@ checked here (its XML is parsed safely before anything is sent on) and the cache
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -26,6 +26,17 @@ def forget_object(service: CacheService, bucket: str, key: str) -> None:
     """Drop what the cache knows of ``bucket``/``key`` after S3 changed it on a forwarded request."""
     service.pages.drop_object(bucket, key, reason="overwritten")
     service.status.forget(bucket, key)
+
+
+def forgetting(service: CacheService, bucket: str, keys: list[str]) -> Callable[[], Awaitable[None]]:
+    """What a forwarded change runs before its answer goes out: forget ``keys`` here and on every other worker."""
+
+    async def forget() -> None:
+        for key in keys:
+            forget_object(service, bucket, key)
+        await service.status.settled()
+
+    return forget
 
 
 def check_listing(params: QueryParams) -> None:
@@ -63,8 +74,9 @@ async def delete_objects(
         raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
     body = await payload.read(MAX_DELETE_BODY)
     objects, _ = parse_delete(body)
+    forget = forgetting(service, target.bucket, [obj.key for obj in objects])
     try:
-        return await proxy.forward(request, target, params, auth, body=body)
-    finally:
-        for obj in objects:
-            forget_object(service, target.bucket, obj.key)
+        return await proxy.forward(request, target, params, auth, body=body, before_reply=forget)
+    except Exception:
+        await forget()  # S3 may have deleted some before it failed
+        raise

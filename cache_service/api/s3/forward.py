@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 
 import aiohttp
@@ -108,8 +108,10 @@ class UnderStoreProxy:
         *,
         payload: Payload | None = None,
         body: bytes | None = None,
+        before_reply: Callable[[], Awaitable[None]] | None = None,
     ) -> web.StreamResponse:
-        """Send the request to S3 and stream S3's answer back. ``body`` is a body already read (and checked).
+        """Send the request to S3 and stream S3's answer back. ``body`` is a body already read (and checked);
+        ``before_reply`` runs once S3 has answered, before the answer goes out (what S3 changed is forgotten by then).
 
         Raises ``S3Error``: ``ServiceUnavailable`` when S3 cannot be reached, or the body's own check failure.
         """
@@ -144,6 +146,8 @@ class UnderStoreProxy:
             async with self._client().request(
                 request.method, url, headers=CIMultiDict(headers), data=data, allow_redirects=False
             ) as upstream:
+                if before_reply is not None:
+                    await before_reply()
                 return await _relay(request, upstream)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if failure:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
 from cache_service.cluster.membership import (
     MEMBERS,
     ClusterError,
     IdentityConflictError,
-    Invalidation,
     Membership,
 )
 from infra.ports import free_port

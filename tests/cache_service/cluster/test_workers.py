@@ -16,17 +16,13 @@ import pytest
 from cache_service.cluster.ring import BlockId, Ring
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import s3_client as emulator_client
-from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
+from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 BLOCK = 1 << 20
-CLUSTER = {
-    "cluster": {"block_size": "1MiB", "heartbeat_interval": "250ms", "member_timeout": "1500ms", "peer_timeout": "2s"},
-    "metadata": {"sync_interval": "1h"},  # only announcements can make a change visible at once
-}
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -36,11 +32,6 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 RAW = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
-
-
-@pytest.fixture
-def workers(cache_factory: CacheFactory, bucket: str, redis_url: str) -> list[CacheProcess]:
-    return cache_factory.cluster(3, {"/lake": f"s3://{bucket}/lake"}, redis_url, CLUSTER)
 
 
 def owners_of(workers: list[CacheProcess], bucket: str, key: str, blocks: int) -> list[CacheProcess]:
