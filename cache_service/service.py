@@ -119,11 +119,11 @@ class CacheService:
 
     def _member_stats(self) -> MemberStats:
         # The last tier (disk) holds every page; memory holds a hot subset of them.
-        last = self.pages.last_medium
+        last = next(u for u in self.pages.usage() if u.medium == self.pages.last_medium)
         return MemberStats(
-            pages=self.pages.page_count(),
-            used_bytes=self.pages.used(last),
-            capacity_bytes=self.pages.capacity(last),
+            pages=last.pages,
+            used_bytes=last.used_bytes,
+            capacity_bytes=last.capacity_bytes,
             hits=self.pages.hits,
             misses=self.pages.misses,
         )

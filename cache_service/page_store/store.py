@@ -373,10 +373,6 @@ class PageStore:
         """True when page ``index`` of ``owner`` is cached in some tier."""
         return (owner.file_id, index) in self._entries
 
-    def page_count(self) -> int:
-        """Distinct pages cached, whatever tiers hold them."""
-        return len(self._entries)
-
     def owners(self) -> list[ObjectIdentity]:
         """Every object version with at least one cached page."""
         return self._index.owners()
