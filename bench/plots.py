@@ -101,6 +101,27 @@ def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     return _bar_panels(path, "Spark scan: pass-through, cold cache, warm cache", 5.5, [panel])
 
 
+def ring(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:
+    """Balance (max and min load over the mean) and movement (moved on a join or leave, with the ideal) by size."""
+    sizes = [int(r["workers"]) for r in rows]
+    figure, (balance, movement) = plt.subplots(1, 2, figsize=(10, 3.6))
+    balance.plot(sizes, [r["max_over_mean"] for r in rows], "o-", label="busiest / mean")
+    balance.plot(sizes, [r["min_over_mean"] for r in rows], "s-", label="idlest / mean")
+    balance.axhline(1.10, color="#d62728", linestyle=":", label="goal 1.10")
+    balance.set_title("block load over the mean")
+    movement.plot(sizes, [r["moved_on_join"] for r in rows], "o-", label="moved on a join")
+    movement.plot(sizes, [r["ideal_on_join"] for r in rows], "k--", label="ideal 1/(N+1)")
+    movement.plot(sizes, [r["moved_on_leave"] for r in rows], "s-", label="moved on a leave")
+    movement.plot(sizes, [r["ideal_on_leave"] for r in rows], "k:", label="ideal 1/N")
+    movement.set_title("fraction of blocks that change owner")
+    for axes in (balance, movement):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sizes, [str(s) for s in sizes])
+        axes.set_xlabel("workers")
+        axes.legend(fontsize=8)
+    return _save(figure, path, "cluster ring: load balance and blocks moved, by number of workers")
+
+
 def eviction(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:
     """Hit ratio against cache size, one panel per trace, LRU and S3-FIFO against Belady's MIN."""
     traces = list(dict.fromkeys(str(r["trace"]) for r in rows))

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, spark_scan
+from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, ring_balance, spark_scan
 from bench.section import Section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,14 @@ def eviction_with_plot(full: bool, *, img_dir: Path = report.IMG_DIR) -> Section
     return section
 
 
+def ring_with_plot(full: bool, *, img_dir: Path = report.IMG_DIR) -> Section:
+    """The ring section with its balance and movement drawn too."""
+    section = ring_balance.run(full)
+    title, link = plots.ring(section.results["rows"], img_dir / "ring.png")
+    section.markdown = section.markdown.rstrip() + f"\n\n![{title}]({link})\n"
+    return section
+
+
 # In the page's order. Each takes ``full`` (BENCH_FULL) and starts and stops every process it needs.
 SECTIONS: dict[str, Callable[[bool], Section]] = {
     "eviction": eviction_with_plot,
@@ -40,6 +48,7 @@ SECTIONS: dict[str, Callable[[bool], Section]] = {
     "profile": profile_reads.run,
     "parquet_lookups": parquet_lookups.run,
     "spark_scan": spark_scan.run,
+    "ring": ring_with_plot,
 }
 
 

@@ -53,6 +53,18 @@ def test_eviction_section_draws_its_hit_ratios(tmp_path):
     _assert_section(section, "eviction", {"eviction_s3fifo_beats_lru_on_scans"}, tmp_path / "img")
 
 
+def test_ring_section_computes_balance_and_movement_for_every_cluster_size(tmp_path):
+    section = run.ring_with_plot(False, img_dir=tmp_path / "img")
+
+    _assert_section(section, "ring", {"ring_max_over_mean_load", "ring_moved_vs_ideal"}, tmp_path / "img")
+    rows = section.results["rows"]
+    assert [r["workers"] for r in rows] == [3, 4, 8, 16, 32, 64]
+    for row in rows:  # a join moves about 1/(N+1) of the blocks and a leave about 1/N, never all or none
+        assert 0.5 < row["moved_on_join"] / row["ideal_on_join"] < 1.5
+        assert 0.5 < row["moved_on_leave"] / row["ideal_on_leave"] < 1.5
+        assert row["min_over_mean"] <= 1.0 <= row["max_over_mean"]
+
+
 @pytest.mark.spark
 def test_spark_scan_smoke_runs_pass_through_cold_and_warm(tmp_path):
     section = spark_scan.run(False, smoke=True, work_dir=tmp_path / "work", img_dir=tmp_path / "img")
