@@ -150,4 +150,17 @@ class CacheService:
                 progress.add_metric([job.id, job.kind, "total"], job.progress.bytes_total)
         for (kind, state), n in counts.items():
             jobs.add_metric([kind, state], n)
-        return [capacity, used, pages, staged, pinned, jobs, progress]
+        return [capacity, used, pages, staged, pinned, jobs, progress, *self._cluster_gauges()]
+
+    def _cluster_gauges(self) -> list[Metric]:
+        view = self.cluster_view()
+        info = gauge(
+            "worker_info", "This worker's id and the digest of the ring it routes by (always 1)", ["worker", "ring"]
+        )
+        info.add_metric([view.self_id, view.digest], 1)
+        members = gauge("cluster_members", "Workers of the cluster this worker knows, by state", ["state"])
+        for state in MemberState:
+            members.add_metric([str(state)], sum(m.state is state for m in view.members.values()))
+        degraded = gauge("cluster_degraded", "1 while this worker cannot reach Redis and routes by its last ring")
+        degraded.add_metric([], 1 if view.degraded else 0)
+        return [info, members, degraded]

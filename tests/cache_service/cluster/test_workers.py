@@ -18,6 +18,7 @@ from infra.cache_process import CacheProcess
 from infra.s3_emulator import s3_client as emulator_client
 from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
+from tests.support.metrics import scrape
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -182,3 +183,13 @@ def test_peer_requests_need_the_secret_and_a_well_formed_range_inside_a_mount(
         NO_PROXY.open(request, timeout=10)
     assert refused.value.code == status
     assert json.load(refused.value)["error"]["code"] == code
+
+
+def test_each_worker_exports_its_id_and_what_it_knows_of_the_cluster(workers: list[CacheProcess]) -> None:
+    for worker in workers:
+        report = cluster_report(worker)
+        metrics = scrape(worker.webhdfs_url)
+        assert metrics[f'lakecache_worker_info{{ring="{report["ring"]}",worker="{report["worker"]}"}}'] == 1
+        assert metrics['lakecache_cluster_members{state="active"}'] == 3
+        assert metrics['lakecache_cluster_members{state="gone"}'] == 0
+        assert metrics["lakecache_cluster_degraded"] == 0
