@@ -97,6 +97,15 @@ def status(console: Console, report: JSON) -> None:
         summary.add_row("eviction", f"{report['eviction']}, pages of {_size(report.get('page_size'))}")
     if "jobs_running" in report:
         summary.add_row("jobs running", str(report["jobs_running"]))
+    cluster = report.get("cluster")
+    if cluster is not None:
+        whole, held = cluster["capacity_bytes"], cluster["used_bytes"]
+        ratio = "-" if cluster["hit_ratio"] is None else f"{cluster['hit_ratio']:.1%}"
+        summary.add_row(
+            "cluster",
+            f"{cluster['workers']} active workers, {_size(held)} of {_size(whole)} ({_percent(held, whole)}), "
+            f"{cluster['pages']} pages, hit ratio {ratio}" + (" (DEGRADED)" if cluster["degraded"] else ""),
+        )
     console.print(summary)
     tiers = Table(title="Tiers", title_justify="left")
     for name in ("tier", "capacity", "used", "use", "pages"):

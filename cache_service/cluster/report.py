@@ -8,6 +8,20 @@ from cache_service.cluster.member import MemberState
 from cache_service.cluster.view import ClusterView
 
 
+def cluster_totals(view: ClusterView) -> dict[str, Any]:
+    """What the active workers hold together (from their last heartbeats): the cluster line of ``cachectl status``."""
+    active = [m for m in view.members.values() if m.state is MemberState.ACTIVE]
+    hits, misses = sum(m.stats.hits for m in active), sum(m.stats.misses for m in active)
+    return {
+        "workers": len(active),
+        "pages": sum(m.stats.pages for m in active),
+        "used_bytes": sum(m.stats.used_bytes for m in active),
+        "capacity_bytes": sum(m.stats.capacity_bytes for m in active),
+        "hit_ratio": hits / (hits + misses) if hits + misses else None,
+        "degraded": view.degraded,
+    }
+
+
 def cluster_json(view: ClusterView, *, clustered: bool, now: float) -> dict[str, Any]:
     """The view as JSON: who answers, whether its knowledge is current, and every member with its ring share,
     pages, use, hit ratio and the age of its last heartbeat (``now`` in seconds since the epoch)."""

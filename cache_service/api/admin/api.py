@@ -23,7 +23,7 @@ from aiohttp import web
 
 from cache_service.api.admin import fields
 from cache_service.api.admin.errors import AdminError, translate
-from cache_service.cluster.report import cluster_json
+from cache_service.cluster.report import cluster_json, cluster_totals
 
 if TYPE_CHECKING:
     from cache_service.management.manager import CacheManager
@@ -176,7 +176,10 @@ class AdminApi:
     # --- reads -------------------------------------------------------------------------------------------------
 
     async def _status(self, _: _Call) -> web.Response:
-        return web.json_response((await self._manager.status()).to_json())
+        report = (await self._manager.status()).to_json()
+        if self._service.cluster is not None:
+            report["cluster"] = cluster_totals(self._service.cluster.view)
+        return web.json_response(report)
 
     async def _cluster(self, _: _Call) -> web.Response:
         view = self._service.cluster_view()

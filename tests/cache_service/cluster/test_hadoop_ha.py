@@ -47,6 +47,15 @@ def test_cachectl_cluster_shows_every_worker(workers: list[CacheProcess]) -> Non
     assert shown.stdout.count("│ active │") == 3
 
 
+def test_cachectl_status_adds_the_clusters_totals(workers: list[CacheProcess]) -> None:
+    status = cachectl("status", "--json", endpoint=workers[1].webhdfs_url, token=workers[1].token).json()
+    members = cluster_report(workers[1])["members"]
+    assert status["cluster"]["workers"] == 3
+    assert status["cluster"]["capacity_bytes"] == sum(m["capacity_bytes"] for m in members)
+    shown = cachectl("status", endpoint=workers[1].webhdfs_url, token=workers[1].token)
+    assert "3 active workers" in shown.stdout
+
+
 def test_hadoop_fails_over_when_the_worker_it_talks_to_is_killed(workers: list[CacheProcess], tmp_path: Path) -> None:
     settings = json.loads(cluster_cli(workers[0], "spark-conf", "--json").stdout)
     first = settings["dfs.ha.namenodes.lakecache"].split(",")[0]
