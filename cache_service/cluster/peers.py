@@ -88,7 +88,7 @@ class PeerReader:
                     yield chunk
                 if got != expected:
                     raise PeerError(f"{base_url} sent {got} of {expected} bytes")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 
     async def invalidate(self, base_url: str, change: Invalidation) -> None:
@@ -100,7 +100,7 @@ class PeerReader:
             async with self._client().post(base_url.rstrip("/") + INVALIDATIONS_PATH, json=change.fields()) as answer:
                 if answer.status != 204:
                     raise _refusal(answer.status, await answer.read())
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 
     async def watch(self, base_url: str, silence: float, alive: Callable[[], None]) -> None:
@@ -117,7 +117,7 @@ class PeerReader:
                 alive()
                 async for _ in response.content.iter_any():
                     pass
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 
     async def close(self) -> None:

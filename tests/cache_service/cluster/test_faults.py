@@ -1,0 +1,153 @@
+"""Readers keep reading while the cluster loses a worker (SIGKILL) or Redis (stopped for 30 s): 0 failed reads and
+0 wrong bytes, through boto3 and WebHDFS alike, on every surviving worker.
+
+A WebHDFS read redirected to a block's owner that dies while it streams breaks off; Hadoop's client
+(``WebHdfsInputStream``) then reads the rest again through the namenode it asked. The WebHDFS readers here do the
+same, once, and count it; boto3's reads are never redirected (the worker fetches from the owner itself) and get no
+such second chance."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+
+from infra.cache_process import CacheProcess
+from infra.redis_server import RedisServer
+from infra.s3_emulator import s3_client as emulator_client
+from tests.cache_service.cluster.conftest import CLUSTER
+from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BLOCK = 1 << 20
+READERS = 8
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Tally:
+    """What the readers saw."""
+
+    reads: int = 0
+    retried: int = 0
+    failed: list[str] = field(default_factory=list)
+    wrong: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def readers(targets: list[CacheProcess], bucket: str, key: str, data: bytes) -> Iterator[Tally]:
+    """``READERS`` threads reading random ranges of ``key`` from random ``targets`` (half boto3, half WebHDFS) until
+    the block ends; yields their tally."""
+    tally, stop = Tally(), threading.Event()
+
+    def read(n: int) -> None:
+        rng = random.Random(n)
+        clients = {t.webhdfs_port: emulator_client(t.s3_url) for t in targets}
+        while not stop.is_set():
+            target = rng.choice(targets)
+            start = rng.randrange(len(data) - 1)
+            end = min(len(data), start + rng.randrange(1, 3 * BLOCK))
+            try:
+                if n % 2:
+                    got = (
+                        clients[target.webhdfs_port]
+                        .get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+                        .read()
+                    )
+                else:
+                    got = webhdfs_read(target, key, start, end, tally)
+            except Exception as exc:  # every failure counts, whatever it is
+                with tally.lock:
+                    tally.failed.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            with tally.lock:
+                tally.reads += 1
+                tally.wrong += got != data[start:end]
+
+    threads = [threading.Thread(target=read, args=(n,), daemon=True) for n in range(READERS)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield tally
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+
+
+def webhdfs_read(target: CacheProcess, key: str, start: int, end: int, tally: Tally) -> bytes:
+    """Bytes ``[start, end)`` through ``target``'s WebHDFS (redirects followed); a read that breaks off part way is
+    read on from where it stopped, once, through ``target`` again, as Hadoop's client does."""
+    got = b""
+    for attempt in (1, 2):
+        url = f"{target.webhdfs_url}/webhdfs/v1/{key}?op=OPEN&offset={start + len(got)}&length={end - start - len(got)}"
+        try:
+            with NO_PROXY.open(url, timeout=30) as response:
+                while chunk := response.read(1 << 16):
+                    got += chunk
+            return got
+        except (OSError, http.client.IncompleteRead) as exc:  # refused, reset, or cut short
+            if attempt == 2:
+                raise
+            if isinstance(exc, http.client.IncompleteRead):
+                got += exc.partial
+            with tally.lock:
+                tally.retried += 1
+    raise AssertionError("unreachable")
+
+
+def put_blocks(s3_client: S3Client, bucket: str, key: str, blocks: int) -> bytes:
+    data = os.urandom(blocks * BLOCK)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=data)
+    return data
+
+
+def test_eight_readers_see_no_failure_while_a_worker_is_killed(
+    workers: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    data = put_blocks(s3_client, bucket, "lake/hot.bin", 8)
+    survivors, victim = workers[:2], workers[2]
+    with readers(survivors, bucket, "lake/hot.bin", data) as tally:
+        time.sleep(2)  # warm, with every worker serving its blocks
+        victim.kill()
+        wait_for_ring(survivors, 2)
+        time.sleep(2)  # and on the smaller ring
+    assert tally.failed == [], tally.failed[:5]
+    assert tally.wrong == 0
+    assert tally.reads > 50
+    assert tally.retried <= READERS // 2  # only WebHDFS reads streaming from the victim when it died
+
+
+def test_readers_see_no_failure_while_redis_is_stopped_for_30_seconds(
+    cache_factory: CacheFactory, s3_client: S3Client, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with RedisServer(tmp_path_factory.mktemp("redis-outage")) as redis:
+        workers = cache_factory.cluster(3, {"/lake": f"s3://{bucket}/lake"}, redis.url, CLUSTER)
+        data = put_blocks(s3_client, bucket, "lake/hot.bin", 8)
+        ring = cluster_report(workers[0])["ring"]
+        with readers(workers, bucket, "lake/hot.bin", data) as tally:
+            time.sleep(1)
+            redis.stop()
+            time.sleep(30)
+            degraded = [cluster_report(w)["degraded"] for w in workers]
+            redis.start()
+            wait_for_ring(workers, 3)
+            time.sleep(1)
+        assert tally.failed == [], tally.failed[:5]
+        assert tally.wrong == 0
+        assert tally.reads > 100
+        assert all(d and "does not answer" in d for d in degraded), degraded
+        reports = [cluster_report(w) for w in workers]
+        assert all(r["degraded"] is None and r["ring"] == ring for r in reports)
