@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -40,6 +41,21 @@ async def join(member: Membership, seen: list[Invalidation | None] | None = None
     await member.join(seen.append if seen is not None else lambda _: None)
 
 
+@asynccontextmanager
+async def two_workers(
+    redis_url: str, seen_a: list[Invalidation | None] | None = None, seen_b: list[Invalidation | None] | None = None
+) -> AsyncIterator[tuple[Membership, Membership]]:
+    """Workers a and b, joined (their announcements going to ``seen_a`` and ``seen_b``), and left at the end."""
+    a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
+    await join(a, seen_a)
+    await join(b, seen_b)
+    try:
+        yield a, b
+    finally:
+        await a.leave()
+        await b.leave()
+
+
 async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -49,18 +65,12 @@ async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None
 
 @run_async
 async def test_workers_that_join_see_each_other_and_route_alike(redis_url: str) -> None:
-    a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
-    await join(a)
-    await join(b)
-    try:
+    async with two_workers(redis_url) as (a, b):
         await eventually(lambda: len(a.view.ring) == 2)
         assert b.view.ring.workers == a.view.ring.workers == ("w-00000000000a", "w-00000000000b")
         assert a.view.digest == b.view.digest
         assert a.view.members["w-00000000000b"].stats.pages == 7
         assert a.view.degraded is None
-    finally:
-        await a.leave()
-        await b.leave()
 
 
 @run_async
@@ -95,18 +105,12 @@ async def test_a_worker_without_heartbeats_is_out_of_the_ring_after_the_timeout(
 async def test_an_invalidation_reaches_the_other_workers_not_its_origin(redis_url: str) -> None:
     seen_a: list[Invalidation | None] = []
     seen_b: list[Invalidation | None] = []
-    a, b = membership(redis_url, "w-00000000000a"), membership(redis_url, "w-00000000000b")
-    await join(a, seen_a)
-    await join(b, seen_b)
-    try:
+    async with two_workers(redis_url, seen_a, seen_b) as (a, _):
         await asyncio.sleep(INTERVAL * 2)  # both subscribed
         change = Invalidation("events", "date=2026-12-04/", exact=False, origin="w-00000000000a")
         await a.announce(change)
         await eventually(lambda: change in seen_b)
         assert change not in seen_a
-    finally:
-        await a.leave()
-        await b.leave()
 
 
 @run_async
