@@ -149,13 +149,6 @@ class Membership:
             await self._announce_members()
         await self._redis.aclose()
 
-    async def set_state(self, state: MemberState) -> None:
-        """Change this worker's state and tell the others."""
-        self._me = replace(self._me, state=state)
-        await self._heartbeat()
-        await self._refresh()
-        await self._announce_members()
-
     # --- announcements -----------------------------------------------------------------------------------------------
 
     async def announce(self, invalidation: Invalidation) -> None:

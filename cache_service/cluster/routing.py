@@ -38,10 +38,6 @@ class BlockRouter:
     suspect_for: float = 10.0
     _suspects: dict[str, float] = field(default_factory=dict)
 
-    def alone(self) -> bool:
-        """True when this worker owns every block (no other active worker, or no cluster)."""
-        return len(self.view().ring) <= 1
-
     def owner_elsewhere(self, obj: ObjectIdentity, offset: int) -> Member | None:
         """The worker that owns the block holding byte ``offset`` of ``obj``, if it is another, answering worker."""
         view = self.view()

@@ -39,11 +39,6 @@ class ClusterView:
         object.__setattr__(self, "ring", Ring.of(active))
 
     @property
-    def me(self) -> Member | None:
-        """This worker's own record (None before it registered)."""
-        return self.members.get(self.self_id)
-
-    @property
     def digest(self) -> str:
         """A short digest of the ring's workers: two workers with the same digest route every block alike."""
         return xxhash.xxh3_64_hexdigest("\0".join(self.ring.workers).encode())[:12]
