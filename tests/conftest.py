@@ -19,6 +19,7 @@ from tests.support.caches import CacheFactory
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from pyspark.sql import SparkSession
 
 
 # The Airflow fixtures point AIRFLOW_HOME at a throwaway directory before anything imports Airflow.
@@ -47,6 +48,25 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis(host=redis_server.host, port=redis_server.port) as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One Spark ``local[2]`` session for every test of this process, with Hive support on an embedded Derby
+    metastore.
+
+    Spark fixes the catalog implementation for the life of a session, and pytest-xdist hands each process files of
+    any folder in any order, so the catalog tests, the integration tests and the quality tests share this one
+    session rather than stopping each other's. The UI is off and time zone is UTC.
+    """
+    from cache_service.catalog.hive import hive_session
+
+    session = hive_session(metastore_dir=tmp_path_factory.mktemp("hive"), master="local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="session")

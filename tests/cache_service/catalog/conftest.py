@@ -1,12 +1,12 @@
-"""Fixtures for metastore sync: S3 through the under store, Glue on the emulator, tiny Parquet tables, and one
-Spark session with Hive support shared by the Spark tests of this folder."""
+"""Fixtures for metastore sync: S3 through the under store, Glue on the emulator, tiny Parquet tables.
+
+The Spark tests use the root ``spark`` fixture, a session with Hive support."""
 
 from __future__ import annotations
 
 import io
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -103,27 +103,6 @@ def glue(s3_emulator: S3Emulator) -> Any:
 def database() -> str:
     """A database name no other test uses (the emulator's Glue lives as long as the session)."""
     return f"db_{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """Spark ``local[2]`` with Hive support on an embedded Derby metastore; one JVM for this folder's tests.
-
-    Spark fixes the catalog implementation for the life of a JVM. A session without Hive support left by another
-    folder's session fixture (pytest runs each folder's tests together, so it is done with it) is stopped first.
-    """
-    from pyspark.sql import SparkSession
-
-    from cache_service.catalog.hive import hive_session
-
-    active = SparkSession.getActiveSession()
-    if active is not None and active.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
-        active.stop()
-    session = hive_session(metastore_dir=Path(tmp_path_factory.mktemp("hive")), master="local[2]")
-    session.conf.set("spark.sql.shuffle.partitions", "4")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture

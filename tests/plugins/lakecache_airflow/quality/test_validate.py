@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -231,24 +230,6 @@ def test_read_partition_loads_a_day_through_the_cache_for_validation(cache_facto
         read_partition(table_uri, "dt", date(2026, 11, 24))
     with pytest.raises(ValueError, match="webhdfs://"):
         read_partition(f"s3://{bucket}/warehouse/agg/daily_active_users", "dt", DAY)
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator:
-    from pyspark.sql import SparkSession
-
-    existing = SparkSession.getActiveSession()
-    session = existing or (
-        SparkSession.builder.master("local[2]")
-        .appName("lakecache-quality-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    yield session
-    if existing is None:  # a session another module started is that module's to stop
-        session.stop()
 
 
 @pytest.mark.spark
