@@ -7,12 +7,12 @@ Design:
   holds a hot subset. Dropping a page from memory is a demotion (the disk copy stays); dropping it from the last
   tier is an eviction.
 - Concurrent misses on one page share one S3 request; a read spanning several missing pages fetches a few of them
-  ahead, in parallel.
+  ahead, in parallel; a warmup fetches runs of consecutive pages, one GET a run, that readers wait for too.
 - A page read from disk is checked against its checksum the first time it is served in this process; a corrupt page
   is dropped and fetched again, never served.
 
 All methods run on the event loop thread; blocking S3 and disk writes go to the executor. This module reads and
-admits pages; ``index`` knows what is cached, ``room`` makes room and plans eviction.
+admits pages; ``fetches`` reads S3, ``index`` knows what is cached, ``room`` makes room and plans eviction.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from cache_service.config import StoreConfig
-from cache_service.errors import StaleObjectError
 from cache_service.eviction import EvictionPolicy, make_policy
 from cache_service.metrics import CacheMetrics
 from cache_service.page_store.constraints import (
@@ -35,6 +34,7 @@ from cache_service.page_store.constraints import (
     QuotaPolicy,
     ReservedSpace,
 )
+from cache_service.page_store.fetches import FetchRun, Pace, S3Fetches
 from cache_service.page_store.identity import ObjectIdentity, PageKey, checksum
 from cache_service.page_store.index import PageEntry, PageIndex
 from cache_service.page_store.room import TierRoom, TierUsage
@@ -66,7 +66,6 @@ class PageStore:
         self.page_size = config.page_size
         self._readahead = max(1, config.readahead_pages)
         self._caching = config.caching
-        self._under = under
         self._metrics = metrics
         # Label children looked up once: ``labels()`` on every page read is a measurable part of a warm read.
         self._served = {tier: metrics.bytes_served.labels(tier=tier) for tier in ("memory", "disk", "s3")}
@@ -89,9 +88,10 @@ class PageStore:
         )
         self._last = self._room.last
         self._quotas = quotas
-        self._inflight: dict[PageKey, asyncio.Future[bytes]] = {}
+        self._fetches = S3Fetches(
+            under, executor, metrics, page_size=self.page_size, admit=self.admit, served=self._served["s3"]
+        )
         self.hits = 0
-        self.misses = 0
 
     # --- life cycle ------------------------------------------------------------------------------------------
 
@@ -169,20 +169,11 @@ class PageStore:
             chunks.append(chunk)
         return chunks
 
-    async def pass_through(self, owner: ObjectIdentity, offset: int, end: int) -> AsyncIterator[bytes]:
+    def pass_through(self, owner: ObjectIdentity, offset: int, end: int) -> AsyncIterator[bytes]:
         """Stream ``[offset, end)`` from one ranged S3 GET, page-sized piece by piece, keeping nothing: reads with
         caching disabled (what a thin gateway in front of S3 would do), of objects outside every mount, and of
         blocks whose owners in the cluster all failed."""
-        loop = asyncio.get_running_loop()
-        self.misses += 1
-        pieces = self._under.stream_range(owner.bucket, owner.key, offset, end, owner.etag, piece=self.page_size)
-        try:
-            while data := await loop.run_in_executor(self._executor, next, pieces, b""):
-                self._metrics.s3_bytes_read.inc(len(data))
-                self._served["s3"].inc(len(data))
-                yield data
-        finally:
-            await loop.run_in_executor(self._executor, pieces.close)
+        return self._fetches.stream(owner, offset, end)
 
     def _read_resident(self, key: PageKey, start: int, stop: int) -> memoryview | bytes | None:
         entry = self._entries.get(key)
@@ -242,32 +233,22 @@ class PageStore:
 
         ``promote`` also places the page in the memory tier (readers do; warmup does not).
         """
-        key = (owner.file_id, index)
-        future = self._inflight.get(key)
-        if future is None:
-            future = asyncio.ensure_future(self._fetch_page(owner, index, promote))
-            self._inflight[key] = future
-            future.add_done_callback(lambda f: self._fetch_done(key, f))
-        return future
+        return self._fetches.page(owner, index, promote=promote)
 
-    def _fetch_done(self, key: PageKey, future: asyncio.Future[bytes]) -> None:
-        self._inflight.pop(key, None)
-        if not future.cancelled() and future.exception() is not None:
-            log.debug("page store: fetch of %s failed: %s", key, future.exception())
+    def fetch_run(self, owner: ObjectIdentity, pages: range, *, promote: bool, pace: Pace | None = None) -> FetchRun:
+        """Fetch, in one ranged GET, the pages of ``pages`` from its first on up to the first one that is cached or
+        in flight; each is admitted as its bytes arrive, and a reader asking for one meanwhile waits for it.
 
-    async def _fetch_page(self, owner: ObjectIdentity, index: int, promote: bool) -> bytes:
-        start, end = owner.page_bounds(index, self.page_size)
-        loop = asyncio.get_running_loop()
-        self.misses += 1
-        self._metrics.page_misses.inc()
-        data = await loop.run_in_executor(
-            self._executor, self._under.get_range, owner.bucket, owner.key, start, end, owner.etag
+        Returns the pages started (none when the first is cached or in flight) with a future for each (see
+        ``fetches``). ``pace`` is awaited before each page is read.
+        """
+        return self._fetches.run(
+            owner, pages, promote=promote, wanted=lambda i: (owner.file_id, i) not in self._entries, pace=pace
         )
-        if len(data) != end - start:
-            raise StaleObjectError(f"s3://{owner.bucket}/{owner.key} changed size while being read")
-        self._metrics.s3_bytes_read.inc(len(data))
-        await self.admit(owner, index, data, promote=promote)
-        return data
+
+    def in_flight(self, owner: ObjectIdentity, index: int) -> asyncio.Future[bytes] | None:
+        """The fetch of page ``index`` of ``owner`` under way, if there is one."""
+        return self._fetches.get((owner.file_id, index))
 
     # --- writes into the store ---------------------------------------------------------------------------------
 
@@ -404,6 +385,11 @@ class PageStore:
     def usage(self) -> list[TierUsage]:
         """Capacity and use of each tier, fastest first."""
         return self._room.usage()
+
+    @property
+    def misses(self) -> int:
+        """Reads that went to S3: pages fetched, and reads streamed through uncached."""
+        return self._fetches.misses
 
     @property
     def last_medium(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,28 +33,10 @@ from tests.cache_service.counting_under_store import CountingUnderStore
 PAGE = 64 * 1024
 
 
-@pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="io") as pool:
-        yield pool
-
-
 @pytest.fixture(params=[16, None], ids=["memory+disk", "disk only"])
 def memory_pages(request: pytest.FixtureRequest) -> int | None:
     """The memory tier's size in pages, or None for a store on disk alone: a test taking it runs with both."""
     return request.param
-
-
-@pytest.fixture
-def put(s3_client, bucket, s3_under_store) -> Callable[[str, bytes], ObjectIdentity]:
-    """Writes an object straight to S3 and returns its identity as S3 reports it."""
-
-    def put(key: str, data: bytes) -> ObjectIdentity:
-        s3_client.put_object(Bucket=bucket, Key=key, Body=data)
-        status = s3_under_store.head(bucket, key)
-        return ObjectIdentity(status.bucket, status.key, status.etag, status.size)
-
-    return put
 
 
 def make_store(
