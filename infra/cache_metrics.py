@@ -3,7 +3,8 @@
 ``CacheCounters.scrape(url)`` reads the counters once; subtract two snapshots to get what happened in between.
 ``CounterSampler`` scrapes them in a background thread every ``interval`` seconds, each sample stamped with the
 wall clock (``time.time()``), so that what happened can be placed on a timeline: the demo splits a DAG run's
-counters among its tasks this way.
+counters among its tasks this way. Given several workers (a cluster), each sample holds every worker's counters
+and their sum.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -135,10 +136,14 @@ class CounterSample:
 
     at: float
     counters: CacheCounters
+    """The sum of every scraped worker's counters."""
+    workers: Mapping[str, CacheCounters] = field(default_factory=dict)
+    """Each worker's own counters, by its WebHDFS URL."""
 
 
 class CounterSampler:
-    """Scrapes a worker's counters every ``interval`` seconds in a background thread, while used as a context.
+    """Scrapes a worker's counters (or several workers', summed) every ``interval`` seconds in a background thread,
+    while used as a context.
 
     ``boundary``, if given, is asked every ``poll`` seconds whether something worth a sample of its own has just
     happened (a task started or ended); if it says so, a sample is taken at once, so that what came before and what
@@ -149,7 +154,7 @@ class CounterSampler:
 
     def __init__(
         self,
-        webhdfs_url: str,
+        webhdfs_url: str | Sequence[str],
         interval: float = 0.5,
         *,
         boundary: Callable[[], bool] | None = None,
@@ -157,7 +162,9 @@ class CounterSampler:
     ) -> None:
         if not interval > 0 or not poll > 0:
             raise ValueError(f"interval and poll must be positive numbers of seconds, not {interval!r}, {poll!r}")
-        self.webhdfs_url = webhdfs_url
+        self.webhdfs_urls = (webhdfs_url,) if isinstance(webhdfs_url, str) else tuple(webhdfs_url)
+        if not self.webhdfs_urls:
+            raise ValueError("no worker to sample")
         self.interval = interval
         self.boundary = boundary
         self.poll = poll if boundary is not None else interval
@@ -174,12 +181,15 @@ class CounterSampler:
             return list(self._samples)
 
     def sample(self) -> CounterSample:
-        """Scrape once now and keep the sample. Raises ``CacheMetricsError`` if ``/metrics`` does not answer."""
+        """Scrape every worker once now and keep the sample. Raises ``CacheMetricsError`` if a ``/metrics`` does
+        not answer."""
         with self._lock:
             started = time.time()
-            counters = CacheCounters.scrape(self.webhdfs_url)
+            workers = {url: CacheCounters.scrape(url) for url in self.webhdfs_urls}
             # Stamped halfway through the scrape: the counters were read somewhere in between.
-            taken = CounterSample(at=(started + time.time()) / 2, counters=counters)
+            taken = CounterSample(
+                at=(started + time.time()) / 2, counters=sum(workers.values(), CacheCounters()), workers=workers
+            )
             self._samples.append(taken)
         return taken
 

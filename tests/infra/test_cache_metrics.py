@@ -45,6 +45,22 @@ def test_samples_bracket_the_block_come_in_time_order_and_a_boundary_adds_one_at
     assert delta.hit_ratio == 0.0
 
 
+def test_sampling_several_workers_keeps_each_ones_counters_and_their_sum(cache_factory, s3_client, bucket):
+    s3_client.put_object(Bucket=bucket, Key="warehouse/a.bin", Body=b"a" * 100_000)
+    s3_client.put_object(Bucket=bucket, Key="warehouse/b.bin", Body=b"b" * 30_000)
+    first, second = (cache_factory({"/warehouse": f"s3://{bucket}/warehouse"}) for _ in range(2))
+
+    with CounterSampler([first.webhdfs_url, second.webhdfs_url], interval=5.0) as sampler:
+        assert read_through(first, "/warehouse/a.bin") == b"a" * 100_000
+        assert read_through(second, "/warehouse/b.bin") == b"b" * 30_000
+    before, after = sampler.samples[0], sampler.samples[-1]
+
+    assert set(after.workers) == {first.webhdfs_url, second.webhdfs_url}
+    assert (after.workers[first.webhdfs_url] - before.workers[first.webhdfs_url]).s3_bytes_read == 100_000
+    assert (after.workers[second.webhdfs_url] - before.workers[second.webhdfs_url]).s3_bytes_read == 30_000
+    assert (after.counters - before.counters).s3_bytes_read == 130_000
+
+
 def test_counters_add_subtract_and_scale_tier_by_tier():
     a = CacheCounters(s3_bytes_read=100, page_hits={"disk": 3}, page_misses=1)
     b = CacheCounters(s3_bytes_read=50, page_hits={"memory": 1}, page_misses=1)
