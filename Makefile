@@ -51,6 +51,7 @@ test: venv system-deps
 	if [ "$$status" -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit "$$status"
 
+# DEMO_EVENTS (default 1,000,000), DEMO_WORKERS (cache workers, 1 to 8; default 1), DEMO_S3_MODEL=0: see docs/demo.md.
 demo: venv
 	$(BIN)/python -m infra.demo
 

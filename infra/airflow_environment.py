@@ -22,11 +22,13 @@ from infra.stack import StackInfo
 DROPPED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "CACHE_")
 
 
-def stack_connections(stack: StackInfo) -> dict[str, str]:
+def stack_connections(stack: StackInfo, *, nameservice: str | None = None) -> dict[str, str]:
     """The connections the project's DAGs use, as ``AIRFLOW_CONN_*`` variables, for a running local stack.
 
-    ``lakecache_default`` is the stack's cache worker (its admin token as password) with the emulator as the S3 and
-    Glue endpoint of metastore sync; ``spark_default`` submits to ``local[2]``.
+    ``lakecache_default`` is the stack's (first) cache worker (its admin token as password) with the emulator as the
+    S3 and Glue endpoint of metastore sync; ``spark_default`` submits to ``local[2]``. With ``nameservice`` (a
+    cluster), the connection's ``nameservice`` extra tells the DAGs to address the cache as
+    ``webhdfs://<nameservice>``, Hadoop's HA nameservice whose settings Spark must then be given.
     """
     host, _, port = stack.webhdfs_url.removeprefix("http://").partition(":")
     lakecache = {
@@ -38,6 +40,7 @@ def stack_connections(stack: StackInfo) -> dict[str, str]:
             "s3_endpoint_url": stack.s3_endpoint,
             "glue_endpoint_url": stack.s3_endpoint,
             "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
+            **({"nameservice": nameservice} if nameservice else {}),
         },
     }
     return {

@@ -23,6 +23,7 @@ from typing import Any
 from infra.airflow_environment import airflow_environment, stack_connections
 from infra.cache_process import REPO_ROOT
 from infra.demo import DemoError
+from infra.demo.cluster import ClusterLayout
 from infra.service_process import log_tail
 from infra.stack import LocalStack
 
@@ -59,12 +60,18 @@ class AirflowHome:
     ``CACHE_*`` of whoever runs the demo are dropped), so the demo does not depend on the developer's ``~/airflow``.
     The plugins folder is empty: the DAGs import the provider package themselves, and loading every module under
     ``plugins/`` would import Great Expectations into each task for nothing.
+
+    On a cluster (``cluster``), the connection to the cache names the stack's first worker for the admin calls and
+    the cluster's nameservice for Spark, and spark-submit finds Hadoop's HA settings for that nameservice in the
+    ``spark-defaults.conf`` of ``spark_conf_dir`` (``SPARK_CONF_DIR``).
     """
 
-    def __init__(self, path: Path, stack: LocalStack) -> None:
+    def __init__(self, path: Path, stack: LocalStack, *, cluster: ClusterLayout | None = None) -> None:
         self.path = path.resolve()
         self.stack = stack
+        self.cluster = cluster
         self.plugins_folder = self.path / "plugins"
+        self.spark_conf_dir = self.path / "spark-conf"
 
     @property
     def db_path(self) -> Path:
@@ -72,14 +79,19 @@ class AirflowHome:
         return self.path / "airflow.db"
 
     def env(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """The environment of an Airflow subprocess: this home and the stack's connections (``airflow_environment``)."""
-        return airflow_environment(
+        """The environment of an Airflow subprocess: this home and the stack's connections (``airflow_environment``),
+        and on a cluster the folder of its ``spark-defaults.conf``."""
+        nameservice = self.cluster.nameservice if self.cluster is not None else None
+        env = airflow_environment(
             self.path,
             dags_folder=DAGS_FOLDER,
             plugins_folder=self.plugins_folder,
-            connections=stack_connections(self.stack.info),
+            connections=stack_connections(self.stack.info, nameservice=nameservice),
             environ=environ,
         )
+        if self.cluster is not None:
+            env["SPARK_CONF_DIR"] = str(self.spark_conf_dir)
+        return env
 
     def airflow(self, args: Sequence[str], log_path: Path, timeout: float) -> int:
         """Run ``airflow <args>`` in this home, both streams to ``log_path``; returns the exit code.
@@ -105,8 +117,11 @@ class AirflowHome:
         return done.returncode
 
     def migrate(self) -> None:
-        """``airflow db migrate``: create the SQLite metadata DB. Raises ``DemoError`` (with the log's tail)."""
+        """``airflow db migrate``: create the SQLite metadata DB (and, on a cluster, write Spark's HA settings).
+        Raises ``DemoError`` (with the log's tail)."""
         self.plugins_folder.mkdir(parents=True, exist_ok=True)
+        if self.cluster is not None:
+            self.cluster.write_spark_conf(self.spark_conf_dir)
         log_path = self.path / "migrate.log"
         code = self.airflow(["db", "migrate"], log_path, MIGRATE_TIMEOUT)
         if code != 0:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from infra.cache_metrics import CacheMetricsError
 from infra.demo import DemoError
-from infra.demo.driver import DEFAULT_EVENTS, DEFAULT_S3_MODEL, DEFAULT_STATE_DIR, run_demo
+from infra.demo.driver import DEFAULT_EVENTS, DEFAULT_S3_MODEL, DEFAULT_STATE_DIR, MAX_WORKERS, run_demo
 from infra.s3_model import S3ModelConfig
 from infra.service_process import ServiceStartError
 
@@ -25,6 +25,20 @@ def events_default(environ: Mapping[str, str]) -> int:
         return DEFAULT_EVENTS
     if not raw.isdigit() or int(raw) < 1:
         raise DemoError(f"DEMO_EVENTS must be a positive whole number, got {environ['DEMO_EVENTS']!r}")
+    return int(raw)
+
+
+def workers_choice(flag: int | None, environ: Mapping[str, str]) -> int:
+    """The number of cache workers: ``--workers`` if given, else ``DEMO_WORKERS``, else 1. Raises ``DemoError``
+    unless it is a whole number from 1 to ``MAX_WORKERS``."""
+    if flag is not None:
+        raw, source = str(flag), "--workers"
+    else:
+        raw, source = environ.get("DEMO_WORKERS", "").strip(), "DEMO_WORKERS"
+        if not raw:
+            return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise DemoError(f"{source} must be a whole number from 1 to {MAX_WORKERS}, got {raw!r}")
     return int(raw)
 
 
@@ -52,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--events", type=int, help="raw events to generate (default: $DEMO_EVENTS or 1,000,000)")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="wiped first; default: %(default)s")
     parser.add_argument(
+        "--workers",
+        type=int,
+        help=f"cache workers, 1 to {MAX_WORKERS}; above 1 they form a cluster that Spark addresses as one HA "
+        "nameservice (default: $DEMO_WORKERS or 1)",
+    )
+    parser.add_argument(
         "--no-s3-model",
         action="store_true",
         help="let the cache read the emulator directly, with no S3 latency model (also: DEMO_S3_MODEL=0)",
@@ -70,12 +90,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m infra.demo [--events N] [--state-dir DIR] [--no-s3-model] [--s3-latency-ms MS]
+    """``python -m infra.demo [--events N] [--workers N] [--state-dir DIR] [--no-s3-model] [--s3-latency-ms MS]
     [--s3-bandwidth-mbps MBPS]``: 0 if both runs succeeded, 1 with a one-line message if not."""
     args = parser().parse_args(argv)
     try:
         events = args.events if args.events is not None else events_default(os.environ)
-        run_demo(events, args.state_dir, s3_model=s3_model_choice(args, os.environ))
+        workers = workers_choice(args.workers, os.environ)
+        run_demo(events, args.state_dir, s3_model=s3_model_choice(args, os.environ), workers=workers)
     except (DemoError, ServiceStartError, CacheMetricsError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

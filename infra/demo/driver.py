@@ -16,6 +16,7 @@ from rich.console import Console
 from infra.cache_process import REPO_ROOT
 from infra.demo import DemoError
 from infra.demo.airflow_home import AirflowHome
+from infra.demo.cluster import ClusterLayout
 from infra.demo.report import (
     comparison_table,
     mib,
@@ -25,6 +26,7 @@ from infra.demo.report import (
     savings_line,
     stages_table,
     tasks_table,
+    workers_table,
 )
 from infra.demo.runs import DAG_ID, DEMO_DAY, RAW_PREFIX, DemoSummary, run_etl
 from infra.s3_model import S3ModelConfig
@@ -38,6 +40,8 @@ DEFAULT_S3_MODEL = S3ModelConfig()
 """What stands for S3 behind the cache unless told otherwise: the benchmarks' model (30 ms, 90 MB/s)."""
 RAW_FILES = 4
 SEED = 2026
+MAX_WORKERS = 8
+"""The most cache workers the demo starts: each is a process with its own memory tier, on a laptop."""
 
 
 def _prepare_state_dir(state_dir: Path) -> None:
@@ -57,12 +61,15 @@ def run_demo(
     state_dir: Path,
     *,
     s3_model: S3ModelConfig | None = DEFAULT_S3_MODEL,
+    workers: int = 1,
     console: Console | None = None,
 ) -> DemoSummary:
     """Run the whole demo in ``state_dir`` (wiped first) and return its outcome; the stack is stopped in all cases.
 
     ``s3_model`` goes between the cache and the emulator (None: the cache reads the emulator directly); the demo's
-    own writes of the raw data go to the emulator directly either way.
+    own writes of the raw data go to the emulator directly either way. With ``workers`` above 1 the cache is a
+    cluster of that many workers on a local Redis, which Spark addresses as Hadoop's HA nameservice
+    (``infra.demo.cluster``), and the report adds what each worker served.
 
     Raises ``DemoError`` if a step fails (a DAG run that does not succeed, or a warm run whose rows differ from the
     cold run's), ``infra.service_process.ServiceStartError`` if the stack does not come up, and
@@ -70,18 +77,30 @@ def run_demo(
     """
     if events < MIN_EVENTS:
         raise DemoError(f"the demo needs at least {MIN_EVENTS:,} events, got {events:,}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise DemoError(f"the demo runs 1 to {MAX_WORKERS} cache workers, got {workers}")
     # Off a terminal rich assumes 80 columns and folds the tables; log files and CI have room for more.
     console = console or Console(soft_wrap=True, width=shutil.get_terminal_size((160, 24)).columns)
     state_dir = state_dir.resolve()
     started = time.monotonic()
     _prepare_state_dir(state_dir)
-    with LocalStack(state_dir, s3_model=s3_model) as stack:
-        console.print(
-            f"stack up: S3 emulator {stack.s3_endpoint}, cache {stack.webhdfs_uri} reading S3 at "
-            f"{stack.under_store_endpoint} (state in {state_dir})"
-        )
+    with LocalStack(state_dir, s3_model=s3_model, workers=workers) as stack:
+        cluster = None
+        if workers == 1:
+            console.print(
+                f"stack up: S3 emulator {stack.s3_endpoint}, cache {stack.webhdfs_uri} reading S3 at "
+                f"{stack.under_store_endpoint} (state in {state_dir})"
+            )
+        else:
+            cluster = ClusterLayout.wait([w.webhdfs_url for w in stack.workers])
+            members = ", ".join(f"{cluster.worker_ids[url]} {url}" for url in cluster.worker_ids)
+            console.print(
+                f"stack up: S3 emulator {stack.s3_endpoint}, a cache cluster of {workers} workers on "
+                f"{stack.info.redis_url} ({members}) reading S3 at {stack.under_store_endpoint}; Spark addresses "
+                f"it as {cluster.uri}, Hadoop's HA nameservice (state in {state_dir})"
+            )
         console.print(s3_model_text(s3_model))
-        home = AirflowHome(state_dir / "airflow", stack)
+        home = AirflowHome(state_dir / "airflow", stack, cluster=cluster)
         step = time.monotonic()
         home.migrate()
         console.print(f"Airflow home {home.path} (SQLite) migrated in {time.monotonic() - step:.1f}s")
@@ -117,11 +136,14 @@ def run_demo(
         warm=warm,
         seconds=time.monotonic() - started,
         s3_model=s3_model,
+        worker_ids=dict(cluster.worker_ids) if cluster is not None else {},
     )
     console.print(stages_table(summary))
     console.print(quality_table(summary))
     console.print(comparison_table(summary))
     console.print(tasks_table(summary))
+    if summary.worker_ids:
+        console.print(workers_table(summary))
     console.print(savings_line(summary))
     console.print(f"the demo took {summary.seconds:.0f}s and stopped the stack")
     return summary

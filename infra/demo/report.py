@@ -1,4 +1,5 @@
-"""What the demo prints: rows per stage, data quality, cold vs warm per task, and one line on what the cache saved."""
+"""What the demo prints: rows per stage, data quality, cold vs warm per task, on a cluster what each worker served,
+and one line on what the cache saved."""
 
 from __future__ import annotations
 
@@ -118,10 +119,13 @@ def s3_model_text(model: S3ModelConfig | None) -> str:
     return f"S3: the emulator behind the S3 latency model, {model.latency_ms:g} ms to first byte, {bandwidth}"
 
 
-def _task_cells(counters: CacheCounters, seconds: float) -> tuple[str, str, str]:
+def _ratio_cell(counters: CacheCounters) -> str:
     # Less than one page read is a neighbour's share at a task boundary (see task_costs), not a ratio worth showing.
-    ratio = f"{counters.hit_ratio:.1%}" if counters.page_reads >= 1 else "-"
-    return f"{seconds:.1f} s", mib(max(0.0, counters.s3_bytes_read)), ratio
+    return f"{counters.hit_ratio:.1%}" if counters.page_reads >= 1 else "-"
+
+
+def _task_cells(counters: CacheCounters, seconds: float) -> tuple[str, str, str]:
+    return f"{seconds:.1f} s", mib(max(0.0, counters.s3_bytes_read)), _ratio_cell(counters)
 
 
 def tasks_table(summary: DemoSummary) -> Table:
@@ -157,6 +161,38 @@ def tasks_table(summary: DemoSummary) -> Table:
         "starts and ends, split by the tasks' start and end in Airflow's DB"
     )
     return table
+
+
+def workers_table(summary: DemoSummary) -> Table:
+    """On a cluster, one row per worker, cold and warm side by side: the bytes it served to readers (from its
+    memory tier, disk tier and S3 together), the bytes it read from S3 and the page hit ratio of its reads.
+
+    A worker serves the blocks it owns: reads of other blocks are redirected to their owners (WebHDFS OPEN) or
+    fetched from them (the peer API), so each worker's figures are those of its share of the data.
+    """
+    cold, warm = summary.cold, summary.warm
+    table = Table(title="bytes served per worker: each worker's /metrics over each run")
+    table.add_column("worker")
+    table.add_column("WebHDFS")
+    for run in ("cold", "warm"):
+        for heading in ("served", "S3 read", "hit ratio"):
+            table.add_column(f"{run} {heading}", justify="right")
+    for url, worker in summary.worker_ids.items():
+        table.add_row(worker, url, *(c for run in (cold, warm) for c in _worker_cells(run.workers.get(url))))
+    table.add_section()
+    total = (c for run in (cold, warm) for c in _worker_cells(run.cache))
+    table.add_row("cluster", f"{len(summary.worker_ids)} workers", *total, style="bold")
+    served = [url for url in summary.worker_ids if sum(warm.workers.get(url, CacheCounters()).bytes_served.values())]
+    table.caption = (
+        f"{len(served)} of {len(summary.worker_ids)} workers served bytes in the warm run; Spark addresses the "
+        "cluster as one HA nameservice, and each block is served by the worker that owns it"
+    )
+    return table
+
+
+def _worker_cells(counters: CacheCounters | None) -> tuple[str, str, str]:
+    counters = counters or CacheCounters()
+    return mib(sum(counters.bytes_served.values())), mib(counters.s3_bytes_read), _ratio_cell(counters)
 
 
 def savings_line(summary: DemoSummary) -> str:

@@ -1,15 +1,16 @@
 """One run of the telemetry DAG measured at the cache, and the demo's outcome: a cold and a warm run of one day.
 
-``run_etl`` runs ``airflow dags test`` once while a ``CounterSampler`` scrapes the worker's ``/metrics`` every half
+``run_etl`` runs ``airflow dags test`` once while a ``CounterSampler`` scrapes the workers' ``/metrics`` every half
 second, and at once whenever the run's log says a task started or ended (``TaskMarkers``), then reads back what the
 run produced (``infra.demo.pipeline_results``) and splits what it cost the cache among its tasks
-(``infra.demo.task_costs``).
+(``infra.demo.task_costs``). On a cluster the cache's figures are its workers' together, and each worker's are kept
+apart too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class EtlRun:
     ``OUTSIDE_TASKS``; they add up to ``cache``."""
     warmup: Mapping[str, Any]
     catalog: Mapping[str, str]
+    workers: Mapping[str, CacheCounters] = field(default_factory=dict)
+    """What the run cost each worker, by its WebHDFS URL, in the stack's order; they add up to ``cache``."""
 
     @property
     def wall_seconds(self) -> float:
@@ -128,6 +131,8 @@ class DemoSummary:
     seconds: float
     s3_model: S3ModelConfig | None
     """The latency model between the cache and the emulator, or None if the cache read the emulator directly."""
+    worker_ids: Mapping[str, str] = field(default_factory=dict)
+    """On a cluster, each worker's id by its WebHDFS URL (empty for a single worker)."""
 
 
 def run_etl(stack: LocalStack, home: AirflowHome, name: str, day: date, work_dir: Path) -> EtlRun:
@@ -135,13 +140,15 @@ def run_etl(stack: LocalStack, home: AirflowHome, name: str, day: date, work_dir
 
     The run's log goes to ``work_dir/airflow-<name>.log``. Raises ``DemoError`` naming the first task that failed,
     with the end of what that task logged, if the run did not succeed, and
-    ``infra.cache_metrics.CacheMetricsError`` if the worker's ``/metrics`` does not answer before or after it.
+    ``infra.cache_metrics.CacheMetricsError`` if a worker's ``/metrics`` does not answer before or after it.
     """
     log_path = work_dir / f"airflow-{name}.log"
-    with CounterSampler(stack.webhdfs_url, SAMPLE_INTERVAL, boundary=TaskMarkers(log_path)) as sampler:
+    urls = [worker.webhdfs_url for worker in stack.workers]
+    with CounterSampler(urls, SAMPLE_INTERVAL, boundary=TaskMarkers(log_path)) as sampler:
         record = home.test_dag(DAG_ID, day + timedelta(days=1), log_path)
     samples = sampler.samples
     delta = samples[-1].counters - samples[0].counters
+    by_worker = {url: samples[-1].workers[url] - samples[0].workers[url] for url in urls}
     log_text = log_path.read_text(errors="replace")
     if record.state != "success" or record.failed_tasks:
         failed = record.failed_tasks
@@ -168,4 +175,5 @@ def run_etl(stack: LocalStack, home: AirflowHome, name: str, day: date, work_dir
         tasks=split_by_task(samples, record.task_windows),
         warmup=warmup if isinstance(warmup, dict) else {},
         catalog=catalog_changes(record),
+        workers=by_worker,
     )

@@ -9,8 +9,14 @@ from pathlib import Path
 import spark_jobs
 
 SPARK_JOBS = Path(spark_jobs.__file__).resolve().parent
-WEBHDFS = "webhdfs://{{ conn.lakecache_default.host }}:{{ conn.lakecache_default.port or 9870 }}"
-"""The cache's WebHDFS root, rendered from the ``lakecache_default`` connection."""
+WEBHDFS = (
+    "{% if conn.lakecache_default.extra_dejson.nameservice %}"
+    "webhdfs://{{ conn.lakecache_default.extra_dejson.nameservice }}"
+    "{% else %}webhdfs://{{ conn.lakecache_default.host }}:{{ conn.lakecache_default.port or 9870 }}{% endif %}"
+)
+"""The cache's WebHDFS root, rendered from the ``lakecache_default`` connection: the worker it names, or, when its
+``nameservice`` extra is set (a cluster), ``webhdfs://<nameservice>``, Hadoop's HA nameservice listing every worker
+(whose settings spark-submit finds in its ``spark-defaults.conf``: ``cachectl cluster spark-conf``)."""
 DAY = "{{ params.day or macros.ds_add(ds, -1) }}"
 """The day a run processes: the day before its logical date (a 02:00 run handles the day that just ended)."""
 SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.driver.memory": "1g"}

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from infra.demo import DemoError
 from infra.demo.airflow_home import AirflowHome
-from infra.demo.cli import main, parser, s3_model_choice
+from infra.demo.cli import main, parser, s3_model_choice, workers_choice
 from infra.demo.driver import DEFAULT_S3_MODEL, run_demo
 from infra.demo.runs import DEMO_DAY, run_etl
 from infra.demo.task_costs import OUTSIDE_TASKS
@@ -127,6 +127,26 @@ def test_bad_event_count_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("value", ["0", "9", "three", "-1", "2.5"])
+def test_a_bad_worker_count_is_a_one_line_error_and_starts_nothing(tmp_path, monkeypatch, capsys, value):
+    monkeypatch.setenv("DEMO_WORKERS", value)
+
+    code = main(["--events", "5000", "--state-dir", str(tmp_path / "demo")])
+
+    assert code == 1
+    assert capsys.readouterr().err == f"demo failed: DEMO_WORKERS must be a whole number from 1 to 8, got {value!r}\n"
+    assert not (tmp_path / "demo").exists()
+
+
+def test_one_worker_unless_demo_workers_or_the_flag_says_otherwise():
+    assert workers_choice(None, {}) == 1
+    assert workers_choice(None, {"DEMO_WORKERS": ""}) == 1
+    assert workers_choice(None, {"DEMO_WORKERS": " 3 "}) == 3
+    assert workers_choice(2, {"DEMO_WORKERS": "3"}) == 2
+    with pytest.raises(DemoError, match="--workers must be a whole number from 1 to 8, got '12'"):
+        workers_choice(12, {})
+
+
 def test_too_few_events_is_a_one_line_error_and_starts_nothing(tmp_path, capsys):
     code = main(["--events", "10", "--state-dir", str(tmp_path / "demo")])
 
@@ -164,3 +184,42 @@ def test_without_the_model_the_cache_reads_the_emulator_directly_and_with_it_the
     assert modelled.cache.config["under_store"]["endpoint_url"] == modelled.s3_model.url
     assert modelled.s3_model.upstream == modelled.s3_endpoint != modelled.s3_model.url
     assert (modelled.s3_model.latency_ms, modelled.s3_model.bandwidth_mbps) == (30, 90)
+
+
+@pytest.mark.spark
+@pytest.mark.airflow
+@pytest.mark.timeout(1800)
+def test_on_three_workers_spark_addresses_the_cluster_as_a_nameservice_and_several_workers_serve(tmp_path):
+    state_dir = tmp_path / "demo"
+    out = io.StringIO()
+
+    summary = run_demo(5_000, state_dir, workers=3, console=Console(file=out, width=240))
+
+    cold, warm = summary.cold, summary.warm
+    for run in (cold, warm):
+        assert run.record.task_states == dict.fromkeys(DAG_TASKS, "success")
+        # Each worker's figures are its own, and together they are the cluster's.
+        assert set(run.workers) == set(summary.worker_ids)
+        total = sum(c.s3_bytes_read for c in run.workers.values())
+        assert total == pytest.approx(run.s3_bytes_read, abs=1)
+    assert len(set(summary.worker_ids.values())) == 3
+    assert cold.s3_bytes_read >= summary.raw.bytes
+    assert warm.s3_bytes_read < 0.05 * cold.s3_bytes_read, (warm.s3_bytes_read, cold.s3_bytes_read)
+    assert warm.stages == cold.stages and cold.stages.raw_lines == 5_000
+    serving = [url for url, c in warm.workers.items() if sum(c.bytes_served.values()) > 0]
+    assert len(serving) > 1, {url: dict(c.bytes_served) for url, c in warm.workers.items()}
+
+    # The Spark jobs were given Hadoop's HA settings for the live cluster and addressed it by its nameservice.
+    conf = (state_dir / "airflow" / "spark-conf" / "spark-defaults.conf").read_text()
+    assert "spark.hadoop.dfs.nameservices lakecache\n" in conf
+    for url, worker in summary.worker_ids.items():
+        assert f"spark.hadoop.dfs.namenode.http-address.lakecache.{worker} {url.removeprefix('http://')}\n" in conf
+    cold_log = cold.record.log_path.read_text()
+    assert "webhdfs://lakecache/raw/events/dt=2026-11-22" in cold_log
+    assert StackInfo.read(state_dir) is None
+
+    printed = out.getvalue()
+    assert "a cache cluster of 3 workers" in printed and "webhdfs://lakecache" in printed
+    assert "bytes served per worker" in printed
+    for worker in summary.worker_ids.values():
+        assert worker in printed

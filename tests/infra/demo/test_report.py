@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from infra.cache_metrics import CacheCounters
 from infra.demo.airflow_home import DagRunRecord
 from infra.demo.driver import DEFAULT_S3_MODEL
 from infra.demo.pipeline_results import StageRows
-from infra.demo.report import savings_line, tasks_table
+from infra.demo.report import savings_line, tasks_table, workers_table
 from infra.demo.runs import DemoSummary, EtlRun
 from infra.demo.task_costs import OUTSIDE_TASKS
 from spark_jobs.telemetry.generator import DayUpload
@@ -79,3 +80,36 @@ def test_the_task_table_has_a_row_per_task_then_airflow_then_the_whole_run():
     assert cells[0] == ["15.9 s", "200.0 MiB", "0.0%", "0.5 s", "0.0 MiB", "-"]
     assert cells[2][0] == "24.1 s"  # the run's wall time less its tasks' time: Airflow's own
     assert cells[3] == ["150.0 s", "200.0 MiB", "0.0%", "100.0 s", "0.0 MiB", "-"]
+
+
+def test_on_a_cluster_each_worker_has_a_row_of_what_it_served_and_the_cluster_adds_them_up():
+    urls = ["http://127.0.0.1:9871", "http://127.0.0.1:9872", "http://127.0.0.1:9873"]
+    cold_workers = {
+        urls[0]: CacheCounters(s3_bytes_read=120 * MIB, bytes_served={"disk": 50 * MIB}, page_misses=120),
+        urls[1]: CacheCounters(s3_bytes_read=80 * MIB, bytes_served={"memory": 10 * MIB, "disk": 30 * MIB}),
+        urls[2]: CacheCounters(),
+    }
+    warm_workers = {
+        urls[0]: CacheCounters(bytes_served={"memory": 20 * MIB, "disk": 30 * MIB}, page_hits={"disk": 50}),
+        urls[1]: CacheCounters(bytes_served={"disk": 40 * MIB}, page_hits={"disk": 40}),
+        urls[2]: CacheCounters(),
+    }
+    base = summary(cold_wall=150.0, warm_wall=100.0)
+    cluster = replace(
+        base,
+        cold=replace(base.cold, workers=cold_workers, cache=sum(cold_workers.values(), CacheCounters())),
+        warm=replace(base.warm, workers=warm_workers, cache=sum(warm_workers.values(), CacheCounters())),
+        worker_ids=dict(zip(urls, ["w-000000000001", "w-000000000002", "w-000000000003"], strict=True)),
+    )
+    out = io.StringIO()
+    Console(file=out, width=240).print(workers_table(cluster))
+    printed = out.getvalue()
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in printed.splitlines() if line.startswith("│")]
+
+    assert rows == [
+        ["w-000000000001", urls[0], "50.0 MiB", "120.0 MiB", "0.0%", "50.0 MiB", "0.0 MiB", "100.0%"],
+        ["w-000000000002", urls[1], "40.0 MiB", "80.0 MiB", "-", "40.0 MiB", "0.0 MiB", "100.0%"],
+        ["w-000000000003", urls[2], "0.0 MiB", "0.0 MiB", "-", "0.0 MiB", "0.0 MiB", "-"],
+        ["cluster", "3 workers", "90.0 MiB", "200.0 MiB", "0.0%", "90.0 MiB", "0.0 MiB", "100.0%"],
+    ]
+    assert "2 of 3 workers served bytes in the warm run" in " ".join(printed.split())
