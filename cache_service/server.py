@@ -44,7 +44,12 @@ def build_app(service: CacheService) -> web.Application:
     if service.cluster is not None:
         cluster = service.config.cluster
         peers = PeerApi(
-            service.pages, service.status, service.mounts, service.config.admin.token, cluster.heartbeat_interval
+            service.pages,
+            service.status,
+            service.mounts,
+            service.config.admin.token,
+            cluster.heartbeat_interval,
+            service.cluster.handoff.fill,
         )
         peers.add_routes(app)
 

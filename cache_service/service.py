@@ -11,12 +11,13 @@ from pathlib import Path
 
 from prometheus_client.core import Metric
 
+from cache_service.cluster.drain import DrainRefusedError, check_drainable
 from cache_service.cluster.identity import worker_id
 from cache_service.cluster.member import MemberState, MemberStats
 from cache_service.cluster.node import ClusterNode, advertised
 from cache_service.cluster.view import ClusterView
 from cache_service.config import CacheConfig
-from cache_service.jobs import JobState
+from cache_service.jobs import Job, JobState
 from cache_service.management.manager import CacheManager
 from cache_service.management.pins import PinnedObjects
 from cache_service.management.quotas import MountQuotas
@@ -65,7 +66,7 @@ class CacheService:
         )
         self.worker_id = worker_id(root / "state")
         self.cluster = (
-            ClusterNode.build(config, self.worker_id, stats=self._member_stats, direct=self.pages.pass_through)
+            ClusterNode.build(config, self.worker_id, stats=self._member_stats, pages=self.pages)
             if config.cluster.enabled
             else None
         )
@@ -109,6 +110,22 @@ class CacheService:
         if self.cluster is not None:
             await self.cluster.leave()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def drain(self, budget: int | None) -> Job:
+        """Start draining this worker out of the cluster (``ClusterNode.drain``); returns the job at once.
+
+        Raises ``DrainRefusedError`` when it is not in a cluster, or may not be drained now.
+        """
+        node = self.cluster
+        if node is None:
+            raise DrainRefusedError("this worker is not in a cluster ([cluster] redis_url is empty)")
+        check_drainable(node.view, self.worker_id)
+        limit = budget if budget is not None else (self.config.cluster.handoff_budget or None)
+
+        async def run(job: Job) -> None:
+            await node.drain(job, staged_bytes=lambda: self.staging.used_bytes, budget=limit)
+
+        return self.manager.jobs_registry.submit("drain", {"worker": self.worker_id, "budget": limit}, run)
 
     def cluster_view(self) -> ClusterView:
         """The cluster as this worker sees it; a worker alone is a cluster of one that owns every block."""

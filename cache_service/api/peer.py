@@ -1,4 +1,6 @@
-"""The peer API: another worker reads bytes of a block this worker owns (``GET /cluster/v1/pages``), or watches
+"""The peer API: another worker reads bytes of a block this worker owns (``GET /cluster/v1/pages``; with
+``cached=only``, only bytes already cached here, for a hand-off), hands this worker pages to cache
+(``PUT /cluster/v1/pages``, a draining worker giving its pages to their new owner), or watches
 that this worker is alive (``GET /cluster/v1/watch``: a response that never ends while it is, one byte per heartbeat
 interval, so that its end, a crash included, is seen by the watcher at once), or tells it of a change it made
 (``POST /cluster/v1/invalidations``), answered once applied.
@@ -7,7 +9,8 @@ Only workers of the cluster may call it: every request must carry the cluster's 
 token, compared in constant time. The bytes come from the page store, which fetches a missing page from S3 once
 however many ask and keeps it. Errors answer the admin API's JSON (``{"error": {"code", "message", "field"}}``):
 400 for a malformed request, 401 without the secret, 403 for an object outside every mount, 404 when the object is
-gone, 409 (``StaleObject``) when S3 holds another version, 503 when S3 does not answer.
+gone or (``NotCached``) a page asked for cached only is not here, 409 (``StaleObject``) when S3 holds another version,
+503 when S3 does not answer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cache_service.api.admin.errors import AdminError, invalid, translate
 from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.peers import INVALIDATIONS_PATH, PAGES_PATH, SECRET_HEADER, WATCH_PATH
+from cache_service.cluster.routing import Fill
 from cache_service.errors import StaleObjectError
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import MountTable
@@ -32,7 +36,9 @@ from cache_service.page_store import ObjectIdentity, PageStore
 log = logging.getLogger(__name__)
 
 _FIELDS = ("bucket", "key", "etag", "size", "start", "end")
+_OPTIONS = {"GET": ("cached",), "PUT": ("tier",)}
 _MAX_CHANGE = 64 * 1024
+_MAX_GIFT = 64 * 1024 * 1024
 
 
 class PeerApi:
@@ -40,9 +46,16 @@ class PeerApi:
     objects inside a mount of ``mounts``, as for any other read."""
 
     def __init__(
-        self, pages: PageStore, statuses: StatusCache, mounts: MountTable, secret: str, heartbeat_interval: float
+        self,
+        pages: PageStore,
+        statuses: StatusCache,
+        mounts: MountTable,
+        secret: str,
+        heartbeat_interval: float,
+        fill: Fill,
     ) -> None:
         self._pages = pages
+        self._fill = fill
         self._statuses = statuses
         self._mounts = mounts
         self._expected = f"Bearer {secret}".encode()
@@ -52,6 +65,7 @@ class PeerApi:
     def add_routes(self, app: web.Application) -> None:
         """Mount the API; watches end when ``app`` shuts down."""
         app.router.add_get(PAGES_PATH, self.pages)
+        app.router.add_put(PAGES_PATH, self.take_pages)
         app.router.add_get(WATCH_PATH, self.watch)
         app.router.add_post(INVALIDATIONS_PATH, self.invalidations)
 
@@ -96,9 +110,17 @@ class PeerApi:
         """Bytes ``[start, end)`` of the object version the query names."""
         try:
             self._authorise(request)
-            obj, start, end = _parse(request)
-            if self._mounts.to_path(obj.bucket, obj.key) is None:
-                raise AdminError(403, "AccessDenied", f"s3://{obj.bucket}/{obj.key} is outside every mount", "key")
+            obj, start, end = self._parse(request)
+            cached = request.query.get("cached")
+            if cached not in (None, "only"):
+                invalid("cached", f"cached must be 'only', got {cached!r}")
+            if cached is None:
+                await self._fill(obj, start, end)
+            else:
+                size = self._pages.page_size
+                missing = [i for i in range(start // size, (end - 1) // size + 1) if not self._pages.has_page(obj, i)]
+                if missing:
+                    raise AdminError(404, "NotCached", f"{len(missing)} page(s) of the range are not cached here")
             chunks = self._pages.read(obj, start, end - start)
             first = await anext(chunks, None)
         except StaleObjectError as exc:
@@ -113,6 +135,39 @@ class PeerApi:
         response.content_length = end - start
         return await stream_body(request, response, first, chunks, what=f"peer read of {obj.bucket}/{obj.key}")
 
+    async def take_pages(self, request: web.Request) -> web.StreamResponse:
+        """Cache the whole pages ``[start, end)`` of the object version the query names, sent in the body (204)."""
+        try:
+            self._authorise(request)
+            obj, start, end = self._parse(request)
+            tier = request.query.get("tier", "disk")
+            if tier not in self._pages.media():
+                invalid("tier", f"tier must be one of {self._pages.media()}, got {tier!r}")
+            size = self._pages.page_size
+            if start % size or (end % size and end != obj.size):
+                invalid("start", f"[{start}, {end}) is not a run of whole {size}-byte pages of the object")
+            if end - start > _MAX_GIFT:
+                invalid("end", f"a hand-off carries at most {_MAX_GIFT} bytes, not {end - start}")
+            if request.content_length != end - start:
+                invalid(None, f"the body must be the {end - start} bytes of [{start}, {end})")
+            try:
+                data = await request.content.readexactly(end - start)
+            except asyncio.IncompleteReadError as exc:
+                invalid(None, f"the body held {len(exc.partial)} bytes, not the {end - start} of [{start}, {end})")
+        except AdminError as exc:
+            return exc.response()
+        for index in range(start // size, -(-end // size)):
+            page_start, page_end = obj.page_bounds(index, size)
+            chunk = data[page_start - start : page_end - start]
+            await self._pages.admit(obj, index, chunk, promote=tier == "memory")
+        return web.Response(status=204)
+
+    def _parse(self, request: web.Request) -> tuple[ObjectIdentity, int, int]:
+        obj, start, end = _parse(request)
+        if self._mounts.to_path(obj.bucket, obj.key) is None:
+            raise AdminError(403, "AccessDenied", f"s3://{obj.bucket}/{obj.key} is outside every mount", "key")
+        return obj, start, end
+
     def _authorise(self, request: web.Request) -> None:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._expected):
@@ -121,9 +176,10 @@ class PeerApi:
 
 def _parse(request: web.Request) -> tuple[ObjectIdentity, int, int]:
     query = request.query
+    allowed = _FIELDS + _OPTIONS.get(request.method, ())
     for name in query:
-        if name not in _FIELDS:
-            invalid(name, f"unknown parameter {name!r}; a peer read takes {', '.join(_FIELDS)}")
+        if name not in allowed:
+            invalid(name, f"unknown parameter {name!r}; {request.method} {PAGES_PATH} takes {', '.join(allowed)}")
     values: dict[str, str] = {}
     for name in _FIELDS:
         value = query.get(name, "")

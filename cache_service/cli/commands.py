@@ -11,16 +11,16 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.console import Console
 
-from cache_service.admin_client import AdminClient, job_route
+from cache_service.admin_client import ADMIN_PREFIX, AdminClient, job_route
 from cache_service.cli import render
 from cache_service.cli.errors import CliError
 from cache_service.cluster.client_settings import ha_settings, site_xml, spark_defaults
-from cache_service.units import format_size
+from cache_service.units import format_size, parse_size
 
 POLL_INTERVAL = 0.5
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
@@ -219,6 +219,26 @@ def cluster(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def drain(client: AdminClient, args: argparse.Namespace, out: Output) -> int:
+    """Drain a worker out of the cluster: it hands its pages to their new owners, then leaves; with ``--wait``,
+    follow the job (it runs on the worker being drained) to the end and fail if it failed."""
+    body: dict[str, Any] = {"worker": args.worker}
+    if args.budget is not None:
+        try:
+            body["budget"] = parse_size(args.budget)
+        except ValueError as exc:
+            raise CliError(f"--budget: {exc}", 2) from None
+    job = client.post("cluster/drain", body)
+    if not args.wait:
+        out.show(job, lambda c: c.print(f"drain of {args.worker}: job {job['id']} {job['state']} at {job['job_url']}"))
+        return 0
+    worker = AdminClient(replace(client.endpoint, url=job["job_url"].split(ADMIN_PREFIX, 1)[0]))
+    job = _wait(worker, job, out)
+    out.show(job, lambda c: c.print(f"drain of {args.worker}: {job['state']}: {job.get('message', '')}"))
+    _report_errors(job)
+    return 0 if job["state"] == "succeeded" else 1
+
+
 COMMANDS: dict[str, Command] = {
     "status": status,
     "mounts": mounts,
@@ -232,4 +252,5 @@ COMMANDS: dict[str, Command] = {
     "ttl": ttl,
     "jobs": jobs,
     "cluster": cluster,
+    "drain": drain,
 }

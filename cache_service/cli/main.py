@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         help="spark-defaults.conf lines (default) or an hdfs-site.xml (spark-conf)",
     )
 
+    drain = command("drain", "hand a worker's pages to their new owners, then take it out of the cluster")
+    drain.add_argument("worker", metavar="WORKER", help="the worker's id (see cachectl cluster)")
+    drain.add_argument("--budget", help="hand over at most this much, e.g. 20GiB (default: [cluster] handoff_budget)")
+    drain.add_argument("--wait", action="store_true", help="follow the drain with a progress bar; fail if it fails")
+
     jobs = command("jobs", "list jobs, show one (ID), or cancel one (ID --cancel)")
     jobs.add_argument("id", nargs="?", metavar="ID")
     jobs.add_argument("--cancel", action="store_true", help="cancel job ID")

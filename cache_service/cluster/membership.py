@@ -135,8 +135,25 @@ class Membership:
         ]
         log.info("joined the cluster", extra={"worker": self._me.id, "redis": self._url, "ring": self.view.digest})
 
+    async def set_state(self, state: MemberState) -> None:
+        """Say that this worker is now ``state`` (draining, or active again) and route by the ring that follows.
+
+        Raises ``ClusterError`` when Redis does not answer: the others would not learn of it.
+        """
+        self._me = replace(self._me, state=state)
+        try:
+            await self._heartbeat()
+            await self._refresh()
+            await self._heartbeat()  # with the digest of the ring this worker routes by now
+            await self._announce_members()
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
+        log.info("cluster state changed", extra={"worker": self._me.id, "state": state.value, "ring": self.view.digest})
+
     async def leave(self) -> None:
-        """Mark this worker gone (its blocks move to their successors at once) and stop."""
+        """Mark this worker gone (its blocks move to their successors at once) and stop. Leaving twice is leaving."""
+        if self._me.state is MemberState.GONE:
+            return
         self._leaving = True  # redis-py may turn a cancellation into a connection error: the loops check this too
         for task in self._tasks:
             task.cancel()

@@ -10,14 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cache_service.cluster.drain import HandOver, check_drainable, drain
+from cache_service.cluster.handoff import HandOff
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberStats
 from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PeerReader
-from cache_service.cluster.routing import BlockRouter, DirectRead
+from cache_service.cluster.routing import BlockRouter
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig
+from cache_service.jobs.model import Job
+from cache_service.page_store import PageStore
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +57,13 @@ class ClusterNode:
     router: BlockRouter
     peers: PeerReader
     watch: PeerWatch
+    handoff: HandOff
+    hand_over: HandOver
+    poll: float
 
     @classmethod
     def build(
-        cls, config: CacheConfig, worker: str, *, stats: Callable[[], MemberStats], direct: DirectRead
+        cls, config: CacheConfig, worker: str, *, stats: Callable[[], MemberStats], pages: PageStore
     ) -> ClusterNode:
         """The node of worker ``worker`` as ``config``'s ``[cluster]`` section describes it."""
         cluster = config.cluster
@@ -69,9 +76,16 @@ class ClusterNode:
             stats=stats,
         )
         peers = PeerReader(config.admin.token, cluster.peer_timeout)
-        router = BlockRouter(view=lambda: membership.view, peers=peers, direct=direct)
-        watch = PeerWatch(lambda: membership.view, peers, router, cluster.heartbeat_interval)
-        return cls(membership, router, peers, watch)
+
+        def view() -> ClusterView:  # every part reads the view membership holds now
+            return membership.view
+
+        router = BlockRouter(view=view, peers=peers, direct=pages.pass_through)
+        handoff = HandOff(view, peers, pages, usable=router.answering)
+        router.fill = handoff.fill
+        watch = PeerWatch(view, peers, router, cluster.heartbeat_interval)
+        hand_over = HandOver(pages, peers, view)
+        return cls(membership, router, peers, watch, handoff, hand_over, cluster.heartbeat_interval)
 
     @property
     def view(self) -> ClusterView:
@@ -98,6 +112,22 @@ class ClusterNode:
         await self.watch.stop()
         await self.membership.leave()
         await self.peers.close()
+
+    async def drain(self, job: Job, *, staged_bytes: Callable[[], int], budget: int | None) -> None:
+        """Drain this worker as ``job`` (``cluster.drain``): hand its pages over, wait for its staged files, leave.
+
+        Raises ``DrainRefusedError`` when this worker may not be drained now.
+        """
+        check_drainable(self.view, self.membership.worker_id)
+        await drain(
+            job,
+            hand_over=self.hand_over,
+            set_state=self.membership.set_state,
+            staged_bytes=staged_bytes,
+            leave=self.leave,
+            budget=budget,
+            poll=self.poll,
+        )
 
     async def announce(self, bucket: str, prefix: str, exact: bool) -> None:
         """Tell the other workers that statuses at ``bucket``/``prefix`` changed (``StatusCache.announce``).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -29,6 +30,10 @@ class PeerError(ConnectionError):
     """A peer did not answer, answered late, or answered something that is not the bytes asked for."""
 
 
+class NotCachedError(LookupError):
+    """A peer asked for cached bytes only does not hold every page of the range."""
+
+
 @dataclass(frozen=True)
 class PageRange:
     """Bytes ``[start, end)`` of one object version: what a peer request asks for."""
@@ -36,11 +41,13 @@ class PageRange:
     object: ObjectIdentity
     start: int
     end: int
+    cached_only: bool = False
+    """Ask only for bytes the peer holds: it answers ``NotCached`` rather than read S3."""
 
     def query(self) -> dict[str, str]:
         """The request's query parameters."""
         o = self.object
-        return {
+        fields = {
             "bucket": o.bucket,
             "key": o.key,
             "etag": o.etag,
@@ -48,6 +55,9 @@ class PageRange:
             "start": str(self.start),
             "end": str(self.end),
         }
+        if self.cached_only:
+            fields["cached"] = "only"
+        return fields
 
 
 class PeerReader:
@@ -73,7 +83,8 @@ class PeerReader:
         """Bytes of ``wanted`` from the worker at ``base_url``, as they arrive.
 
         Raises ``StaleObjectError`` if the object changed in S3 (the owner found another ETag), ``FileNotFoundError``
-        if it is gone, and ``PeerError`` for anything else: no answer within the timeout, an error, a short body.
+        if it is gone, ``NotCachedError`` when ``wanted.cached_only`` and the peer lacks a page, and ``PeerError`` for
+        anything else: no answer within the timeout, an error, a short body.
         """
         try:
             async with self._client().get(base_url.rstrip("/") + PAGES_PATH, params=wanted.query()) as response:
@@ -89,6 +100,31 @@ class PeerReader:
                 if got != expected:
                     raise PeerError(f"{base_url} sent {got} of {expected} bytes")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
+
+    async def give(self, base_url: str, wanted: PageRange, data: bytes, *, hot: bool) -> None:
+        """Hand the worker at ``base_url`` the bytes of ``wanted`` (whole pages) to cache; ``hot`` puts them in its
+        memory tier. Returns once it holds them.
+
+        Raises ``PeerError`` when it does not answer within the timeout or refuses.
+        """
+        params = wanted.query() | ({"tier": "memory"} if hot else {})
+        try:
+            async with self._client().put(base_url.rstrip("/") + PAGES_PATH, params=params, data=data) as answer:
+                if answer.status != 204:
+                    raise _refusal(answer.status, await answer.read())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
+
+    async def admin_post(self, base_url: str, route: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """``POST /admin/v1/<route>`` on the worker at ``base_url`` with the cluster's secret; its status and JSON.
+
+        Raises ``PeerError`` when it does not answer within the timeout or answers something that is not JSON.
+        """
+        try:
+            async with self._client().post(f"{base_url.rstrip('/')}/admin/v1/{route}", json=body) as answer:
+                return answer.status, json.loads(await answer.read())
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 
     async def invalidate(self, base_url: str, change: Invalidation) -> None:
@@ -136,4 +172,6 @@ def _refusal(status: int, body: bytes) -> Exception:
         return StaleObjectError(message)
     if code == "NotFound":
         return FileNotFoundError(message)
+    if code == "NotCached":
+        return NotCachedError(message)
     return PeerError(f"a peer refused: {status} {code}: {message}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cache_service.cluster.member import Member
@@ -26,6 +26,13 @@ LocalRead = Callable[[int, int], AsyncIterator[Chunk]]
 """Bytes ``count`` from ``offset`` of the object being read, from this worker's page store."""
 DirectRead = Callable[[ObjectIdentity, int, int], AsyncIterator[bytes]]
 """Bytes ``[start, end)`` of an object version straight from S3, cached nowhere."""
+Fill = Callable[[ObjectIdentity, int, int], Awaitable[None]]
+"""Brings the missing pages of bytes ``[start, end)`` of an object version from the workers that held them before
+this one owned them (``HandOff.fill``)."""
+
+
+async def _nothing_to_fill(obj: ObjectIdentity, start: int, end: int) -> None:
+    return None
 
 
 @dataclass
@@ -35,13 +42,14 @@ class BlockRouter:
     view: Callable[[], ClusterView]
     peers: PeerReader
     direct: DirectRead
+    fill: Fill = _nothing_to_fill
     suspect_for: float = 10.0
     _suspects: dict[str, float] = field(default_factory=dict)
 
     def owner_elsewhere(self, obj: ObjectIdentity, offset: int) -> Member | None:
         """The worker that owns the block holding byte ``offset`` of ``obj``, if it is another, answering worker."""
         view = self.view()
-        if len(view.ring) <= 1:
+        if view.alone:
             return None
         owners = view.owners(obj.bucket, obj.key, offset // view.block_size)
         if not owners or owners[0].id == view.self_id or self._is_suspect(owners[0].id):
@@ -65,12 +73,13 @@ class BlockRouter:
         Raises what ``local`` raises, and ``StaleObjectError``/``FileNotFoundError`` reported by an owner.
         """
         view = self.view()
-        if len(view.ring) <= 1:
+        if view.alone or not view.ring:
             async for chunk in local(offset, count):
                 yield chunk
             return
         for segment in view.segments(obj.bucket, obj.key, offset, offset + count):
             if segment.local:
+                await self.fill(obj, segment.start, segment.end)
                 async for chunk in local(segment.start, segment.end - segment.start):
                     yield chunk
             else:
@@ -84,6 +93,7 @@ class BlockRouter:
         for member in self._in_order(segment.owners):
             if member.id == view.self_id:
                 # This worker is next in line for the block: it reads and caches it as its owner would.
+                await self.fill(obj, position, segment.end)
                 async for chunk in local(position, segment.end - position):
                     yield chunk
                 return
@@ -108,6 +118,10 @@ class BlockRouter:
 
     def _in_order(self, owners: tuple[Member, ...]) -> list[Member]:
         return sorted(owners, key=lambda m: self._is_suspect(m.id))  # stable: ring order among equals
+
+    def answering(self, members: list[Member]) -> list[Member]:
+        """``members`` without the ones that failed lately or whose watch ended."""
+        return [m for m in members if not self._is_suspect(m.id)]
 
     def _is_suspect(self, worker: str) -> bool:
         until = self._suspects.get(worker)

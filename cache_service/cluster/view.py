@@ -33,10 +33,19 @@ class ClusterView:
     degraded: str | None = None
     """Why this view may be out of date (Redis unreachable), or None while it is current."""
     ring: Ring = field(init=False)
+    leaving: Ring = field(init=False, repr=False)
+    """The ring over the active and the draining workers: where blocks were before the draining ones left."""
 
     def __post_init__(self) -> None:
         active = [m.id for m in self.members.values() if m.state is MemberState.ACTIVE]
+        draining = [m.id for m in self.members.values() if m.state is MemberState.DRAINING]
         object.__setattr__(self, "ring", Ring.of(active))
+        object.__setattr__(self, "leaving", Ring.of(active + draining))
+
+    @property
+    def alone(self) -> bool:
+        """True when this worker owns every block and no other holds any: the only worker, none draining."""
+        return self.leaving.workers == (self.self_id,)
 
     @property
     def digest(self) -> str:
@@ -50,6 +59,20 @@ class ClusterView:
     def owners(self, bucket: str, key: str, index: int) -> tuple[Member, ...]:
         """The workers for block ``index`` of ``bucket``/``key``, owner first. Empty when no worker is active."""
         return tuple(self.members[w] for w in self.ring.owners(BlockId(bucket, key, index)))
+
+    def handoff_sources(self, bucket: str, key: str, index: int) -> list[Member]:
+        """The workers that may still hold block ``index`` cached though it has a new owner, most likely first: the
+        draining workers that outrank its owner (they owned it before they began to leave), then its first successor
+        (its owner before the owner joined). This worker is never among them."""
+        block = BlockId(bucket, key, index)
+        owner = self.ring.owner(block)
+        sources = []
+        for worker in self.leaving.owners(block):
+            if worker == owner:
+                break
+            sources.append(worker)
+        sources += self.ring.owners(block, most=2)[1:]
+        return [self.members[w] for w in sources if w != self.self_id]
 
     def segments(self, bucket: str, key: str, start: int, end: int) -> list[Segment]:
         """Bytes ``[start, end)`` of ``bucket``/``key`` cut at block boundaries, each with its workers. Adjacent

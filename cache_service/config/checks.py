@@ -71,6 +71,8 @@ def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
         problems.append(
             f"cluster.block_size: must be a multiple of store.page_size ({page} bytes), got {cluster.block_size}"
         )
+    if cluster.handoff_budget < 0:
+        problems.append(f"cluster.handoff_budget: must be 0 (all) or a positive size, got {cluster.handoff_budget}")
     if cluster.enabled and not config.admin.token:
         problems.append(
             "cluster: a cluster needs [admin] token (CACHE_ADMIN_TOKEN): workers sign their requests to each other"

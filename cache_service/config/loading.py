@@ -14,7 +14,7 @@ from cache_service.config.model import SECTIONS, CacheConfig, ConfigError, TierC
 from cache_service.namespace.mounts import MountConfig
 from cache_service.units import parse_duration, parse_size
 
-_SIZE_KEYS = {"page_size", "capacity", "multipart_threshold", "multipart_chunksize", "block_size"}
+_SIZE_KEYS = {"page_size", "capacity", "multipart_threshold", "multipart_chunksize", "block_size", "handoff_budget"}
 _DURATION_KEYS = {
     "sync_interval",
     "pressure_check_interval",

@@ -137,6 +137,8 @@ class ClusterConfig:
     """Data is owned in blocks of this size: a block's pages are cached by its owner only."""
     peer_timeout: float = 5.0
     """How long a read waits on another worker before it tries the next one."""
+    handoff_budget: int = 0
+    """The most bytes of pages a draining worker hands to their new owners (0: all it holds)."""
 
     @property
     def enabled(self) -> bool:

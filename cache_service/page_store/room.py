@@ -16,7 +16,7 @@ from cache_service.eviction import EvictionPolicy
 from cache_service.metrics import CacheMetrics
 from cache_service.page_store.constraints import EvictionGuard, QuotaPolicy, ReservedSpace
 from cache_service.page_store.identity import ObjectIdentity, PageKey
-from cache_service.page_store.index import PageIndex
+from cache_service.page_store.index import PageEntry, PageIndex
 from cache_service.page_store.tiers import Tier
 
 
@@ -163,6 +163,17 @@ class TierRoom:
             planned.append((entry.owner, entry.size))
             used -= entry.size
         return planned
+
+    def keep_order(self, medium: str) -> list[PageEntry]:
+        """Every page of ``medium``, the one its policy would evict last first (what is worth most comes first)."""
+        trial = copy.deepcopy(self.policies[medium])
+        order: list[PageEntry] = []
+        while (victim := trial.evict(lambda _: True)) is not None:
+            entry = self.index.entries.get(victim)
+            if entry is not None:
+                order.append(entry)
+        order.reverse()
+        return order
 
     # --- removal -----------------------------------------------------------------------------------------------
 

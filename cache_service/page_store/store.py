@@ -344,6 +344,10 @@ class PageStore:
         """What ``evict_to`` would take, in order, without changing anything (for dry runs)."""
         return self._room.plan_eviction(medium, target_bytes, can_evict=can_evict)
 
+    def keep_order(self, medium: str) -> list[PageEntry]:
+        """Every page of ``medium``, most worth keeping first (the reverse of its eviction order)."""
+        return self._room.keep_order(medium)
+
     def expired(self, ttl_of: Callable[[ObjectIdentity], float | None], now: float) -> list[ObjectIdentity]:
         """Cached object versions whose oldest page has outlived the TTL that ``ttl_of`` gives them."""
         return self._index.expired(ttl_of, now)

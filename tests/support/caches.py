@@ -25,6 +25,7 @@ class CacheFactory:
         self.root = root
         self.s3_endpoint = s3_endpoint
         self.caches: list[CacheProcess] = []
+        self._joining: tuple[Any, dict[str, Any], dict[str, Any]] = ({}, {}, {})
 
     def __call__(
         self,
@@ -62,9 +63,18 @@ class CacheFactory:
         ``overrides`` merged into each one's config; returns once every one of them sees all the others active."""
         token = secrets.token_urlsafe(24)
         config = merge({"cluster": {"redis_url": redis_url}}, dict(overrides or {}))
+        self._joining = (mounts, config, {"admin_token": token, **options})
         caches = [self(mounts, config, admin_token=token, **options) for _ in range(workers)]
         wait_for_ring(caches, workers)
         return caches
+
+    def join(self, cluster: list[CacheProcess]) -> CacheProcess:
+        """One more worker of the cluster this factory started last, configured as its workers are; returns once
+        every worker of ``cluster`` and the new one see it active."""
+        mounts, config, options = self._joining
+        worker = self(mounts, config, **options)
+        wait_for_ring([*cluster, worker], len(cluster) + 1)
+        return worker
 
     def stop_all(self) -> None:
         """Stop every worker this factory started that still runs."""

@@ -21,8 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cache_service.admin_client import job_route
 from cache_service.api.admin import fields
-from cache_service.api.admin.errors import AdminError, translate
+from cache_service.api.admin.errors import AdminError, invalid, translate
+from cache_service.cluster.drain import DrainRefusedError, check_drainable
+from cache_service.cluster.identity import is_worker_id
+from cache_service.cluster.peers import PeerError
 from cache_service.cluster.report import cluster_json, cluster_totals
 
 if TYPE_CHECKING:
@@ -77,6 +81,7 @@ class AdminApi:
             _route("status", GET=_Endpoint(self._status)),
             _route("mounts", GET=_Endpoint(self._mounts)),
             _route("cluster", GET=_Endpoint(self._cluster)),
+            _route("cluster/drain", POST=_Endpoint(self._drain, body=frozenset({"worker", "budget"}))),
             _route("stat", GET=_Endpoint(self._stat, query=frozenset({"path"}))),
             _route("ls", GET=_Endpoint(self._ls, query=frozenset({"path"}))),
             _route(
@@ -229,6 +234,42 @@ class AdminApi:
         job = await self._manager.load(paths, parallelism=parallelism, bandwidth=bandwidth, tier=tier)
         body = job.to_json()
         return web.json_response(body, status=202, headers={"Location": f"{PREFIX}/jobs/{body['id']}"})
+
+    async def _drain(self, call: _Call) -> web.Response:
+        worker = fields.required(call.body, "worker")
+        if not isinstance(worker, str) or not is_worker_id(worker):
+            invalid(
+                "worker", f"worker must be a worker id (w- and 12 hex digits; see cachectl cluster), not {worker!r}"
+            )
+        budget = call.body.get("budget")
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget <= 0):
+            invalid("budget", f"budget must be a positive number of bytes, got {budget!r}")
+        node = self._service.cluster
+        if node is None:
+            raise AdminError(409, "NotClustered", "this worker is not in a cluster ([cluster] redis_url is empty)")
+        view = node.view
+        try:
+            check_drainable(view, worker)
+        except KeyError:
+            raise AdminError(
+                404, "NotFound", f"no worker {worker} in the cluster (see cachectl cluster)", "worker"
+            ) from None
+        except DrainRefusedError as exc:
+            raise AdminError(409, "Conflict", str(exc), "worker") from None
+        member = view.members[worker]
+        if worker != view.self_id:
+            # The worker that drains runs the job: it holds the pages to hand over.
+            try:
+                status, answer = await node.peers.admin_post(member.webhdfs_url, "cluster/drain", dict(call.body))
+            except PeerError as exc:
+                raise AdminError(503, "Unavailable", f"worker {worker} did not take the drain: {exc}") from None
+            return web.json_response(answer, status=status)
+        try:
+            job = self._service.drain(budget)
+        except DrainRefusedError as exc:
+            raise AdminError(409, "Conflict", str(exc), "worker") from None
+        body = job.to_json() | {"worker": worker, "job_url": f"{member.webhdfs_url}{PREFIX}/{job_route(job.id)}"}
+        return web.json_response(body, status=202, headers={"Location": body["job_url"]})
 
     async def _free(self, call: _Call) -> web.Response:
         return web.json_response((await self._manager.free(fields.paths(call.body, "paths"))).to_json())

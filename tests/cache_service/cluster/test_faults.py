@@ -25,6 +25,7 @@ from infra.cache_process import CacheProcess
 from infra.redis_server import RedisServer
 from infra.s3_emulator import s3_client as emulator_client
 from tests.cache_service.cluster.conftest import CLUSTER
+from tests.support.cachectl import cachectl
 from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
 
 if TYPE_CHECKING:
@@ -134,6 +135,29 @@ def test_eight_readers_see_no_failure_while_a_worker_is_killed(
     assert tally.wrong == [], tally.wrong[:5]
     assert tally.reads > 50
     assert tally.retried <= READERS // 2  # only WebHDFS reads streaming from the victim when it died
+
+
+def test_eight_readers_see_no_failure_while_a_worker_is_drained(
+    workers: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    data = put_blocks(s3_client, bucket, "lake/hot.bin", 8)
+    leaving = workers[2]
+    with readers(workers, bucket, "lake/hot.bin", data) as tally:
+        time.sleep(2)  # warm, with every worker serving its blocks
+        run = cachectl(
+            "drain",
+            cluster_report(leaving)["worker"],
+            "--wait",
+            endpoint=workers[0].webhdfs_url,
+            token=workers[0].token,
+        )
+        wait_for_ring(workers[:2], 2)
+        time.sleep(2)  # and on the smaller ring, the drained worker still an entry point
+    assert run.code == 0, run.stderr
+    assert tally.failed == [], tally.failed[:5]
+    assert tally.wrong == [], tally.wrong[:5]
+    assert tally.reads > 50
+    assert tally.retried == 0  # a drained worker keeps serving what it streams
 
 
 def test_readers_see_no_failure_while_redis_is_stopped_for_30_seconds(

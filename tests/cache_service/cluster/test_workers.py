@@ -161,28 +161,78 @@ def test_a_killed_worker_fails_no_read_and_leaves_the_ring(
     assert {m["id"] for m in cluster_report(workers[2])["members"]} == {m["id"] for m in report["members"]}
 
 
+RANGE = "bucket=b&key=lake/x&etag=e&size=10&start=0&end=5"
+
+
 @pytest.mark.parametrize(
-    ("query", "headers", "status", "code"),
+    ("method", "query", "headers", "body", "status", "code"),
     [
-        ("bucket=b&key=lake/x&etag=e&size=10&start=0&end=5", {}, 401, "Unauthorized"),
-        ("bucket=b&key=lake/x&etag=e&size=10&start=0&end=5", {"Authorization": "Bearer nope"}, 401, "Unauthorized"),
-        ("bucket=b&key=lake/x&etag=e&size=ten&start=0&end=5", "token", 400, "InvalidArgument"),
-        ("bucket=b&key=lake/x&etag=e&size=10&start=4&end=40", "token", 400, "InvalidArgument"),
-        ("bucket=b&key=lake/x&etag=e&size=10&start=0&end=5&evil=1", "token", 400, "InvalidArgument"),
-        ("bucket=elsewhere&key=x&etag=e&size=10&start=0&end=5", "token", 403, "AccessDenied"),
+        ("GET", RANGE, {}, None, 401, "Unauthorized"),
+        ("GET", RANGE, {"Authorization": "Bearer nope"}, None, 401, "Unauthorized"),
+        ("GET", "bucket=b&key=lake/x&etag=e&size=ten&start=0&end=5", "token", None, 400, "InvalidArgument"),
+        ("GET", "bucket=b&key=lake/x&etag=e&size=10&start=4&end=40", "token", None, 400, "InvalidArgument"),
+        ("GET", RANGE + "&evil=1", "token", None, 400, "InvalidArgument"),
+        ("GET", "bucket=elsewhere&key=x&etag=e&size=10&start=0&end=5", "token", None, 403, "AccessDenied"),
+        ("GET", RANGE + "&cached=only", "token", None, 404, "NotCached"),
+        ("GET", RANGE + "&cached=maybe", "token", None, 400, "InvalidArgument"),
+        ("PUT", "bucket=b&key=lake/x&etag=e&size=10&start=0&end=10", {}, b"0123456789", 401, "Unauthorized"),
+        ("PUT", "bucket=b&key=lake/x&etag=e&size=10&start=3&end=10", "token", b"3456789", 400, "InvalidArgument"),
+        ("PUT", "bucket=b&key=lake/x&etag=e&size=10&start=0&end=10", "token", b"01234", 400, "InvalidArgument"),
+        (
+            "PUT",
+            "bucket=b&key=lake/x&etag=e&size=10&start=0&end=10&tier=ssd",
+            "token",
+            b"0" * 10,
+            400,
+            "InvalidArgument",
+        ),
+        (
+            "PUT",
+            "bucket=b&key=lake/x&etag=e&size=10&start=0&end=10&cached=only",
+            "token",
+            b"0" * 10,
+            400,
+            "InvalidArgument",
+        ),
+        ("PUT", "bucket=elsewhere&key=x&etag=e&size=10&start=0&end=10", "token", b"0" * 10, 403, "AccessDenied"),
     ],
 )
 def test_peer_requests_need_the_secret_and_a_well_formed_range_inside_a_mount(
-    workers: list[CacheProcess], bucket: str, query: str, headers: Any, status: int, code: str
+    workers: list[CacheProcess],
+    bucket: str,
+    method: str,
+    query: str,
+    headers: Any,
+    body: bytes | None,
+    status: int,
+    code: str,
 ) -> None:
     if headers == "token":
         headers = {"Authorization": f"Bearer {workers[0].token}"}
     query = query.replace("bucket=b&", f"bucket={bucket}&")
-    request = urllib.request.Request(f"{workers[0].webhdfs_url}/cluster/v1/pages?{query}", headers=headers)
+    url = f"{workers[0].webhdfs_url}/cluster/v1/pages?{query}"
+    request = urllib.request.Request(url, headers=headers, data=body, method=method)
     with pytest.raises(urllib.error.HTTPError) as refused:
         NO_PROXY.open(request, timeout=10)
     assert refused.value.code == status
     assert json.load(refused.value)["error"]["code"] == code
+    assert pages_of(workers[0]) == 0  # nothing was cached by a refused request
+
+
+def test_a_page_handed_to_a_worker_is_served_from_its_cache_only(workers: list[CacheProcess], bucket: str) -> None:
+    secret = {"Authorization": f"Bearer {workers[0].token}"}
+    page = os.urandom(BLOCK)
+    query = f"bucket={bucket}&key=lake/given.bin&etag=abc&size={BLOCK + 10}&start=0&end={BLOCK}"
+    url = f"{workers[0].webhdfs_url}/cluster/v1/pages?{query}"
+    with NO_PROXY.open(urllib.request.Request(url, headers=secret, data=page, method="PUT"), timeout=10) as given:
+        assert given.status == 204
+
+    with NO_PROXY.open(urllib.request.Request(url + "&cached=only", headers=secret), timeout=10) as answer:
+        assert answer.read() == page
+    rest = url.replace(f"start=0&end={BLOCK}", f"start={BLOCK}&end={BLOCK + 10}") + "&cached=only"
+    with pytest.raises(urllib.error.HTTPError) as missing:  # the object's last page was never given
+        NO_PROXY.open(urllib.request.Request(rest, headers=secret), timeout=10)
+    assert json.load(missing.value)["error"]["code"] == "NotCached"
 
 
 def test_each_worker_exports_its_id_and_what_it_knows_of_the_cluster(workers: list[CacheProcess]) -> None:
