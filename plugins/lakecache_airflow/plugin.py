@@ -5,8 +5,9 @@ the ``apache_airflow_provider`` entry point; Airflow 3 plugins no longer registe
 app to the API server, mounted at ``/lakecache``:
 
 - ``GET /lakecache/`` — the status page for on-call (``status_page.py``): a verdict, readiness, usage against the
-  watermarks, mounts, pins, the last purges and a link to the ``cache_purge`` DAG; shown inside the UI (navigation
-  entry "Cache"). It renders when the cache is down too, saying so;
+  watermarks, on a cluster every worker and the totals, mounts, pins, the last purges and a link to the
+  ``cache_purge`` DAG; shown inside the UI (navigation entry "Cache"). It renders when the cache is down too,
+  saying so;
 - ``GET /lakecache/status`` — the cache's ``GET /admin/v1/status`` as JSON;
 - ``GET /lakecache/purges`` — the cache's purge record (``GET /admin/v1/purges``) as JSON, ``?limit=`` passed on.
 
@@ -81,6 +82,12 @@ def read_cache(conn_id: str) -> Reading:
         return Reading(conn_id=conn_id, url=url, read_at=read_at, error=str(exc))
     except AirflowException as exc:  # e.g. a cache from before the purge record: the rest of the page still helps
         purges, purges_error = [], str(exc)
+    try:
+        cluster: dict[str, Any] | None = hook.cluster()
+    except CacheUnavailableError as exc:
+        return Reading(conn_id=conn_id, url=url, read_at=read_at, error=str(exc))
+    except AirflowException:  # a cache from before the cluster: it is a worker alone
+        cluster = None
     return Reading(
         conn_id=conn_id,
         url=url,
@@ -90,6 +97,7 @@ def read_cache(conn_id: str) -> Reading:
         purges=purges,
         purges_error=purges_error,
         pins=pins,
+        cluster=cluster,
     )
 
 

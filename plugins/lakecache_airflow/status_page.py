@@ -1,11 +1,16 @@
 """The Lakecache status page: one HTML page for on-call, rendered from what the cache answered.
 
 Top to bottom it answers: is the cache all right (the verdict), is it ready and when was this read; how full it is
-against its watermarks; what each mount holds; what is pinned; what the last purges did and, when they fell short,
-why; and where to purge (the ``cache_purge`` DAG). Plain HTML and CSS, reloaded every ``REFRESH_SECONDS``; the only
-script lets the links to the UI leave the iframe the UI shows the page in (see ``_TOP_LINKS``). Element ids are
-stable for browser tests: ``#verdict``, ``#read-at``, ``#readiness``, ``#usage-bar``, ``#mounts``, ``#pins``,
-``#purges``, ``#purge-link``, ``#purge-runs-link``.
+against its watermarks; on a cluster, every worker and the cluster's totals; what each mount holds; what is pinned;
+what the last purges did and, when they fell short, why; and where to purge (the ``cache_purge`` DAG). Plain HTML
+and CSS, reloaded every ``REFRESH_SECONDS``; the only script lets the links to the UI leave the iframe the UI shows
+the page in (see ``_TOP_LINKS``). Element ids are stable for browser tests: ``#verdict``, ``#read-at``,
+``#readiness``, ``#usage-bar``, ``#cluster``, ``#cluster-workers``, ``#cluster-totals``, ``#cluster-degraded``,
+``#cluster-rings``, ``#mounts``, ``#pins``, ``#purges``, ``#purge-link``, ``#purge-runs-link``.
+
+A worker alone answers ``GET /admin/v1/cluster`` too, as a cluster of one (``"clustered": false``): the page then
+shows nothing of a cluster. The usage, mounts, pins and purges are the connected worker's own: purges, pins and
+quotas act per worker.
 
 Nothing here does I/O: ``plugin.py`` reads the cache into a ``Reading`` and this module renders it.
 """
@@ -42,14 +47,20 @@ class Reading:
     purges: Sequence[Mapping[str, Any]] = ()
     purges_error: str | None = None  # the purge record alone could not be read (a cache older than the record)
     pins: Sequence[str] = ()
+    cluster: Mapping[str, Any] | None = None  # GET /admin/v1/cluster; None if the cache could not say
     error: str | None = None
+
+    @property
+    def clustered(self) -> bool:
+        """True when the cache is one worker of a cluster (not a worker alone, which is a cluster of one)."""
+        return bool(self.cluster and self.cluster.get("clustered"))
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The one-line answer at the top of the page: ``key`` (for CSS and tests), ``label`` and a detail sentence."""
 
-    key: str  # healthy | above-high | purging | not-ready | unreachable
+    key: str  # healthy | above-high | cluster-degraded | purging | not-ready | unreachable
     label: str
     detail: str
 
@@ -58,8 +69,8 @@ def verdict(reading: Reading) -> Verdict:
     """What the page says first, the most urgent that applies.
 
     Unreachable, then not ready (both mean the cache is not serving), then above the high watermark (a purge that
-    ran and left it there is part of the problem, not a reassurance), then purging (a purge in the last minute),
-    else healthy.
+    ran and left it there is part of the problem, not a reassurance), then, on a cluster, a degraded view or rings
+    that disagree (the cache serves, but not as it should), then purging (a purge in the last minute), else healthy.
     """
     if reading.error is not None or reading.status is None:
         return Verdict("unreachable", "Unreachable", reading.error or "the cache did not answer")
@@ -80,6 +91,10 @@ def verdict(reading: Reading) -> Verdict:
         if latest is not None and latest.get("shortfall"):
             detail += f"; its last purge fell short: {latest['shortfall']}"
         return Verdict("above-high", "Above the high watermark", detail)
+    if reading.clustered and reading.cluster is not None:
+        trouble = _cluster_trouble(reading.cluster)
+        if trouble:
+            return Verdict("cluster-degraded", "Cluster degraded", "; ".join(trouble))
     when = _time(latest.get("time")) if latest is not None else None
     if latest is not None and when is not None and reading.read_at - when <= PURGING_WINDOW:
         ago = max(0, int((reading.read_at - when).total_seconds()))
@@ -99,8 +114,10 @@ def render_page(reading: Reading) -> str:
     sections = [_header(reading, found), _purge_links()]
     if reading.status is not None and reading.error is None:
         status = reading.status
+        sections.append(_usage_section(status))
+        if reading.clustered and reading.cluster is not None:
+            sections.append(_cluster_section(reading.cluster, status.get("cluster")))
         sections += [
-            _usage_section(status),
             _mounts_section(status),
             _pins_section(status, reading.pins),
             _purges_section(reading.purges, reading.purges_error),
@@ -158,6 +175,82 @@ def _usage_section(status: Mapping[str, Any]) -> str:
         f'<table id="tiers"><tr><th>Tier</th><th>Used</th><th>Capacity</th><th>Pages</th></tr>{tiers}</table>'
         "</section>"
     )
+
+
+_RINGS_DISAGREE = (
+    "the active workers route by different rings: a read may go to a worker that does not own its block until "
+    "they agree"
+)
+
+
+def _degraded_text(reason: object) -> str:
+    # The worker says why (a string such as "Redis at redis://… does not answer: …"); older answers say true.
+    why = f" ({reason})" if isinstance(reason, str) and reason else ""
+    return (
+        f"this worker cannot reach Redis{why}: it routes by the last ring it knew, and what it says of the others "
+        "is from their last heartbeats"
+    )
+
+
+def _cluster_trouble(cluster: Mapping[str, Any]) -> list[str]:
+    trouble = [_degraded_text(cluster["degraded"])] if cluster.get("degraded") else []
+    if cluster.get("rings_agree") is False:
+        trouble.append(_RINGS_DISAGREE)
+    return trouble
+
+
+def _cluster_section(cluster: Mapping[str, Any], totals: Mapping[str, Any] | None) -> str:
+    members = [m for m in cluster.get("members", []) if isinstance(m, Mapping)]
+    me = cluster.get("worker")
+    flags = []
+    if cluster.get("degraded"):
+        flags.append(f'<p id="cluster-degraded" class="error">Degraded: {_e(_degraded_text(cluster["degraded"]))}</p>')
+    if cluster.get("rings_agree") is False:
+        flags.append(f'<p id="cluster-rings" class="error">Rings disagree: {_e(_RINGS_DISAGREE)}</p>')
+    head = (
+        "<tr><th>Worker</th><th>WebHDFS</th><th>State</th><th>Ring share</th><th>Pages</th>"
+        "<th>Disk used / capacity</th><th>Hit ratio</th><th>Last heartbeat</th></tr>"
+    )
+    rows = "".join(_member_row(m, is_me=m.get("id") == me) for m in members)
+    active = sum(1 for m in members if m.get("state") == "active")
+    ring = str(cluster.get("ring") or "")
+    return (
+        f'<section id="cluster" data-degraded="{str(bool(cluster.get("degraded"))).lower()}" '
+        f'data-rings-agree="{str(cluster.get("rings_agree") is not False).lower()}">'
+        f"<h2>Cluster <small>{active} active of {len(members)} workers · this page reads {_e(me)} · "
+        f"ring {_e(ring[:12])}</small></h2>"
+        f"{''.join(flags)}"
+        f'<table id="cluster-workers">{head}{rows}</table>'
+        f"{_cluster_totals(totals) if isinstance(totals, Mapping) else ''}</section>"
+    )
+
+
+def _member_row(member: Mapping[str, Any], *, is_me: bool) -> str:
+    state = str(member.get("state", ""))
+    used, capacity = member.get("used_bytes"), member.get("capacity_bytes")
+    ratio = member.get("hit_ratio")
+    age = member.get("heartbeat_age_seconds")
+    here = ' <small class="me">(this page)</small>' if is_me else ""
+    return (
+        f'<tr class="state-{_e(state)}" data-worker="{_e(member.get("id"))}">'
+        f"<td>{_e(member.get('id'))}{here}</td><td>{_e(member.get('webhdfs_url', ''))}</td><td>{_e(state)}</td>"
+        f"<td>{_percent(_fraction(member, 'ring_share', 0.0))}</td><td>{_count(member.get('pages'))}</td>"
+        f"<td>{_size(used)} / {_size(capacity)}</td>"
+        f"<td>{'no reads yet' if ratio is None else _percent(_fraction(member, 'hit_ratio', 0.0))}</td>"
+        f"<td>{'-' if not isinstance(age, int | float) else f'{age:.1f} s ago'}</td></tr>"
+    )
+
+
+def _cluster_totals(totals: Mapping[str, Any]) -> str:
+    capacity, used = _int(totals, "capacity_bytes"), _int(totals, "used_bytes")
+    ratio = totals.get("hit_ratio")
+    rows = [
+        ("Active workers", str(_int(totals, "workers"))),
+        ("Pages", _count(totals.get("pages"))),
+        ("Disk used", f"{_size(used)} of {_size(capacity)} ({_percent(used / capacity if capacity else 0.0)})"),
+        ("Hit ratio", "no reads yet" if ratio is None else _percent(_fraction(totals, "hit_ratio", 0.0))),
+    ]
+    return f'<h3>The active workers together</h3><table id="cluster-totals">{_rows(rows)}</table>'
 
 
 def _mounts_section(status: Mapping[str, Any]) -> str:
@@ -250,6 +343,10 @@ def _usage(status: Mapping[str, Any]) -> float:
     return _int(status, "used_bytes") / capacity if capacity else 0.0
 
 
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "-"
+
+
 def _percent(fraction: float) -> str:
     # 0.9 -> "90%", 0.625 -> "62.5%": whole numbers where they are whole, one decimal otherwise.
     return f"{100 * fraction:.1f}".removesuffix(".0") + "%"
@@ -285,14 +382,16 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #1a1a1a; }}
 h1 small, h2 small {{ font-weight: normal; color: #555; font-size: 0.7em; margin-left: 0.5rem; }}
 table {{ border-collapse: collapse; margin-bottom: 1rem; }}
 th, td {{ text-align: left; padding: 0.25rem 1rem 0.25rem 0; vertical-align: top; }}
-#mounts th, #purges th, #tiers th {{ border-bottom: 1px solid #ccc; }}
+#mounts th, #purges th, #tiers th, #cluster-workers th {{ border-bottom: 1px solid #ccc; }}
+#cluster-workers td {{ white-space: nowrap; }}
+#cluster-workers .state-gone, #cluster-workers .state-draining, #cluster-workers .state-joining {{ color: #555; }}
 #purges td:not(.outcome):not(.paths), #mounts td {{ white-space: nowrap; }}
 #purges td.outcome {{ min-width: 22rem; }}
 .actions {{ padding: 0.5rem 0.9rem; background: #f5f5f5; border-radius: 0.4rem; }}
 .verdict {{ font-size: 1.25rem; padding: 0.6rem 0.9rem; border-radius: 0.4rem; border-left: 0.5rem solid; }}
 .verdict-healthy {{ background: #e8f5e9; border-color: #2e7d32; }}
 .verdict-purging {{ background: #e3f2fd; border-color: #1565c0; }}
-.verdict-above-high {{ background: #fff3e0; border-color: #e65100; }}
+.verdict-above-high, .verdict-cluster-degraded {{ background: #fff3e0; border-color: #e65100; }}
 .verdict-not-ready, .verdict-unreachable {{ background: #ffebee; border-color: #b00020; }}
 .verdict .detail {{ font-size: 1rem; margin-left: 0.5rem; }}
 .meta {{ color: #555; }}

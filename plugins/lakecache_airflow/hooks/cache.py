@@ -266,6 +266,13 @@ class CacheHook(BaseHook):
         """The pinned paths."""
         return cast("list[str]", self._call("GET", "pins")["pins"])
 
+    def cluster(self) -> dict[str, Any]:
+        """The cluster as the connected worker sees it (``GET /admin/v1/cluster``): ``clustered`` (false for a worker
+        alone, which answers as a cluster of one), its ``worker`` id, ``degraded``, the ``ring`` digest,
+        ``rings_agree`` and every member with its URLs, state, ring share, pages, disk use, hit ratio and heartbeat
+        age."""
+        return cast("dict[str, Any]", self._call("GET", "cluster"))
+
     def load(
         self,
         paths: str | Sequence[str],

@@ -264,3 +264,117 @@ def test_values_from_the_cache_are_escaped(field: str) -> None:
     )
     page = render_page(reading)
     assert evil not in page and "&lt;script&gt;" in page
+
+
+def _member(worker: str, state: str = "active", **changes: Any) -> dict[str, Any]:
+    port = 9870 + int(worker[-1])
+    member = {
+        "id": worker,
+        "webhdfs_url": f"http://10.0.0.{worker[-1]}:{port}",
+        "s3_url": f"http://10.0.0.{worker[-1]}:9878",
+        "state": state,
+        "ring_share": 1 / 3 if state == "active" else 0.0,
+        "pages": 1200,
+        "used_bytes": 300 * MiB,
+        "capacity_bytes": 4096 * MiB,
+        "hit_ratio": 0.75,
+        "heartbeat_at": NOW.timestamp() - 1.25,
+        "heartbeat_age_seconds": 1.25,
+    }
+    return {**member, **changes}
+
+
+def _cluster(**changes: Any) -> dict[str, Any]:
+    cluster = {
+        "clustered": True,
+        "worker": "w-000000000001",
+        "degraded": False,
+        "ring": "9f2c4e1ab37d5566",
+        "rings_agree": True,
+        "block_size": 64 * MiB,
+        "members": [
+            _member("w-000000000001"),
+            _member("w-000000000002", pages=800, hit_ratio=None),
+            _member("w-000000000003", used_bytes=100 * MiB),
+            _member("w-000000000004", "gone", heartbeat_age_seconds=93.5),
+        ],
+    }
+    return {**cluster, **changes}
+
+
+def _cluster_status(used: int = 40 * MiB, **changes: Any) -> dict[str, Any]:
+    totals = {
+        "workers": 3,
+        "pages": 3200,
+        "used_bytes": 700 * MiB,
+        "capacity_bytes": 3 * 4096 * MiB,
+        "hit_ratio": 0.625,
+        "degraded": False,
+    }
+    return _status(used, cluster={**totals, **changes})
+
+
+def test_a_worker_alone_answers_as_a_cluster_of_one_and_the_page_shows_no_cluster() -> None:
+    alone = _cluster(clustered=False, members=[_member("w-000000000001")])
+    page = render_page(_reading(cluster=alone))
+    elements = _Elements(page)
+    assert not [key for key in elements.attrs if key.startswith("cluster")]
+    assert "Cluster" not in page and "w-000000000001" not in page
+    assert _verdict_of(page)[0] == "healthy"
+    assert page == render_page(_reading())  # the same page as from a cache that cannot say
+
+
+def test_on_a_cluster_every_worker_has_a_row_and_the_totals_are_shown() -> None:
+    page = render_page(_reading(status=_cluster_status(), cluster=_cluster()))
+    elements = _Elements(page)
+
+    assert elements.attrs["cluster"]["data-degraded"] == "false"
+    assert elements.attrs["cluster"]["data-rings-agree"] == "true"
+    assert "cluster-degraded" not in elements.attrs and "cluster-rings" not in elements.attrs
+    assert _verdict_of(page)[0] == "healthy"
+    rows = re.findall(r'<tr class="state-[^"]+" data-worker="[^"]+">.*?</tr>', page)
+    assert len(rows) == 4
+    text = [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
+    assert text[0] == (
+        "w-000000000001 (this page) http://10.0.0.1:9871 active 33.3% 1,200 300.0 MiB / 4.0 GiB 75% 1.2 s ago"
+    )
+    assert text[1] == "w-000000000002 http://10.0.0.2:9872 active 33.3% 800 300.0 MiB / 4.0 GiB no reads yet 1.2 s ago"
+    assert text[2].endswith("active 33.3% 1,200 100.0 MiB / 4.0 GiB 75% 1.2 s ago")
+    assert text[3] == "w-000000000004 http://10.0.0.4:9874 gone 0% 1,200 300.0 MiB / 4.0 GiB 75% 93.5 s ago"
+    assert 'class="state-gone"' in rows[3]
+    assert elements.text["cluster-totals"] == (
+        "Active workers 3 Pages 3,200 Disk used 700.0 MiB of 12.0 GiB (5.7%) Hit ratio 62.5%"
+    )
+    heading = re.search(r"<h2>Cluster <small>(.*?)</small></h2>", page)
+    assert heading is not None
+    assert heading.group(1) == "3 active of 4 workers · this page reads w-000000000001 · ring 9f2c4e1ab37d"
+
+
+def test_a_degraded_view_or_rings_that_disagree_are_flagged_first() -> None:
+    why = "Redis at redis://10.0.0.9:6379/0 does not answer: connection refused"
+    degraded = render_page(_reading(status=_cluster_status(degraded=why), cluster=_cluster(degraded=why)))
+    key, text = _verdict_of(degraded)
+    assert key == "cluster-degraded"
+    assert text.startswith(f"Cluster degraded this worker cannot reach Redis ({why}): it routes by the last ring")
+    elements = _Elements(degraded)
+    assert elements.attrs["cluster"]["data-degraded"] == "true"
+    assert elements.text["cluster-degraded"].startswith(f"Degraded: this worker cannot reach Redis ({why})")
+    assert "cluster-rings" not in elements.attrs
+
+    split = render_page(_reading(status=_cluster_status(), cluster=_cluster(rings_agree=False)))
+    key, text = _verdict_of(split)
+    assert key == "cluster-degraded" and "the active workers route by different rings" in text
+    elements = _Elements(split)
+    assert elements.attrs["cluster"]["data-rings-agree"] == "false"
+    assert elements.text["cluster-rings"].startswith("Rings disagree: the active workers route by different rings")
+
+    # Above the high watermark is still the first news.
+    full = _reading(status=_cluster_status(used=95 * MiB), cluster=_cluster(degraded=True))
+    assert verdict(full).key == "above-high"
+
+
+def test_values_from_the_cluster_are_escaped() -> None:
+    evil = "<script>alert(1)</script>"
+    cluster = _cluster(worker=evil, members=[_member("w-000000000001", id=evil, webhdfs_url=evil, state=evil)])
+    page = render_page(_reading(status=_cluster_status(), cluster=cluster))
+    assert evil not in page and "&lt;script&gt;" in page
