@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 
 COLORS = {"cache": "#1f77b4", "nginx": "#7f7f7f", "S3 model": "#d62728", "in memory": "#2ca02c"}
 SPARK_COLORS = {"pass-through": "#7f7f7f", "cold": "#ff7f0e", "warm": "#1f77b4"}
+WARMUP_COLORS = {"boto3, one after another": "#7f7f7f", "boto3, all at once": "#bcbd22", "cache, 1 worker": "#1f77b4"}
 
 
 def _bars(axes: Axes, series: Mapping[str, Sequence[float]], colors: Mapping[str, str], unit: str) -> None:
@@ -99,6 +100,17 @@ def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     """The Spark scan's time in each mode."""
     panel = Panel(results["scan_seconds"], SPARK_COLORS, "seconds (lower is better)", "Spark scan-and-aggregate")
     return _bar_panels(path, "Spark scan: pass-through, cold cache, warm cache", 5.5, [panel])
+
+
+def warmup(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """Warming a data set: seconds and MB/s of each setup (boto3's downloads, the cache's load job)."""
+    short = {name: name.replace(", ", "\n", 1) for name in results["seconds"]}
+    colors = {short[name]: color for name, color in WARMUP_COLORS.items() if name in short}
+    panels = [
+        Panel({short[k]: v for k, v in results["seconds"].items()}, colors, "seconds (lower is better)", "time"),
+        Panel({short[k]: v for k, v in results["mb_per_s"].items()}, colors, "MB/s", "throughput"),
+    ]
+    return _bar_panels(path, "warming a data set from S3: boto3 download_file and a cache load job", 10, panels)
 
 
 def ring(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:

@@ -47,6 +47,7 @@ GOALS: dict[str, Goal] = {
     "spark_warm_speedup_vs_passthrough": Goal("Spark scan, pass-through time / warm cache time", ">=", 3.0),
     "spark_cold_vs_passthrough": Goal("Spark scan, cold cache time / pass-through time", "<=", 1.15),
     "eviction_s3fifo_beats_lru_on_scans": Goal("S3-FIFO beats LRU on every scan-mixed trace", "is", True),
+    "warmup_vs_boto3_one_worker": Goal("warmup, boto3 download_file in a loop / cache load job, 1 worker", ">=", 1.0),
     "ring_max_over_mean_load": Goal("cluster ring, busiest worker's blocks / mean, 3 to 64 workers", "<=", 1.10),
     "ring_moved_vs_ideal": Goal("cluster ring, blocks moved on a join or leave, distance from 1/N", "<=", 0.10),
 }

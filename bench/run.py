@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, ring_balance, spark_scan
+from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, ring_balance, spark_scan, warmup
 from bench.section import Section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,7 @@ SECTIONS: dict[str, Callable[[bool], Section]] = {
     "profile": profile_reads.run,
     "parquet_lookups": parquet_lookups.run,
     "spark_scan": spark_scan.run,
+    "warmup": warmup.run,
     "ring": ring_with_plot,
 }
 

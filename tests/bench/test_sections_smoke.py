@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import http_reads, parquet_lookups, report, run, spark_scan
+from bench import http_reads, parquet_lookups, report, run, spark_scan, warmup
 from bench.section import Section
 
 
@@ -45,6 +45,15 @@ def test_parquet_lookups_smoke_compares_the_s3_model_with_the_cache(tmp_path):
 
     _assert_section(section, "parquet_lookups", {"parquet_lookup_speedup_vs_s3"}, tmp_path / "img")
     assert section.results["cache_s3_bytes_read_while_measuring"] == 0
+
+
+def test_warmup_smoke_times_boto3_and_a_load_job_on_one_worker(tmp_path):
+    section = warmup.run(False, smoke=True, work_dir=tmp_path / "work", img_dir=tmp_path / "img")
+
+    _assert_section(section, "warmup", {"warmup_vs_boto3_one_worker"}, tmp_path / "img")
+    setups = {r["setup"] for r in section.results["runs"]}
+    assert setups == {warmup.BOTO3, warmup.BOTO3_ALL, warmup.ONE_WORKER}
+    assert not list((tmp_path / "work").glob("boto3-*"))  # every download folder removed
 
 
 def test_eviction_section_draws_its_hit_ratios(tmp_path):
