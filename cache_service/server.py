@@ -14,6 +14,7 @@ from cache_service.api.connection import serve as serve_port
 from cache_service.api.peer import PeerApi
 from cache_service.api.s3 import start_s3_api
 from cache_service.api.webhdfs import WarmReads, WebHdfsApi, WebHdfsConnection, remote_exception
+from cache_service.api.webhdfs.staging_relay import StagingRelay
 from cache_service.config import CacheConfig
 from cache_service.loopback import is_loopback
 from cache_service.service import CacheService
@@ -24,7 +25,23 @@ log = logging.getLogger(__name__)
 def build_app(service: CacheService) -> web.Application:
     """The aiohttp application serving the WebHDFS port."""
     app = web.Application(client_max_size=1024**2)
-    WebHdfsApi(service.fs, service.reads, service.metrics).add_routes(app)
+    relay = None
+    if service.cluster is not None:
+        relay = StagingRelay(
+            service.cluster.homes,
+            service.config.write,
+            service.staging,
+            service.worker_id,
+            service.config.admin.token,
+            service.config.cluster.peer_timeout,
+            service.cluster.router.suspect,
+        )
+
+        async def close_relay(_: web.Application) -> None:
+            await relay.close()
+
+        app.on_cleanup.append(close_relay)
+    WebHdfsApi(service.fs, service.reads, service.metrics, relay).add_routes(app)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

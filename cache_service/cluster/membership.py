@@ -100,6 +100,11 @@ class Membership:
         """This worker's id."""
         return self._me.id
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The connection to the cluster's Redis, for the other records the cluster keeps there."""
+        return self._redis
+
     # --- life cycle ------------------------------------------------------------------------------------------------
 
     async def join(self, on_invalidation: InvalidationSink) -> None:

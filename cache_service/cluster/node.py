@@ -17,6 +17,7 @@ from cache_service.cluster.member import Member, MemberStats
 from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PeerReader
 from cache_service.cluster.routing import BlockRouter
+from cache_service.cluster.staging import StagingHomes
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig
@@ -60,6 +61,7 @@ class ClusterNode:
     handoff: HandOff
     hand_over: HandOver
     poll: float
+    homes: StagingHomes
 
     @classmethod
     def build(
@@ -85,7 +87,9 @@ class ClusterNode:
         router.fill = handoff.fill
         watch = PeerWatch(view, peers, router, cluster.heartbeat_interval)
         hand_over = HandOver(pages, peers, view)
-        return cls(membership, router, peers, watch, handoff, hand_over, cluster.heartbeat_interval)
+        replicas = max(1, config.write.staging_replicas)
+        homes = StagingHomes(membership.redis, view, replicas, usable=router.answering)
+        return cls(membership, router, peers, watch, handoff, hand_over, cluster.heartbeat_interval, homes)
 
     @property
     def view(self) -> ClusterView:

@@ -103,10 +103,14 @@ class BlockRouter:
                     yield data
                 return
             except PeerError as exc:
-                self._suspects[member.id] = time.monotonic() + self.suspect_for
+                self.suspect(member.id)
                 log.warning("a peer failed; trying the next worker", extra={"worker": member.id, "error": str(exc)})
         async for data in self.direct(obj, position, segment.end):
             yield data
+
+    def suspect(self, worker: str) -> None:
+        """``worker`` failed a request: try it last for ``suspect_for`` seconds."""
+        self._suspects[worker] = time.monotonic() + self.suspect_for
 
     def distrust(self, worker: str) -> None:
         """``worker`` is down (its watch ended): route around it until ``trust``."""

@@ -71,6 +71,8 @@ def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
         problems.append(
             f"cluster.block_size: must be a multiple of store.page_size ({page} bytes), got {cluster.block_size}"
         )
+    if config.write.staging_replicas < 1:
+        problems.append(f"write.staging_replicas: must be at least 1, got {config.write.staging_replicas}")
     if cluster.handoff_budget < 0:
         problems.append(f"cluster.handoff_budget: must be 0 (all) or a positive size, got {cluster.handoff_budget}")
     if cluster.enabled and not config.admin.token:

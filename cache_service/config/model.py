@@ -101,6 +101,9 @@ class WriteConfig:
     """Path components (glob patterns) that mark staging data, held in the cache until published."""
 
     staging_patterns: tuple[str, ...] = ("_temporary", ".spark-staging-*")
+    staging_replicas: int = 2
+    """In a cluster, how many workers' disks hold each staged file before its write is acknowledged (1: only the
+    worker that took it). A worker alone keeps one copy whatever this says."""
 
     @cached_property
     def _staging_component(self) -> re.Pattern[str]:
@@ -110,6 +113,16 @@ class WriteConfig:
         """True when any component of the absolute ``path`` matches a staging pattern."""
         match = self._staging_component.match
         return any(match(part) for part in path.split("/") if part)
+
+    def staging_root(self, path: str) -> str | None:
+        """The staging directory ``path`` lies in: ``path`` up to its first staging component (a job's
+        ``/out/_temporary``), or None when ``path`` is not staging data."""
+        match = self._staging_component.match
+        parts = [part for part in path.split("/") if part]
+        for n, part in enumerate(parts):
+            if match(part):
+                return "/" + "/".join(parts[: n + 1])
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.api.webhdfs.errors import JsonBody, error_response
 from cache_service.api.webhdfs.file_status import BLOCK_SIZE, status_json
 from cache_service.api.webhdfs.request import PREFIX, WebHdfsRequest
+from cache_service.api.webhdfs.staging_relay import StagingRelay
 from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem
@@ -38,8 +39,11 @@ Handler = Callable[[WebHdfsRequest], Awaitable[web.StreamResponse]]
 class WebHdfsApi:
     """Routes and handlers of the WebHDFS API."""
 
-    def __init__(self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics) -> None:
+    def __init__(
+        self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics, relay: StagingRelay | None = None
+    ) -> None:
         self._fs = fs
+        self._relay = relay
         self._reads = reads
         self._metrics = metrics
         self._ops: dict[str, dict[str, Handler]] = {
@@ -81,7 +85,10 @@ class WebHdfsApi:
                 raise ValueError(f"Invalid path: {raw!r} is not under {PREFIX}")
             path = parse_raw_path(raw[len(PREFIX) :] or "/")
             handler = self._handler(request.method, op)
-            response = await handler(WebHdfsRequest(request, path))
+            if self._relay is None:
+                response = await handler(WebHdfsRequest(request, path))
+            else:
+                response = await self._relay.handle(request, path, op, lambda: handler(WebHdfsRequest(request, path)))
         except Exception as exc:  # every error becomes a RemoteException; none escapes as a stack trace
             response = error_response(exc)
         if request.method in _CHANGING:

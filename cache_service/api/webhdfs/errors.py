@@ -83,5 +83,7 @@ def error_response(exc: BaseException) -> JsonBody:
             return remote_exception(503, "RetriableException", str(exc))
         case StaleObjectError():
             return remote_exception(503, "RetriableException", f"{exc}; retry the read")
+        case ConnectionError():  # another worker of the cluster did not answer
+            return remote_exception(503, "RetriableException", str(exc))
     log.error("webhdfs: unexpected error", exc_info=exc)
     return remote_exception(500, "IOException", f"internal error ({type(exc).__name__}); see the cache's log")

@@ -1,0 +1,200 @@
+"""Staged files in a cluster, through WebHDFS: a request about a staging directory (``/out/_temporary/...``, or a
+RENAME into or out of one) goes to the first live worker of the directory's home (``StagingHomes``), whichever
+worker it reached. That worker applies it and copies the change to the rest of the home before it answers, so an
+acknowledged staged file is on ``staging_replicas`` workers' disks: losing any one of them loses no staged byte, and
+the next worker of the home, which holds the same files, takes the directory's requests from then on.
+
+Workers mark the requests they send each other with the cluster's secret: ``X-Lakecache-Forwarded`` (act as the
+home's first worker) and ``X-Lakecache-Replica`` (apply the change to this worker's own copy, nothing more). A
+publishing RENAME is copied as the deletion of its source: its files are in S3 once it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from cache_service.cluster.member import Member
+from cache_service.cluster.peers import PeerError
+from cache_service.cluster.staging import Home, StagingHomes
+from cache_service.config import WriteConfig
+from cache_service.write.staging import StagingArea
+
+log = logging.getLogger(__name__)
+
+FORWARDED = "X-Lakecache-Forwarded"
+REPLICA = "X-Lakecache-Replica"
+_CHANGING = frozenset({"PUT", "POST", "DELETE"})
+_NOT_COPIED = frozenset({"SETPERMISSION", "SETOWNER", "SETTIMES", "SETREPLICATION"})  # staged files keep none
+_PASSED_ON = ("Content-Type", "Content-Length")
+
+Local = Callable[[], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class StagingRelay:
+    """Sends staging requests to their home and copies their changes; see the module docstring."""
+
+    homes: StagingHomes
+    write: WriteConfig
+    staging: StagingArea
+    worker: str
+    secret: str
+    timeout: float
+    suspect: Callable[[str], None]
+    """Called with a worker that failed to answer: requests route around it for a while."""
+    _session: aiohttp.ClientSession | None = field(default=None, repr=False)
+
+    async def handle(self, request: web.Request, path: str, op: str, local: Local) -> web.StreamResponse:
+        """Answer ``request`` (``op`` on ``path``): here through ``local``, or at the home of its staging directory.
+
+        Raises ``PermissionError`` for a worker's mark without the cluster's secret and ``ConnectionError`` when no
+        worker of the home answers.
+        """
+        role = self._role(request)
+        if role == REPLICA:
+            return await local()
+        root = self._root(request, path, op)
+        if root is None:
+            return await local()
+        home = await self.homes.home(root)
+        if role == FORWARDED or home.primary is None or home.primary.id == self.worker:
+            return await self._serve(request, op, path, root, home, local)
+        for member in home.members:
+            if member.id == self.worker:
+                return await self._serve(request, op, path, root, home, local)
+            try:
+                return await self._forward(request, member)
+            except PeerError as exc:
+                self.suspect(member.id)
+                log.warning(
+                    "a staging home worker failed; trying the next", extra={"worker": member.id, "error": str(exc)}
+                )
+        raise ConnectionError(f"no worker holding {root} answers; retry")
+
+    def _role(self, request: web.Request) -> str | None:
+        for mark in (REPLICA, FORWARDED):
+            given = request.headers.get(mark)
+            if given is not None:
+                if not hmac.compare_digest(given.encode(), self.secret.encode()):
+                    raise PermissionError(f"{mark} must carry the cluster's secret")
+                return mark
+        return None
+
+    def _root(self, request: web.Request, path: str, op: str) -> str | None:
+        root = self.write.staging_root(path)
+        if root is None and op == "RENAME":
+            destination = request.query.get("destination", "")
+            root = self.write.staging_root(destination) if destination.startswith("/") else None
+        return root
+
+    async def _serve(
+        self, request: web.Request, op: str, path: str, root: str, home: Home, local: Local
+    ) -> web.StreamResponse:
+        for member in home.joined:
+            if member.id != self.worker:
+                await self._copy_tree(root, member)
+        response = await local()
+        if request.method not in _CHANGING or op in _NOT_COPIED or response.status not in (200, 201):
+            return response
+        others = [m for m in home.members if m.id != self.worker]
+        copied = await asyncio.gather(*(self._copy_change(request, op, path, m) for m in others))
+        failed = [m for m, ok in zip(others, copied, strict=True) if not ok]
+        if failed:
+            for member in failed:
+                self.suspect(member.id)
+            regrown = await self.homes.home(root)  # the failed workers give way to the next live ones
+            for member in regrown.joined:
+                if member.id != self.worker:
+                    await self._copy_tree(root, member)
+        if op == "DELETE" and path == root:
+            await self.homes.forget(root)
+        return response
+
+    # --- what workers send each other -------------------------------------------------------------------------
+
+    async def _copy_change(self, request: web.Request, op: str, path: str, member: Member) -> bool:
+        user = request.query.get("user.name", "")
+        if op == "CREATE":
+            return await self._put_file(member, path, user)
+        if op == "RENAME" and self.write.staging_root(request.query.get("destination", "")) is None:
+            # Published: its files are in S3 now, and the copies of its source go.
+            return await self._send(member, "DELETE", _url(path, "DELETE", user, recursive="true"))
+        return await self._send(member, request.method, request.raw_path)
+
+    async def _copy_tree(self, root: str, member: Member) -> None:
+        """Give ``member`` a copy of everything under ``root`` (it joined the home)."""
+        for entry in self.staging.walk(root):
+            if entry.is_dir:
+                await self._send(member, "PUT", _url(entry.path, "MKDIRS", ""))
+            else:
+                await self._put_file(member, entry.path, "")
+
+    async def _put_file(self, member: Member, path: str, user: str) -> bool:
+        url = _url(path, "CREATE", user, overwrite="true", data="true")
+        try:
+            with open(self.staging.local(path), "rb") as body:
+                return await self._send(member, "PUT", url, body)
+        except FileNotFoundError:
+            return True  # deleted meanwhile: the deletion is copied in its turn
+
+    async def _send(self, member: Member, method: str, path_qs: str, body: object = None) -> bool:
+        try:
+            async with self._client().request(
+                method, member.webhdfs_url + path_qs, data=body, headers={REPLICA: self.secret}
+            ) as answer:
+                await answer.read()
+                if answer.status >= 500:
+                    raise PeerError(f"{member.id} answered {answer.status}")
+                return True
+        except (PeerError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not copy a staging change", extra={"worker": member.id, "error": str(exc)})
+            return False
+
+    async def _forward(self, request: web.Request, member: Member) -> web.StreamResponse:
+        """Relay ``request`` to ``member`` and its answer back. Raises ``PeerError`` when ``member`` does not
+        answer and nothing of the request's body was sent yet (it may be tried elsewhere)."""
+        headers = {name: request.headers[name] for name in _PASSED_ON if name in request.headers}
+        headers[FORWARDED] = self.secret
+        body = request.content if request.body_exists else None
+        try:
+            answer = await self._client().request(
+                request.method, member.webhdfs_url + request.raw_path, data=body, headers=headers, allow_redirects=False
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if body is not None and request.content.total_bytes:
+                raise ConnectionError(f"{member.id} failed while taking the request's body: {exc}; retry") from None
+            raise PeerError(f"{member.id} failed: {exc or type(exc).__name__}") from None
+        async with answer:
+            passed = {name: answer.headers[name] for name in ("Content-Type", "Location") if name in answer.headers}
+            response = web.StreamResponse(status=answer.status, headers=passed)
+            if answer.content_length is not None:
+                response.content_length = answer.content_length
+            await response.prepare(request)
+            async for chunk in answer.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+        return response
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout * 6)
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the connections to other workers."""
+        if self._session is not None:
+            await self._session.close()
+
+
+def _url(path: str, op: str, user: str, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"op": op, **({"user.name": user} if user else {}), **params}.items())
+    return f"/webhdfs/v1{quote(path)}?{query}"

@@ -1,0 +1,102 @@
+"""Staged files in a cluster: acknowledged only once on two workers' disks, served and published through any worker,
+and still publishable after the SIGKILL of the worker that first took them."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.cache_process import CacheProcess
+from tests.support.caches import wait_for_ring
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+ROOT = "/lake/out/_temporary"
+TASK = f"{ROOT}/0/task_0001"
+
+
+def webhdfs(worker: CacheProcess, method: str, path: str, op: str, body: bytes | None = None, **params: str) -> Any:
+    """One WebHDFS call through ``worker`` (a CREATE in one step); the JSON answer, or None for an empty one."""
+    query = "&".join(f"{k}={v}" for k, v in {"op": op, "user.name": "etl", **params}.items())
+    request = urllib.request.Request(f"{worker.webhdfs_url}/webhdfs/v1{path}?{query}", data=body, method=method)
+    with NO_PROXY.open(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def holders(workers: list[CacheProcess], path: str) -> list[CacheProcess]:
+    """The workers whose disk holds staged file ``path``."""
+    return [w for w in workers if any(Path(w.state_dir).rglob(f"staging{path}"))]
+
+
+def write_task_output(worker: CacheProcess, files: int = 3) -> dict[str, bytes]:
+    webhdfs(worker, "PUT", TASK, "MKDIRS")
+    written = {}
+    for n in range(files):
+        path = f"{TASK}/part-{n:05d}.bin"
+        written[path] = os.urandom(200_000 + n)
+        webhdfs(worker, "PUT", path, "CREATE", written[path], data="true", overwrite="false")
+    return written
+
+
+def test_a_staged_file_is_on_two_workers_disks_once_acknowledged_and_any_worker_serves_it(
+    workers: list[CacheProcess],
+) -> None:
+    written = write_task_output(workers[0])
+
+    for path, data in written.items():
+        assert len(holders(workers, path)) == 2, path
+        for worker in workers:  # the worker it reached asks the staging directory's home
+            assert webhdfs(worker, "GET", path, "GETFILESTATUS")["FileStatus"]["length"] == len(data)
+            url = f"{worker.webhdfs_url}/webhdfs/v1{path}?op=OPEN&user.name=etl"
+            with NO_PROXY.open(url, timeout=30) as response:
+                assert response.read() == data
+    listed = webhdfs(workers[2], "GET", TASK, "LISTSTATUS")["FileStatuses"]["FileStatus"]
+    assert sorted(e["pathSuffix"] for e in listed) == ["part-00000.bin", "part-00001.bin", "part-00002.bin"]
+
+
+def test_a_staged_file_survives_the_sigkill_of_the_worker_that_took_it_and_is_published_from_its_copy(
+    workers: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    written = write_task_output(workers[0])
+    first = next(iter(written))
+    primary, secondary = holders(workers, first)
+    survivors = [w for w in workers if w is not primary]
+    entry = next(w for w in survivors if w is not secondary) if len(survivors) > 1 else secondary
+
+    primary.kill()
+    wait_for_ring(survivors, 2)
+
+    listed = webhdfs(entry, "GET", TASK, "LISTSTATUS")["FileStatuses"]["FileStatus"]
+    assert len(listed) == len(written)
+    for path in written:  # the job commit: each task file moves to the output directory
+        assert webhdfs(entry, "PUT", path, "RENAME", destination=path.replace(f"{TASK}/", "/lake/out/"))["boolean"]
+    assert webhdfs(entry, "DELETE", ROOT, "DELETE", recursive="true")["boolean"]
+
+    keys = sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"])
+    assert keys == sorted(p.replace(f"{TASK}/", "lake/out/").lstrip("/") for p in written)
+    for path, data in written.items():
+        key = path.replace(f"{TASK}/", "lake/out/").lstrip("/")
+        assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+    assert holders(survivors, first) == []  # published: no staged copy is left anywhere
+
+
+def test_a_forged_replica_request_is_refused(workers: list[CacheProcess]) -> None:
+    request = urllib.request.Request(
+        f"{workers[0].webhdfs_url}/webhdfs/v1{TASK}?op=MKDIRS&user.name=etl",
+        method="PUT",
+        headers={"X-Lakecache-Replica": "guess"},
+    )
+    try:
+        NO_PROXY.open(request, timeout=10)
+        raise AssertionError("a forged replica request was accepted")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 403
+        assert json.load(refused)["RemoteException"]["exception"] == "AccessControlException"
+    assert holders(workers, TASK) == []
