@@ -12,10 +12,15 @@ def spark_submit_path() -> Path:
     return Path(sys.executable).parent / "spark-submit"
 
 
-def spark_submit_argv(job: Path, *args: str) -> list[str]:
-    """The command line that runs PySpark script ``job`` with ``args`` on ``local[2]``, UI off."""
-    master = ["--master", "local[2]", "--driver-memory", "1g", "--conf", "spark.ui.enabled=false"]
-    return [str(spark_submit_path()), *master, str(job), *args]
+def spark_submit_argv(
+    job: Path, *args: str, master: str = "local[2]", conf: Mapping[str, str] | None = None
+) -> list[str]:
+    """The command line that runs PySpark script ``job`` with ``args`` on ``master`` (``local[2, 4]`` retries a
+    failed task as a cluster would), UI off, with ``conf`` as more ``--conf`` settings."""
+    options = ["--master", master, "--driver-memory", "1g", "--conf", "spark.ui.enabled=false"]
+    for key, value in (conf or {}).items():
+        options += ["--conf", f"{key}={value}"]
+    return [str(spark_submit_path()), *options, str(job), *args]
 
 
 def spark_submit_env(environ: Mapping[str, str]) -> dict[str, str]:
