@@ -22,7 +22,7 @@ from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig
 from cache_service.jobs.model import Job
-from cache_service.page_store import PageStore
+from cache_service.page_store import ObjectIdentity, PageStore
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,12 @@ class ClusterNode:
         await self.watch.stop()
         await self.membership.leave()
         await self.peers.close()
+
+    def owns(self, obj: ObjectIdentity, offset: int) -> bool:
+        """True when the block holding byte ``offset`` of ``obj`` is this worker's (or no worker is active)."""
+        view = self.view
+        owners = view.owners(obj.bucket, obj.key, offset // view.block_size)
+        return not owners or owners[0].id == view.self_id
 
     async def drain(self, job: Job, *, staged_bytes: Callable[[], int], budget: int | None) -> None:
         """Drain this worker as ``job`` (``cluster.drain``): hand its pages over, wait for its staged files, leave.

@@ -127,6 +127,17 @@ class PeerReader:
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             raise PeerError(f"{base_url} failed: {exc or type(exc).__name__}") from None
 
+    async def admin_get(self, url: str) -> Any:
+        """The JSON at admin API ``url`` of another worker (a job it runs).
+
+        Raises ``PeerError`` when it does not answer within the timeout, or not with JSON.
+        """
+        try:
+            async with self._client().get(url) as answer:
+                return json.loads(await answer.read())
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise PeerError(f"{url} failed: {exc or type(exc).__name__}") from None
+
     async def invalidate(self, base_url: str, change: Invalidation) -> None:
         """Tell the worker at ``base_url`` of ``change``; returns once it has applied it.
 

@@ -64,12 +64,24 @@ async def load_files(
     parallelism: int,
     bandwidth: int | None,
     promote: bool,
+    wanted: Callable[[ObjectIdentity, int], bool] | None = None,
 ) -> None:
-    """Bring every page of ``files`` into ``pages``, up to ``parallelism`` ranged GETs at once; progress and
-    per-file errors go to ``job``."""
+    """Bring every page of ``files`` into ``pages`` (only the pages ``wanted`` says, if given: in a cluster, those
+    of the blocks this worker owns), up to ``parallelism`` ranged GETs at once; progress and per-file errors go to
+    ``job``."""
     progress = job.progress
     progress.files_total = len(files)
-    progress.bytes_total = sum(f.length for f in files)
+    if wanted is None:
+        progress.bytes_total = sum(f.length for f in files)
+    else:
+        progress.bytes_total = sum(
+            end - start
+            for f in files
+            if f.object is not None
+            for i in range(f.object.page_count(pages.page_size))
+            if wanted(f.object, i)
+            for start, end in (f.object.page_bounds(i, pages.page_size),)
+        )
     slots = asyncio.Semaphore(max(1, parallelism))
     limit = BandwidthLimit(bandwidth)
     per_run = run_pages(pages.page_size, bandwidth)
@@ -95,7 +107,9 @@ async def load_files(
             # Decided only now that a GET may start: pages cached or in flight by then need none of ours.
             while index < count:
                 future = pages.in_flight(owner, index)
-                if future is not None:
+                if wanted is not None and not wanted(owner, index):
+                    pass  # another worker's to load
+                elif future is not None:
                     future.add_done_callback(functools.partial(arrived, fetched=False, failed=failed))
                     waits.append(future)
                 elif pages.has_page(owner, index):
@@ -108,7 +122,10 @@ async def load_files(
             if index == count:
                 slots.release()
                 break
-            run = pages.fetch_run(owner, range(index, min(count, index + per_run)), promote=promote, pace=limit.take)
+            stop = index + 1
+            while stop < min(count, index + per_run) and (wanted is None or wanted(owner, stop)):
+                stop += 1
+            run = pages.fetch_run(owner, range(index, stop), promote=promote, pace=limit.take)
             run.task.add_done_callback(lambda _: slots.release())
             for future in run.futures:
                 future.add_done_callback(functools.partial(arrived, fetched=True, failed=failed))
@@ -124,8 +141,9 @@ async def load_files(
     async def load_file(status: FileStatus) -> None:
         owner = status.object
         if owner is None:  # staged: its bytes are only in the cache already
-            progress.bytes_skipped += status.length
-            progress.bytes_done += status.length
+            if wanted is None:
+                progress.bytes_skipped += status.length
+                progress.bytes_done += status.length
         else:
             try:
                 await load_object(owner)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from cache_service.config import CacheConfig
@@ -24,7 +25,7 @@ from cache_service.management.selection import PathSelection
 from cache_service.management.status import CacheStatus
 from cache_service.metrics import CacheMetrics
 from cache_service.namespace.filesystem import CacheFileSystem, FileStatus
-from cache_service.page_store import PageStore
+from cache_service.page_store import ObjectIdentity, PageStore
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,18 @@ class CacheManager:
     # --- warmup ------------------------------------------------------------------------------------------------
 
     async def load(
-        self, paths: list[str], *, parallelism: int = 4, bandwidth: int | None = None, tier: str = "disk"
+        self,
+        paths: list[str],
+        *,
+        parallelism: int = 4,
+        bandwidth: int | None = None,
+        tier: str = "disk",
+        wanted: Callable[[ObjectIdentity, int], bool] | None = None,
+        run: Callable[[Job, Callable[[Job], Awaitable[None]]], Awaitable[None]] | None = None,
     ) -> Job:
-        """Start a warmup job for ``paths`` (files, directories, globs); returns at once.
+        """Start a warmup job for ``paths`` (files, directories, globs); returns at once. Only the pages ``wanted``
+        says are loaded here, if given; ``run``, if given, runs the job around this worker's part (a cluster's
+        warmup: the other workers' parts too).
 
         Raises ``InvalidFieldError`` for bad values and ``PathNotFoundError`` for a path or glob matching nothing.
         """
@@ -103,12 +113,20 @@ class CacheManager:
         request = {"paths": paths, "parallelism": parallelism, "bandwidth": bandwidth, "tier": tier}
         selected = [files[p] for p in sorted(files)]
 
-        async def run(job: Job) -> None:
+        async def here(job: Job) -> None:
             await load_files(
-                job, selected, self._pages, parallelism=parallelism, bandwidth=bandwidth, promote=tier == "memory"
+                job,
+                selected,
+                self._pages,
+                parallelism=parallelism,
+                bandwidth=bandwidth,
+                promote=tier == "memory",
+                wanted=wanted,
             )
 
-        return self.jobs_registry.submit("load", request, run)
+        if run is None:
+            return self.jobs_registry.submit("load", request, here)
+        return self.jobs_registry.submit("load", request, lambda job: run(job, here))
 
     def jobs(self) -> list[Job]:
         """Every job still remembered, oldest first."""

@@ -28,6 +28,8 @@ from cache_service.cluster.drain import DrainRefusedError, check_drainable
 from cache_service.cluster.identity import is_worker_id
 from cache_service.cluster.peers import PeerError
 from cache_service.cluster.report import cluster_json, cluster_totals
+from cache_service.cluster.warmup import load_everywhere
+from cache_service.jobs import Job
 
 if TYPE_CHECKING:
     from cache_service.management.manager import CacheManager
@@ -87,7 +89,9 @@ class AdminApi:
             _route(
                 "load",
                 POST=_Endpoint(
-                    self._load, body=frozenset({"paths", "parallelism", "bandwidth", "tier"}), path_field="paths"
+                    self._load,
+                    body=frozenset({"paths", "parallelism", "bandwidth", "tier", "owned_only"}),
+                    path_field="paths",
                 ),
             ),
             _route("free", POST=_Endpoint(self._free, body=frozenset({"paths"}), path_field="paths")),
@@ -231,7 +235,27 @@ class AdminApi:
         parallelism = fields.integer(call.body, "parallelism", default=4, low=1, high=MAX_PARALLELISM)
         bandwidth = fields.bandwidth(call.body)
         tier = fields.choice(call.body, "tier", TIERS, default="disk")
-        job = await self._manager.load(paths, parallelism=parallelism, bandwidth=bandwidth, tier=tier)
+        owned_only = fields.flag(call.body, "owned_only", default=False)
+        node = self._service.cluster
+        if node is None:
+            job = await self._manager.load(paths, parallelism=parallelism, bandwidth=bandwidth, tier=tier)
+        else:
+            # In a cluster each page is loaded by its block's owner: here, those of this worker's blocks.
+            size = self._service.pages.page_size
+            others = [] if owned_only else [m for m in node.view.active() if m.id != node.view.self_id]
+            request = {"paths": paths, "parallelism": parallelism, "bandwidth": bandwidth, "tier": tier}
+
+            async def everywhere(job: Job, here: Callable[[Job], Awaitable[None]]) -> None:
+                await load_everywhere(job, here, others=others, peers=node.peers, request=request)
+
+            job = await self._manager.load(
+                paths,
+                parallelism=parallelism,
+                bandwidth=bandwidth,
+                tier=tier,
+                wanted=lambda obj, index: node.owns(obj, index * size),
+                run=everywhere if others else None,
+            )
         body = job.to_json()
         return web.json_response(body, status=202, headers={"Location": f"{PREFIX}/jobs/{body['id']}"})
 
