@@ -112,4 +112,6 @@ def test_the_status_page_says_when_the_cache_is_unreachable(ui: AirflowUi, ui_ca
         ui.shot("status-page-unreachable")
     finally:
         ui_cache.start()
-    expect(ui.status_page().locator("#verdict")).not_to_contain_text("Unreachable")
+    status = ui.status_page()
+    expect(status.locator("#verdict")).not_to_contain_text("Unreachable")
+    expect(status.locator("#cluster")).to_have_count(0)  # a worker alone: nothing of a cluster
