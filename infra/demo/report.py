@@ -156,8 +156,9 @@ def tasks_table(summary: DemoSummary) -> Table:
         *(cell for run in (cold, warm) for cell in _task_cells(run.cache, run.wall_seconds)),
         style="bold",
     )
+    scraped = "the workers' /metrics, added up," if summary.worker_ids else "the worker's /metrics"
     table.caption = (
-        f"cache figures per task: the worker's /metrics sampled every {SAMPLE_INTERVAL:g} s and as each task "
+        f"cache figures per task: {scraped} sampled every {SAMPLE_INTERVAL:g} s and as each task "
         "starts and ends, split by the tasks' start and end in Airflow's DB"
     )
     return table
