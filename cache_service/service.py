@@ -53,7 +53,7 @@ class CacheService:
         self.staging = StagingArea(root / "staging")
         # Staged files take room on the disk tier from pages; the S3 API adds its multipart spool when built.
         self.reservations = Reservations(self.staging)
-        rules = PathRules(root / "state")
+        self.rules = rules = PathRules(root / "state")
         quotas = MountQuotas(self.mounts, config.mounts, {tier.medium: tier.capacity for tier in config.store.tiers})
         self.pages = PageStore(
             config.store,
@@ -96,7 +96,7 @@ class CacheService:
         """
         await self.pages.open()
         if self.cluster is not None:
-            await self.cluster.join(self.status)
+            await self.cluster.join(self.status, self.rules)
         interval = self.config.store.pressure_check_interval
         self._maintenance = asyncio.create_task(self.manager.maintain(interval), name="cache-maintenance")
         self.ready = True

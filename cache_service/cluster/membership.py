@@ -94,6 +94,7 @@ class Membership:
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self._leaving = False
+        self._listeners: dict[str, Callable[[], None]] = {}
 
     @property
     def worker_id(self) -> str:
@@ -181,6 +182,20 @@ class Membership:
         except (RedisError, OSError) as exc:
             log.warning("could not announce a change", extra={"bucket": invalidation.bucket, "error": str(exc)})
 
+    def listen(self, kind: str, heard: Callable[[], None]) -> None:
+        """Call ``heard`` whenever another worker announces an event of ``kind`` (see ``publish``)."""
+        self._listeners[kind] = heard
+
+    async def publish(self, kind: str) -> None:
+        """Tell every other worker that something of ``kind`` changed in Redis.
+
+        Raises ``ClusterError`` when Redis does not answer.
+        """
+        try:
+            await self._redis.publish(EVENTS, json.dumps({"kind": kind, "origin": self._me.id}))
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
+
     async def _announce_members(self) -> None:
         await self._redis.publish(EVENTS, json.dumps({"kind": "members", "origin": self._me.id}))
 
@@ -262,7 +277,10 @@ class Membership:
             return
         if not isinstance(event, dict) or event.get("origin") == self._me.id:
             return
-        if event.get("kind") == "members":
+        listener = self._listeners.get(str(event.get("kind")))
+        if listener is not None:
+            listener()
+        elif event.get("kind") == "members":
             self._changed.set()
         elif event.get("kind") == "invalidate":
             try:

@@ -17,11 +17,13 @@ from cache_service.cluster.member import Member, MemberStats
 from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PeerReader
 from cache_service.cluster.routing import BlockRouter
+from cache_service.cluster.rules import SharedRules
 from cache_service.cluster.staging import StagingHomes
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig
 from cache_service.jobs.model import Job
+from cache_service.management.rules import PathRules
 from cache_service.page_store import ObjectIdentity, PageStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class ClusterNode:
     hand_over: HandOver
     poll: float
     homes: StagingHomes
+    rules: SharedRules | None = None
+    """The cluster's pins and TTLs, once joined."""
 
     @classmethod
     def build(
@@ -96,8 +100,9 @@ class ClusterNode:
         """The cluster as this worker sees it now."""
         return self.membership.view
 
-    async def join(self, statuses: ChangeLog) -> None:
-        """Join the cluster; from now on changes the others announce are applied to ``statuses``.
+    async def join(self, statuses: ChangeLog, rules: PathRules) -> None:
+        """Join the cluster; from now on changes the others announce are applied to ``statuses``, and ``rules`` are
+        the cluster's pins and TTLs.
 
         Raises ``ClusterError`` (Redis does not answer, or this identity is taken).
         """
@@ -109,6 +114,8 @@ class ClusterNode:
                 statuses.apply(change.bucket, change.prefix, exact=change.exact)
 
         await self.membership.join(received)
+        self.rules = SharedRules(self.membership, rules)
+        await self.rules.join()
         self.watch.start()
 
     async def leave(self) -> None:

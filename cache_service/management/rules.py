@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cache_service.namespace.paths import is_within
 
@@ -28,8 +29,25 @@ class PathRules:
 
     def _save(self) -> None:
         tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pins": sorted(self._pins), "ttls": self._ttls}, indent=1))
+        tmp.write_text(json.dumps(self.snapshot(), indent=1))
         os.replace(tmp, self._file)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every pin and TTL as JSON-ready data (what ``replace`` takes)."""
+        return {"pins": sorted(self._pins), "ttls": dict(sorted(self._ttls.items()))}
+
+    def replace(self, snapshot: dict[str, Any]) -> None:
+        """Take the pins and TTLs of ``snapshot`` (a cluster's, shared by every worker) instead of these.
+
+        Raises ``ValueError`` for a snapshot that is not one.
+        """
+        try:
+            pins = {str(p) for p in snapshot.get("pins", [])}
+            ttls = {str(p): float(t) for p, t in dict(snapshot.get("ttls", {})).items()}
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a snapshot of pins and TTLs: {exc}") from None
+        self._pins, self._ttls = pins, ttls
+        self._save()
 
     def pin(self, path: str) -> None:
         """Protect everything at or below ``path`` from eviction."""

@@ -25,6 +25,7 @@ from cache_service.admin_client import job_route
 from cache_service.api.admin import fields
 from cache_service.api.admin.errors import AdminError, invalid, translate
 from cache_service.cluster.drain import DrainRefusedError, check_drainable
+from cache_service.cluster.fanout import everywhere
 from cache_service.cluster.identity import is_worker_id
 from cache_service.cluster.peers import PeerError
 from cache_service.cluster.report import cluster_json, cluster_totals
@@ -94,16 +95,19 @@ class AdminApi:
                     path_field="paths",
                 ),
             ),
-            _route("free", POST=_Endpoint(self._free, body=frozenset({"paths"}), path_field="paths")),
+            _route("free", POST=_Endpoint(self._free, body=frozenset({"paths", "local"}), path_field="paths")),
             _route(
-                "purge", POST=_Endpoint(self._purge, body=frozenset({"target", "dry_run", "paths"}), path_field="paths")
+                "purge",
+                POST=_Endpoint(
+                    self._purge, body=frozenset({"target", "dry_run", "paths", "local"}), path_field="paths"
+                ),
             ),
             _route("pin", POST=_Endpoint(self._pin, body=frozenset({"path"}))),
             _route("unpin", POST=_Endpoint(self._unpin, body=frozenset({"path"}))),
             _route("purges", GET=_Endpoint(self._purges, query=frozenset({"limit"}))),
             _route("pins", GET=_Endpoint(self._pins)),
             _route("ttl", GET=_Endpoint(self._ttls), POST=_Endpoint(self._set_ttl, body=frozenset({"path", "ttl"}))),
-            _route("ttl/sweep", POST=_Endpoint(self._sweep_ttl, body=frozenset())),
+            _route("ttl/sweep", POST=_Endpoint(self._sweep_ttl, body=frozenset({"local"}))),
             _route("jobs", GET=_Endpoint(self._jobs)),
             _route("jobs/{id}", GET=_Endpoint(self._job), DELETE=_Endpoint(self._cancel)),
             _route("jobs/{id}/cancel", POST=_Endpoint(self._cancel, body=frozenset())),
@@ -296,30 +300,62 @@ class AdminApi:
         return web.json_response(body, status=202, headers={"Location": body["job_url"]})
 
     async def _free(self, call: _Call) -> web.Response:
-        return web.json_response((await self._manager.free(fields.paths(call.body, "paths"))).to_json())
+        paths = fields.paths(call.body, "paths")
+
+        async def here() -> dict[str, Any]:
+            return (await self._manager.free(paths)).to_json()
+
+        return web.json_response(await self._everywhere(call, "free", {"paths": paths}, here))
 
     async def _purge(self, call: _Call) -> web.Response:
         target = fields.fraction(call.body, "target")
         dry_run = fields.flag(call.body, "dry_run", default=False)
         paths = fields.paths(call.body, "paths") if call.body.get("paths") is not None else None
-        report = await self._manager.purge(target=target, dry_run=dry_run, paths=paths)
-        return web.json_response(report.to_json())
+
+        async def here() -> dict[str, Any]:
+            return (await self._manager.purge(target=target, dry_run=dry_run, paths=paths)).to_json()
+
+        body = {"target": target, "dry_run": dry_run, "paths": paths}
+        return web.json_response(await self._everywhere(call, "purge", body, here))
+
+    async def _everywhere(
+        self, call: _Call, route: str, body: dict[str, Any], here: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """``here`` alone on a worker alone or when asked ``local``; else on every worker of the cluster, merged."""
+        node = self._service.cluster
+        if node is None or fields.flag(call.body, "local", default=False):
+            return await here()
+        return await everywhere(node, route, body, here)
 
     async def _pin(self, call: _Call) -> web.Response:
         path = fields.path(fields.required(call.body, "path"), "path")
-        return web.json_response((await self._manager.pin(path)).to_json())
+        report = await self._manager.pin(path)
+        await self._share_rules()
+        return web.json_response(report.to_json())
 
     async def _unpin(self, call: _Call) -> web.Response:
         path = fields.path(fields.required(call.body, "path"), "path")
-        return web.json_response((await self._manager.unpin(path)).to_json())
+        report = await self._manager.unpin(path)
+        await self._share_rules()
+        return web.json_response(report.to_json())
 
     async def _set_ttl(self, call: _Call) -> web.Response:
         path = fields.path(fields.required(call.body, "path"), "path")
         seconds = fields.ttl(call.body)
-        return web.json_response((await self._manager.set_ttl(path, seconds)).to_json())
+        report = await self._manager.set_ttl(path, seconds)
+        await self._share_rules()
+        return web.json_response(report.to_json())
 
-    async def _sweep_ttl(self, _: _Call) -> web.Response:
-        return web.json_response((await self._manager.sweep_ttl()).to_json())
+    async def _share_rules(self) -> None:
+        node = self._service.cluster
+        if node is not None and node.rules is not None:
+            await node.rules.share()
+
+    async def _sweep_ttl(self, call: _Call) -> web.Response:
+        async def here() -> dict[str, Any]:
+            return (await self._manager.sweep_ttl()).to_json()
+
+        return web.json_response(await self._everywhere(call, "ttl/sweep", {}, here))
 
     async def _cancel(self, call: _Call) -> web.Response:
         job_id = call.args["id"]
