@@ -21,7 +21,12 @@ from matplotlib.axes import Axes
 
 COLORS = {"cache": "#1f77b4", "nginx": "#7f7f7f", "S3 model": "#d62728", "in memory": "#2ca02c"}
 SPARK_COLORS = {"pass-through": "#7f7f7f", "cold": "#ff7f0e", "warm": "#1f77b4"}
-WARMUP_COLORS = {"boto3, one after another": "#7f7f7f", "boto3, all at once": "#bcbd22", "cache, 1 worker": "#1f77b4"}
+WARMUP_COLORS = {
+    "boto3, one after another": "#7f7f7f",
+    "boto3, all at once": "#bcbd22",
+    "cache, 1 worker": "#1f77b4",
+    "cache, 3 workers": "#17becf",
+}
 
 
 def _bars(axes: Axes, series: Mapping[str, Sequence[float]], colors: Mapping[str, str], unit: str) -> None:
@@ -110,7 +115,7 @@ def warmup(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
         Panel({short[k]: v for k, v in results["seconds"].items()}, colors, "seconds (lower is better)", "time"),
         Panel({short[k]: v for k, v in results["mb_per_s"].items()}, colors, "MB/s", "throughput"),
     ]
-    return _bar_panels(path, "warming a data set from S3: boto3 download_file and a cache load job", 10, panels)
+    return _bar_panels(path, "warming a data set from S3: boto3 download_file and cache load jobs", 11, panels)
 
 
 def ring(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:

@@ -48,8 +48,20 @@ GOALS: dict[str, Goal] = {
     "spark_cold_vs_passthrough": Goal("Spark scan, cold cache time / pass-through time", "<=", 1.15),
     "eviction_s3fifo_beats_lru_on_scans": Goal("S3-FIFO beats LRU on every scan-mixed trace", "is", True),
     "warmup_vs_boto3_one_worker": Goal("warmup, boto3 download_file in a loop / cache load job, 1 worker", ">=", 1.0),
+    "warmup_vs_boto3_three_workers": Goal(
+        "warmup, boto3 download_file in a loop / cache load job, 3-worker cluster", ">=", 2.5
+    ),
     "ring_max_over_mean_load": Goal("cluster ring, busiest worker's blocks / mean, 3 to 64 workers", "<=", 1.10),
     "ring_moved_vs_ideal": Goal("cluster ring, blocks moved on a join or leave, distance from 1/N", "<=", 0.10),
+    "cluster_reread_after_drain_s3_fraction": Goal(
+        "cluster, re-reading the warm data set after a drain: fraction read from S3", "<=", 0.05
+    ),
+    "cluster_reread_after_join_s3_fraction": Goal(
+        "cluster, re-reading the warm data set after a join: fraction read from S3", "<=", 0.05
+    ),
+    "cluster_two_workers_64k_rps_vs_nginx": Goal(
+        "warm 64 KiB requests/s, 2 workers (one per core) / nginx worker_processes auto", ">=", 0.5
+    ),
 }
 
 

@@ -47,12 +47,21 @@ def test_parquet_lookups_smoke_compares_the_s3_model_with_the_cache(tmp_path):
     assert section.results["cache_s3_bytes_read_while_measuring"] == 0
 
 
-def test_warmup_smoke_times_boto3_and_a_load_job_on_one_worker(tmp_path):
+def test_warmup_smoke_times_boto3_and_load_jobs_on_one_worker_and_on_three(tmp_path):
     section = warmup.run(False, smoke=True, work_dir=tmp_path / "work", img_dir=tmp_path / "img")
 
-    _assert_section(section, "warmup", {"warmup_vs_boto3_one_worker"}, tmp_path / "img")
-    setups = {r["setup"] for r in section.results["runs"]}
-    assert setups == {warmup.BOTO3, warmup.BOTO3_ALL, warmup.ONE_WORKER}
+    _assert_section(
+        section, "warmup", {"warmup_vs_boto3_one_worker", "warmup_vs_boto3_three_workers"}, tmp_path / "img"
+    )
+    runs = section.results["runs"]
+    assert {r["setup"] for r in runs} == {warmup.BOTO3, warmup.BOTO3_ALL, warmup.ONE_WORKER, warmup.THREE_WORKERS}
+    (cluster,) = [r for r in runs if r["setup"] == warmup.THREE_WORKERS]
+    assert len(cluster["s3_bytes_by_worker"]) == 3  # the load asked of one worker was read by every owner
+    assert (
+        sum(cluster["s3_bytes_by_worker"])
+        == section.results["plan"]["objects"] * section.results["plan"]["object_bytes"]
+    )
+    assert all(r["cpu_seconds"][warmup.MODEL] > 0 for r in runs)
     assert not list((tmp_path / "work").glob("boto3-*"))  # every download folder removed
 
 

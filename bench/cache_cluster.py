@@ -1,0 +1,141 @@
+"""A cache cluster for the benchmarks: a ``redis-server`` of its own and N workers sharing it and one admin token.
+
+Each cluster has its own Redis, so several can run side by side without meeting (Redis's pub/sub channels are
+shared by every database of a server). ``join()`` adds a worker configured as the others are; ``start()`` and
+``join()`` return once every worker routes by the same ring of active workers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from infra.cache_process import CacheProcess
+from infra.redis_server import RedisServer
+from infra.toml_writer import merge
+
+# Straight to loopback: a proxy configured in the environment must not sit between us and the workers.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def cluster_report(webhdfs_url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """``GET /admin/v1/cluster`` of the worker at ``webhdfs_url``."""
+    with _DIRECT.open(f"{webhdfs_url}/admin/v1/cluster", timeout=timeout) as response:
+        report: dict[str, Any] = json.load(response)
+    return report
+
+
+def worker_id(worker: CacheProcess) -> str:
+    """The worker's id in the cluster (``w-`` and 12 hex digits)."""
+    return str(cluster_report(worker.webhdfs_url)["worker"])
+
+
+def pin_to_core(pid: int, core: int) -> None:
+    """Pin every thread of process ``pid`` to CPU ``core`` with ``taskset -a -p -c`` (threads it starts later inherit
+    it). Raises ``RuntimeError`` if taskset fails."""
+    done = subprocess.run(["taskset", "-a", "-p", "-c", str(core), str(pid)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"taskset could not pin {pid} to core {core}: {done.stderr.strip()}")
+
+
+class CacheCluster:
+    """Redis and ``size`` workers under ``state_dir``, each mounting ``mounts`` with ``overrides`` merged into its
+    config; ``options`` go to every ``CacheProcess`` (capacities). A context manager, or ``start()`` and ``stop()``;
+    ``stop()`` also removes the workers' disk tiers."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        size: int,
+        *,
+        s3_endpoint: str,
+        mounts: Mapping[str, str],
+        overrides: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        self.state_dir = state_dir.resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.state_dir)
+        self.token = secrets.token_urlsafe(24)
+        self._s3_endpoint = s3_endpoint
+        self._mounts = dict(mounts)
+        self._config = merge({"cluster": {"redis_url": self.redis.url}}, dict(overrides or {}))
+        self._options = options
+        self.workers: list[CacheProcess] = []
+        for _ in range(size):
+            self.workers.append(self._worker())
+
+    def _worker(self) -> CacheProcess:
+        index = len(self.workers)
+        return CacheProcess(
+            self.state_dir / f"worker-{index}",
+            s3_endpoint=self._s3_endpoint,
+            mounts=self._mounts,
+            admin_token=self.token,
+            overrides=self._config,
+            **self._options,
+        )
+
+    @property
+    def urls(self) -> list[str]:
+        """Every worker's WebHDFS URL, in the order they were started."""
+        return [w.webhdfs_url for w in self.workers]
+
+    def start(self) -> CacheCluster:
+        """Start Redis and the workers; returns once each sees all of them active."""
+        self.redis.start()
+        try:
+            for worker in self.workers:
+                worker.start()
+            self.wait_for_ring(self.workers, len(self.workers))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def join(self) -> CacheProcess:
+        """Start one more worker, configured as the others; returns it once every running worker sees it active."""
+        worker = self._worker()
+        self.workers.append(worker)
+        worker.start()
+        running = [w for w in self.workers if w.running]
+        self.wait_for_ring(running, len(running))
+        return worker
+
+    @staticmethod
+    def wait_for_ring(workers: list[CacheProcess], active: int, timeout: float = 60.0) -> None:
+        """Wait until each of ``workers`` counts ``active`` active workers. Raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        pending = list(workers)
+        while pending:
+            counts = [sum(m["state"] == "active" for m in cluster_report(w.webhdfs_url)["members"]) for w in pending]
+            pending = [w for w, n in zip(pending, counts, strict=True) if n != active]
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} workers do not see {active} active workers: {counts}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop every worker, then Redis, and remove the workers' disk tiers (their logs stay)."""
+        try:
+            for worker in self.workers:
+                worker.stop()
+        finally:
+            self.redis.stop()
+            for worker in self.workers:
+                shutil.rmtree(worker.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> CacheCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
