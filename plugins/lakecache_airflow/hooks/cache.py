@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
@@ -342,6 +342,72 @@ class CacheHook(BaseHook):
             if deadline is not None and time.monotonic() >= deadline:
                 raise AirflowException(f"Lakecache job {job_id} did not finish within {timeout:g}s")
             time.sleep(poll_interval)
+
+    def drain(self, worker: str, budget: int | None = None) -> dict[str, Any]:
+        """Start draining cache worker ``worker`` out of the cluster (``POST /admin/v1/cluster/drain``); returns the
+        job at once: ``id``, ``state``, ``progress``, ``message``, ``worker`` and ``job_url``, the job on the worker
+        being drained (any worker takes the request and hands it to that one).
+
+        ``budget`` caps the bytes of pages handed to their new owners (None: the worker's ``handoff_budget``).
+        Raises ``CacheApiError``: ``NotFound`` (no such worker), ``Conflict`` (already draining, or the last active
+        worker), ``NotClustered``, ``InvalidArgument``.
+        """
+        body: dict[str, Any] = {"worker": worker}
+        if budget is not None:
+            body["budget"] = budget
+        return cast("dict[str, Any]", self._call("POST", "cluster/drain", body))
+
+    def drain_job(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """The record of a drain job now, read at its ``job_url`` (the drained worker keeps its jobs)."""
+        endpoint, route = self._job_endpoint(job)
+        request = endpoint.request("GET", route)
+        response = self._send(request.method, request.url, headers=request.headers)
+        return cast("dict[str, Any]", endpoint.answer(request, response.status_code, response.content))
+
+    def cancel_drain(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Cancel a drain job at its ``job_url``: a drain stopped before its worker left makes it active again."""
+        endpoint, route = self._job_endpoint(job)
+        request = endpoint.request("DELETE", route)
+        response = self._send(request.method, request.url, headers=request.headers)
+        return cast("dict[str, Any]", endpoint.answer(request, response.status_code, response.content))
+
+    def wait_for_drain(
+        self, job: Mapping[str, Any], *, poll_interval: float = 2.0, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Poll a drain job (as ``drain`` returned it) at its ``job_url`` until it finishes; its final record.
+
+        Tolerates ``UNAVAILABLE_RETRIES`` consecutive transient failures, then raises the last one. Raises
+        ``AirflowException`` after ``timeout`` seconds (the drain goes on: ``cancel_drain`` stops it).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
+        while True:
+            try:
+                record = self.drain_job(job)
+            except AirflowException as exc:
+                if not is_transient(exc):
+                    raise
+                failures += 1
+                if failures > UNAVAILABLE_RETRIES:
+                    raise
+                self.log.warning("%s; retrying (%d of %d)", exc, failures, UNAVAILABLE_RETRIES)
+            else:
+                failures = 0
+                if record["state"] in FINISHED_STATES:
+                    return record
+            if deadline is not None and time.monotonic() >= deadline:
+                raise AirflowException(
+                    f"the drain of cache worker {job.get('worker')} did not finish within {timeout:g}s"
+                )
+            time.sleep(poll_interval)
+
+    def _job_endpoint(self, job: Mapping[str, Any]) -> tuple[CacheEndpoint, str]:
+        """The worker a job runs on (from its ``job_url``, with this connection's token) and the job's route."""
+        url = str(job.get("job_url") or "")
+        base, marker, route = url.partition(ADMIN_PREFIX + "/")
+        if not marker or not route:
+            return self.endpoint, job_route(str(job.get("id")))
+        return replace(self.endpoint, url=base.rstrip("/")), route
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the cache answers and accepts the token; Airflow's "Test connection" button calls this."""
