@@ -5,12 +5,20 @@ group's MinSize/MaxSize (SetDesiredCapacity); ``schedule(actions)`` stores sched
 (PutScheduledUpdateGroupAction), so that peak windows are applied by AWS itself even when Airflow is down.
 Graceful scale-in on an ASG belongs to the group: termination policies, scale-in protection and lifecycle hooks
 decide which instances go and how they drain.
+
+With a cache cluster (``cache``), the scaler chooses the instances that leave instead: the newest in-service ones
+not protected from scale-in. It drains the cache worker of each (found by the instance's private IP and DNS name,
+DescribeInstances), and only then terminates them with TerminateInstanceInAutoScalingGroup, decrementing the
+desired capacity; a drain that fails terminates nothing. The group's ``autoscaling:EC2_INSTANCE_TERMINATING``
+lifecycle hook (``put_drain_hook``) holds every instance the group itself terminates (a scheduled action, a health
+replacement, a rebalance) in ``Terminating:Wait``: ``scale_to`` drains those first and completes their lifecycle
+action with CONTINUE, and completes it at once for the instances it drained itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +26,21 @@ from lakecache_airflow.scaling import aws
 from lakecache_airflow.scaling.base import (
     ClusterNotFoundError,
     ClusterState,
+    Node,
     ScaleResult,
     check_target,
     clamp_to_backend,
 )
+from lakecache_airflow.scaling.cache_nodes import NodeCaches
 from lakecache_airflow.scaling.policy import PolicyConfig, Window
 from lakecache_airflow.scaling.retry import Attempts, Backoff
 
 #: Lifecycle states of an instance that serves work.
 SERVING_STATES = frozenset({"InService"})
+#: The lifecycle hook ``put_drain_hook`` adds: terminations wait in ``Terminating:Wait`` for the cache's drain.
+DRAIN_HOOK = "lakecache-drain"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+WAITING_TO_TERMINATE = "Terminating:Wait"
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class AutoScalingGroupScaler(aws.AwsScaler):
     :param backoff: how to retry throttling, ``ScalingActivityInProgress`` and capacity errors.
     :param honor_cooldown: pass HonorCooldown to SetDesiredCapacity (the group's own cooldown then applies on top
         of the policy's).
+    :param cache: the cache cluster whose workers run on the instances: drained before their instance goes.
+    :param ec2: a boto3 ``ec2`` client (DescribeInstances: the instances' addresses); by default one like ``client``.
     """
 
     backend = "asg"
@@ -90,10 +106,14 @@ class AutoScalingGroupScaler(aws.AwsScaler):
         backoff: Backoff | None = None,
         honor_cooldown: bool = False,
         on_retry: Callable[[str], None] | None = None,
+        cache: NodeCaches | None = None,
+        ec2: Any = None,
     ) -> None:
         self.group = group
         self.honor_cooldown = honor_cooldown
+        self.cache = cache
         self._connect(client, region=region, endpoint_url=endpoint_url, backoff=backoff, on_retry=on_retry)
+        self.ec2 = ec2 if ec2 is not None else aws.client("ec2", region=region, endpoint_url=endpoint_url)
 
     @property
     def _target(self) -> str:
@@ -135,9 +155,20 @@ class AutoScalingGroupScaler(aws.AwsScaler):
         """
         check_target(target)
         attempts = Attempts()
-        before = self._state(self._describe(attempts))
-        requested, notes = clamp_to_backend(target, before)
-        if requested != before.desired:
+        group = self._describe(attempts)
+        notes: list[str] = []
+        if self.cache is not None:
+            notes.extend(self._complete_waiting(group, attempts))
+            group = self._describe(attempts) if notes else group
+        before = self._state(group)
+        requested, clamped = clamp_to_backend(target, before)
+        notes.extend(clamped)
+        removed: list[Node] = []
+        if self.cache is not None and requested < before.desired:
+            removed, drained = self._drain_and_terminate(group, before.desired - requested, attempts)
+            notes.extend(drained)
+            group = self._describe(attempts)
+        if requested != int(group["DesiredCapacity"]):
             self._call(
                 "SetDesiredCapacity",
                 attempts,
@@ -146,8 +177,111 @@ class AutoScalingGroupScaler(aws.AwsScaler):
                 DesiredCapacity=requested,
                 HonorCooldown=self.honor_cooldown,
             )
-        after = self._state(self._describe(attempts))
-        return self._result(attempts, target, requested, before, after, notes)
+        final = self._describe(attempts)
+        after = self._state(final)
+        result = self._result(attempts, target, requested, before, after, notes)
+        known = {i["InstanceId"] for i in group.get("Instances") or []}
+        new = [i["InstanceId"] for i in final.get("Instances") or [] if i["InstanceId"] not in known]
+        added = self._nodes(new, attempts) if new and self.cache is not None else []
+        return replace(result, added=tuple(added), removed=tuple(removed))
+
+    # --- the cache cluster on the instances ----------------------------------------------------------------------
+
+    def put_drain_hook(self, *, name: str = DRAIN_HOOK, heartbeat_timeout: int = 3600) -> None:
+        """Add (or update) the group's TERMINATING lifecycle hook: an instance the group terminates waits in
+        ``Terminating:Wait`` until ``scale_to`` drained its cache worker, or ``heartbeat_timeout`` seconds."""
+        self._call(
+            "PutLifecycleHook",
+            Attempts(),
+            "put_lifecycle_hook",
+            AutoScalingGroupName=self.group,
+            LifecycleHookName=name,
+            LifecycleTransition=TERMINATING,
+            HeartbeatTimeout=heartbeat_timeout,
+            DefaultResult="CONTINUE",
+        )
+
+    def lifecycle_hooks(self) -> list[dict[str, Any]]:
+        """The group's lifecycle hooks (DescribeLifecycleHooks)."""
+        answer = self._call(
+            "DescribeLifecycleHooks", Attempts(), "describe_lifecycle_hooks", AutoScalingGroupName=self.group
+        )
+        return list(answer.get("LifecycleHooks") or [])
+
+    def _nodes(self, instance_ids: Sequence[str], attempts: Attempts) -> list[Node]:
+        """The instances as nodes (private IP and DNS name), newest launch first."""
+        answer = aws.call(
+            lambda: self.ec2.describe_instances(InstanceIds=list(instance_ids)),
+            what=f"ec2 DescribeInstances for {self._target}",
+            backoff=self.backoff,
+            attempts=attempts,
+            on_retry=self.on_retry,
+        )
+        found = [i for r in answer.get("Reservations") or [] for i in r.get("Instances") or []]
+        found.sort(key=lambda i: (i.get("LaunchTime") or 0, i["InstanceId"]), reverse=True)
+        return [
+            Node(i["InstanceId"], tuple(a for a in (i.get("PrivateIpAddress"), i.get("PrivateDnsName")) if a))
+            for i in found
+        ]
+
+    def _drain_and_terminate(
+        self, group: dict[str, Any], count: int, attempts: Attempts
+    ) -> tuple[list[Node], list[str]]:
+        """Drain the cache workers of the ``count`` newest unprotected in-service instances, then terminate them."""
+        candidates = [
+            i["InstanceId"]
+            for i in group.get("Instances") or []
+            if i.get("LifecycleState") in SERVING_STATES and not i.get("ProtectedFromScaleIn")
+        ]
+        victims = self._nodes(candidates, attempts)[:count] if candidates else []
+        notes = list(self.cache.drain_nodes(victims)) if self.cache is not None else []
+        for node in victims:
+            self._call(
+                "TerminateInstanceInAutoScalingGroup",
+                attempts,
+                "terminate_instance_in_auto_scaling_group",
+                InstanceId=node.name,
+                ShouldDecrementDesiredCapacity=True,
+            )
+        notes.extend(self._complete([n.name for n in victims], attempts))
+        return victims, notes
+
+    def _complete_waiting(self, group: dict[str, Any], attempts: Attempts) -> list[str]:
+        """Drain the cache workers of instances the group holds in ``Terminating:Wait``, then let them go."""
+        waiting = [
+            i["InstanceId"] for i in group.get("Instances") or [] if i.get("LifecycleState") == WAITING_TO_TERMINATE
+        ]
+        if not waiting or self.cache is None:
+            return []
+        notes = list(self.cache.drain_nodes(self._nodes(waiting, attempts)))
+        return notes + self._complete(waiting, attempts)
+
+    def _complete(self, instance_ids: Sequence[str], attempts: Attempts) -> list[str]:
+        """CONTINUE the TERMINATING lifecycle actions of ``instance_ids`` still waiting on them."""
+        if not instance_ids:
+            return []
+        waiting = {
+            i["InstanceId"]
+            for i in self._describe(attempts).get("Instances") or []
+            if i.get("LifecycleState") == WAITING_TO_TERMINATE and i["InstanceId"] in instance_ids
+        }
+        if not waiting:
+            return []  # terminated at once: the group has no TERMINATING hook (or, on the emulator, ignores it)
+        hooks = [h["LifecycleHookName"] for h in self.lifecycle_hooks() if h.get("LifecycleTransition") == TERMINATING]
+        notes = []
+        for instance in sorted(waiting):
+            for hook in hooks:
+                self._call(
+                    "CompleteLifecycleAction",
+                    attempts,
+                    "complete_lifecycle_action",
+                    AutoScalingGroupName=self.group,
+                    LifecycleHookName=hook,
+                    InstanceId=instance,
+                    LifecycleActionResult="CONTINUE",
+                )
+            notes.append(f"instance {instance}: lifecycle action completed with CONTINUE after its drain")
+        return notes
 
     def schedule(self, actions: Sequence[ScheduledAction]) -> list[str]:
         """Store ``actions`` on the group (an action of the same name is replaced); returns their names.

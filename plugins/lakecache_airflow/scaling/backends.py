@@ -20,6 +20,12 @@ The ``[backend]`` and ``[demand]`` tables of a policy file (the policy itself ig
     group_type = "TASK"                  # or CORE, or instance_group_id = "ig-..."
     decommission_timeout = "1h"
 
+    [backend.cache]                      # the cache cluster runs on the nodes: drain before removing, wait on join
+    conn_id = "lakecache_default"        # the Airflow connection to any of its workers
+    drain_timeout = "30m"                # per worker; a slower drain is cancelled and the scale-in stopped
+    join_timeout = "10m"                 # a new node's cache worker must be active by then
+    # budget = 1073741824                # bytes of pages each drained worker hands over (default: its own)
+
     [demand]
     spark_master_ui = "http://spark-master:8080"   # default for the spark backend: its own master
     cache_url = "http://cache:9870"                 # the cache's admin API (WebHDFS port)
@@ -33,7 +39,8 @@ from typing import Any
 
 from lakecache_airflow.scaling.aws_asg import AutoScalingGroupScaler
 from lakecache_airflow.scaling.aws_emr import EmrInstanceGroupScaler
-from lakecache_airflow.scaling.base import BackendUnavailableError, Scaler, ScalingError
+from lakecache_airflow.scaling.base import BackendUnavailableError, Node, Scaler, ScalingError
+from lakecache_airflow.scaling.cache_nodes import NodeCaches
 from lakecache_airflow.scaling.demand import Demand, from_cache_status, read_cache, read_spark_master
 from lakecache_airflow.scaling.policy import PolicyConfigError, parse_duration
 from lakecache_airflow.scaling.retry import Backoff
@@ -48,6 +55,55 @@ _KIND_KEYS: Mapping[str, frozenset[str]] = {
     ),
 }
 _REQUIRED: Mapping[str, str] = {"spark": "state_dir", "asg": "group", "emr": "cluster_id"}
+_CACHE_KEYS = frozenset({"conn_id", "drain_timeout", "join_timeout", "budget", "poll_interval"})
+
+
+@dataclass(frozen=True)
+class CacheFollowing:
+    """A validated ``[backend.cache]``: the cache cluster whose workers run on the nodes, and its timeouts."""
+
+    conn_id: str = "lakecache_default"
+    drain_timeout: float = 1800.0
+    join_timeout: float = 600.0
+    budget: int | None = None
+    poll_interval: float = 2.0
+
+    @classmethod
+    def from_dict(cls, data: Any, kind: str) -> CacheFollowing:
+        """Raises ``PolicyConfigError`` (one line) for an unknown or bad setting, or a backend that cannot drain."""
+        if not isinstance(data, Mapping):
+            raise PolicyConfigError("backend.cache must be a table")
+        if kind == "emr":
+            raise PolicyConfigError(
+                "backend.cache: the emr backend cannot drain cache workers yet (EMR picks the nodes it shrinks); "
+                "see docs/autoscaling.md"
+            )
+        unknown = sorted(set(data) - _CACHE_KEYS)
+        if unknown:
+            raise PolicyConfigError(
+                f"backend.cache: unknown option {unknown[0]!r} (known: {', '.join(sorted(_CACHE_KEYS))})"
+            )
+        budget = data.get("budget")
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
+            raise PolicyConfigError(f"backend.cache.budget: a positive number of bytes, not {budget!r}")
+        seconds = {
+            key: parse_duration(data[key], f"backend.cache.{key}").total_seconds()
+            for key in ("drain_timeout", "join_timeout", "poll_interval")
+            if key in data
+        }
+        return cls(conn_id=str(data.get("conn_id") or cls.conn_id), budget=budget, **seconds)
+
+    def node_caches(self) -> NodeCaches:
+        """The cache cluster behind the Airflow connection ``conn_id``."""
+        from lakecache_airflow.hooks.cache import CacheHook  # Airflow loads slowly: only when a cache is followed
+
+        return NodeCaches(
+            CacheHook(self.conn_id),
+            drain_timeout=self.drain_timeout,
+            join_timeout=self.join_timeout,
+            budget=self.budget,
+            poll_interval=self.poll_interval,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +115,7 @@ class BackendConfig:
     backoff: Backoff = field(default_factory=Backoff)
     spark_master_ui: str | None = None
     cache_url: str | None = None
+    cache: CacheFollowing | None = None
 
     @classmethod
     def from_dict(
@@ -94,12 +151,14 @@ class BackendConfig:
             raise PolicyConfigError(
                 f"demand: unknown setting {unknown_demand[0]!r} (known: cache_url, spark_master_ui)"
             )
+        following = backend.get("cache")
         return cls(
             kind=chosen,
             options=options,
             backoff=_backoff(backend.get("retry") or {}),
             spark_master_ui=demand.get("spark_master_ui") or None,
             cache_url=demand.get("cache_url") or None,
+            cache=CacheFollowing.from_dict(following, chosen) if following is not None else None,
         )
 
 
@@ -114,14 +173,21 @@ def _backoff(data: Any) -> Backoff:
         raise PolicyConfigError(f"backend.retry: {exc}") from None
 
 
-def build_scaler(config: BackendConfig, *, on_retry: Callable[[str], None] | None = None) -> Scaler:
-    """The scaler ``config`` names. Raises ``ScalingError`` (a Spark cluster that does not run, say)."""
+def build_scaler(
+    config: BackendConfig, *, on_retry: Callable[[str], None] | None = None, cache: NodeCaches | None = None
+) -> Scaler:
+    """The scaler ``config`` names. Raises ``ScalingError`` (a Spark cluster that does not run, say).
+
+    ``cache`` (else ``config.cache``'s, through its Airflow connection) is the cache cluster on the nodes.
+    """
     options = dict(config.options)
+    if cache is None and config.cache is not None:
+        cache = config.cache.node_caches()
     if config.kind == "spark":
         cluster = SparkStandaloneCluster.attach(
             options["state_dir"], decommission_timeout=float(options.get("decommission_timeout", 300.0))
         )
-        return SparkStandaloneScaler(cluster)
+        return SparkStandaloneScaler(cluster, cache=cache)
     if config.kind == "asg":
         return AutoScalingGroupScaler(
             str(options["group"]),
@@ -130,6 +196,7 @@ def build_scaler(config: BackendConfig, *, on_retry: Callable[[str], None] | Non
             honor_cooldown=bool(options.get("honor_cooldown", False)),
             backoff=config.backoff,
             on_retry=on_retry,
+            cache=cache,
         )
     if config.kind == "emr":
         return EmrInstanceGroupScaler(
@@ -182,3 +249,16 @@ def collect_demand(
     except Exception as exc:  # a cache that is down must not stop the cluster from scaling
         demand = demand.with_note(f"cache pressure unknown: {exc}")
     return demand
+
+
+def wait_for_cache_workers(config: BackendConfig, scaled: Mapping[str, Any] | None) -> dict[str, str]:
+    """After a scale (the ``ClusterScaleOperator``'s XCom): wait until every node it added runs an active cache
+    worker; returns node name -> worker id (empty when nothing was added or no cache is followed).
+
+    Raises ``CacheJoinTimeoutError`` naming the nodes still without one after ``[backend.cache] join_timeout``.
+    """
+    result = (scaled or {}).get("result") or {}
+    added = [Node.from_json(n) for n in result.get("added") or []]
+    if config.cache is None or not added:
+        return {}
+    return config.cache.node_caches().wait_for_nodes(added)

@@ -81,13 +81,35 @@ class ClusterState:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A compute node as its backend names it (``worker-2``, ``i-0abc...``) and the addresses it is reached at."""
+
+    name: str
+    addresses: tuple[str, ...]
+
+    def has_address(self, host: str) -> bool:
+        """True when ``host`` is one of this node's addresses (without case)."""
+        return host.lower() in {a.lower() for a in self.addresses if a}
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the DAG's tasks pass along in XCom)."""
+        return {"name": self.name, "addresses": list(self.addresses)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Node:
+        """The node of ``to_json``."""
+        return cls(str(data["name"]), tuple(str(a) for a in data.get("addresses") or ()))
+
+
+@dataclass(frozen=True)
 class ScaleResult:
     """What a ``scale_to`` call did.
 
     ``target`` is what was asked, ``requested`` what was sent to the backend (the target clamped to the
     backend's own limits), ``after`` the size the backend reports once the call returned. ``attempts`` counts
     backend calls including retries; ``retries`` says why each retried call failed; ``notes`` holds anything an
-    operator should read (a clamp, a forced decommission).
+    operator should read (a clamp, a forced decommission, a cache worker drained). ``added``/``removed`` name the
+    nodes started and stopped, when the backend knows them (their cache workers are found by their addresses).
     """
 
     backend: str
@@ -98,6 +120,8 @@ class ScaleResult:
     attempts: int = 1
     retries: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    added: tuple[Node, ...] = ()
+    removed: tuple[Node, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -116,6 +140,8 @@ class ScaleResult:
             "attempts": self.attempts,
             "retries": list(self.retries),
             "notes": list(self.notes),
+            "added": [node.to_json() for node in self.added],
+            "removed": [node.to_json() for node in self.removed],
         }
 
 

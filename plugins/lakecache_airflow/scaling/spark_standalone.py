@@ -43,10 +43,12 @@ from lakecache_airflow.scaling.base import (
     ClusterNotFoundError,
     ClusterState,
     DecommissionTimeoutError,
+    Node,
     ScaleResult,
     ScalingError,
     check_target,
 )
+from lakecache_airflow.scaling.cache_nodes import NodeCaches
 from lakecache_airflow.scaling.demand import get_json
 
 LOOPBACK = "127.0.0.1"
@@ -98,6 +100,7 @@ class DaemonRecord:
     log: str
     work_dir: str = ""
     started_at: float = field(default_factory=time.time)
+    host: str = ""  # a worker's own address; empty: the cluster's host
 
     @property
     def marker(self) -> str:
@@ -118,6 +121,15 @@ class ClusterRecord:
     workers: list[DaemonRecord] = field(default_factory=list)
     next_worker: int = 1
     last_change: float | None = None
+    worker_hosts: list[str] = field(default_factory=list)
+
+    def host_of(self, daemon: DaemonRecord) -> str:
+        """The address ``daemon`` listens on."""
+        return daemon.host or self.host
+
+    def node(self, worker: DaemonRecord) -> Node:
+        """``worker`` as a compute node: its name and its address (where its node's cache worker is found)."""
+        return Node(worker.name, (self.host_of(worker),))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClusterRecord:
@@ -133,7 +145,18 @@ class ClusterRecord:
             workers=[DaemonRecord(**w) for w in data.get("workers", [])],
             next_worker=int(data.get("next_worker", 1)),
             last_change=data.get("last_change"),
+            worker_hosts=[str(h) for h in data.get("worker_hosts", [])],
         )
+
+
+@dataclass(frozen=True)
+class Resize:
+    """What ``resize`` did: the ALIVE workers ``before``, the workers ``added`` and ``removed``, and notes."""
+
+    before: int
+    added: tuple[DaemonRecord, ...] = ()
+    removed: tuple[DaemonRecord, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class SparkStandaloneCluster:
@@ -144,6 +167,9 @@ class SparkStandaloneCluster:
     :param daemon_memory: heap of the master and worker JVMs (``SPARK_DAEMON_MEMORY``).
     :param detach: start processes in their own session, so that they outlive this process (a cluster started
         from a terminal). Processes started by a process that ``attach``-ed always are.
+    :param worker_hosts: addresses for the workers, one each, as if each worker were a node of its own (locally:
+        loopback addresses such as 127.0.1.1, 127.0.1.2...; a cache worker of the node listens on the same one). A
+        new worker takes the first one no running worker holds, else ``host``.
     :param decommission_timeout: seconds a decommissioned worker's executors get to finish before the worker is
         stopped anyway.
     :param start_timeout: seconds a process gets to answer (JVMs start slowly on a busy machine).
@@ -159,6 +185,7 @@ class SparkStandaloneCluster:
         daemon_memory: str = "256m",
         conf: Mapping[str, str] | None = None,
         detach: bool = False,
+        worker_hosts: Sequence[str] = (),
         decommission_timeout: float = 300.0,
         start_timeout: float = 180.0,
     ) -> None:
@@ -173,6 +200,7 @@ class SparkStandaloneCluster:
             worker_memory=worker_memory,
             daemon_memory=daemon_memory,
             detach=detach,
+            worker_hosts=list(worker_hosts),
         )
         self._attached = False
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -312,41 +340,51 @@ class SparkStandaloneCluster:
 
     # --- scaling -------------------------------------------------------------------------------------------------
 
-    def resize(self, target: int, *, graceful: bool = True, force: bool = True) -> tuple[int, list[str]]:
-        """Start or take away workers until ``target`` are ALIVE; returns the ALIVE count before, and notes.
+    def resize(
+        self,
+        target: int,
+        *,
+        graceful: bool = True,
+        force: bool = True,
+        before_removal: Callable[[Sequence[DaemonRecord]], Sequence[str]] | None = None,
+    ) -> Resize:
+        """Start or take away workers until ``target`` are ALIVE; returns what was done.
 
         Workers taken away are idle ones first, then the newest. Graceful: each is decommissioned and stopped once
         its executors are gone; one still busy after ``decommission_timeout`` is stopped anyway when ``force``
         (Spark retries its tasks elsewhere; a note says so), else ``DecommissionTimeoutError`` is raised and it
-        stays decommissioned. Raises ``BackendUnavailableError`` (master down) or ``ScalingError`` (a worker did
-        not start).
+        stays decommissioned. ``before_removal`` is called with the workers chosen to leave before anything is done
+        to them (its notes are kept): an error it raises stops the scale-in with every worker still running.
+        Raises ``BackendUnavailableError`` (master down) or ``ScalingError`` (a worker did not start).
         """
         check_target(target)
         with self._locked():
             before = len(self.alive_workers())
             if target > before:
-                self._add_workers(target - before)
-                return before, []
+                return Resize(before, added=tuple(self._add_workers(target - before)))
             if target < before:
-                return before, self._remove_workers(before - target, graceful=graceful, force=force)
-            return before, []
+                victims, notes = self._remove_workers(
+                    before - target, graceful=graceful, force=force, before_removal=before_removal
+                )
+                return Resize(before, removed=tuple(victims), notes=tuple(notes))
+            return Resize(before)
 
     def _add_workers(self, count: int) -> list[DaemonRecord]:
         if count <= 0:
             return []
-        ports = free_ports(2 * count, self.record.host)
         started = []
-        for i in range(count):
+        for _ in range(count):
+            host = self._free_host()
+            port, webui_port = free_ports(2, host)
             name = f"worker-{self.record.next_worker}"
             self.record.next_worker += 1
             work_dir = self.state_dir / "workers" / name
             work_dir.mkdir(parents=True, exist_ok=True)
             log = self.state_dir / "logs" / f"{name}.log"
-            port, webui_port = ports[2 * i], ports[2 * i + 1]
             argv = [
                 WORKER_CLASS,
                 self.master_url,
-                "--host", self.record.host,
+                "--host", host,
                 "--port", str(port),
                 "--webui-port", str(webui_port),
                 "--cores", str(self.record.worker_cores),
@@ -354,7 +392,8 @@ class SparkStandaloneCluster:
                 "--work-dir", str(work_dir),
                 "--properties-file", str(self.defaults_path),
             ]  # fmt: skip
-            record = DaemonRecord(name, self._spawn(argv, log), port, webui_port, str(log), str(work_dir))
+            pid = self._spawn(argv, log, host)
+            record = DaemonRecord(name, pid, port, webui_port, str(log), str(work_dir), host=host)
             self.record.workers.append(record)
             started.append(record)
         self._save()
@@ -364,9 +403,20 @@ class SparkStandaloneCluster:
         self._save()
         return started
 
-    def _remove_workers(self, count: int, *, graceful: bool, force: bool) -> list[str]:
+    def _free_host(self) -> str:
+        taken = {w.host for w in self.record.workers if self._running(w)}
+        return next((h for h in self.record.worker_hosts if h not in taken), self.record.host)
+
+    def _remove_workers(
+        self,
+        count: int,
+        *,
+        graceful: bool,
+        force: bool,
+        before_removal: Callable[[Sequence[DaemonRecord]], Sequence[str]] | None,
+    ) -> tuple[list[DaemonRecord], list[str]]:
         if count <= 0:
-            return []
+            return [], []
         entries = {int(w["port"]): w for w in self.master_json().get("workers", []) if w.get("state") == "ALIVE"}
         ours = [w for w in self.record.workers if w.port in entries and self._running(w)]
         # Idle workers first (nothing to wait for), then the newest (the oldest are the warmest).
@@ -375,6 +425,8 @@ class SparkStandaloneCluster:
         notes = []
         if len(victims) < count:
             notes.append(f"asked to remove {count} workers; only {len(victims)} were started by this cluster")
+        if before_removal is not None and victims:
+            notes.extend(before_removal(victims))
         if graceful:
             for worker in victims:
                 _signal(worker.pid, signal.SIGPWR)
@@ -396,7 +448,7 @@ class SparkStandaloneCluster:
         self.record.workers = [w for w in self.record.workers if w.name not in gone]
         self.record.last_change = time.time()
         self._save()
-        return notes
+        return victims, notes
 
     def _drained(self, worker: DaemonRecord, deadline: float) -> bool:
         """Wait until ``worker`` is DECOMMISSIONED at the master and runs no executor; False at ``deadline``."""
@@ -405,7 +457,7 @@ class SparkStandaloneCluster:
                 return True
             if self._state_of(worker) in ("DECOMMISSIONED", "DEAD", None):
                 try:
-                    own = get_json(f"http://{self.record.host}:{worker.webui_port}/json/", timeout=5.0)
+                    own = get_json(f"http://{self.record.host_of(worker)}:{worker.webui_port}/json/", timeout=5.0)
                 except BackendUnavailableError:
                     own = None
                 if isinstance(own, dict) and not own.get("executors") and not own.get("drivers"):
@@ -424,13 +476,13 @@ class SparkStandaloneCluster:
 
     # --- processes -----------------------------------------------------------------------------------------------
 
-    def _spawn(self, argv: Sequence[str], log: Path) -> int:
+    def _spawn(self, argv: Sequence[str], log: Path, host: str | None = None) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(
             SPARK_HOME=str(self.spark_home),
             SPARK_CONF_DIR=str(self.conf_dir),
-            SPARK_LOCAL_IP=self.record.host,  # web UIs bind here too, not on every interface
+            SPARK_LOCAL_IP=host or self.record.host,  # web UIs bind here too, not on every interface
             SPARK_DAEMON_MEMORY=self.record.daemon_memory,
             PYSPARK_PYTHON=env.get("PYSPARK_PYTHON", sys.executable),
         )
@@ -514,12 +566,17 @@ class SparkStandaloneCluster:
 
 
 class SparkStandaloneScaler:
-    """``Scaler`` for a ``SparkStandaloneCluster``: nodes are ALIVE workers; scale-in decommissions."""
+    """``Scaler`` for a ``SparkStandaloneCluster``: nodes are ALIVE workers; scale-in decommissions.
+
+    With ``cache``, a worker chosen to leave first has the cache worker of its node (its address) drained; a drain
+    that fails stops the scale-in before any worker is touched (see ``cache_nodes``).
+    """
 
     backend = "spark"
 
-    def __init__(self, cluster: SparkStandaloneCluster) -> None:
+    def __init__(self, cluster: SparkStandaloneCluster, *, cache: NodeCaches | None = None) -> None:
         self.cluster = cluster
+        self.cache = cache
 
     def current(self) -> ClusterState:
         """ALIVE workers and their cores, from the master's JSON. Raises ``BackendUnavailableError``."""
@@ -549,12 +606,24 @@ class SparkStandaloneScaler:
         """Start or decommission workers until ``target`` are ALIVE; returns once they joined or left.
 
         Raises ``ValueError`` (negative target), ``BackendUnavailableError`` (master down), ``ScalingError`` (a
-        worker did not start).
+        worker did not start), ``CacheDrainError`` (a cache worker could not be drained: no worker was stopped).
         """
-        before, notes = self.cluster.resize(target, graceful=graceful)
+        cache, cluster = self.cache, self.cluster
+
+        def drain(victims: Sequence[DaemonRecord]) -> Sequence[str]:
+            return cache.drain_nodes([cluster.record.node(v) for v in victims]) if cache is not None else ()
+
+        done = self.cluster.resize(target, graceful=graceful, before_removal=drain)
         after = self.current().nodes
         return ScaleResult(
-            backend=self.backend, before=before, target=target, requested=target, after=after, notes=tuple(notes)
+            backend=self.backend,
+            before=done.before,
+            target=target,
+            requested=target,
+            after=after,
+            notes=done.notes,
+            added=tuple(cluster.record.node(w) for w in done.added),
+            removed=tuple(cluster.record.node(w) for w in done.removed),
         )
 
 
