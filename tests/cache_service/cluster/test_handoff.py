@@ -16,9 +16,11 @@ import pytest
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import s3_client as emulator_client
 from tests.cache_service.cluster.conftest import CLUSTER
+from tests.cache_service.cluster.test_staging import holders
 from tests.support.cachectl import cachectl
 from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
 from tests.support.metrics import s3_bytes_read, scrape
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -113,18 +115,19 @@ def test_a_drained_worker_hands_its_pages_over_then_leaves_and_the_warm_set_stay
 def test_a_drain_waits_for_staged_files_and_refuses_a_second_drain_meanwhile(
     workers: list[CacheProcess], bucket: str
 ) -> None:
-    writer = workers[1]
-    staged = f"{writer.webhdfs_url}/webhdfs/v1/lake/out/_temporary/0/part-0?op=CREATE&user.name=etl&data=true"
+    path = "/lake/out/_temporary/0/part-0"
+    staged = f"{workers[1].webhdfs_url}/webhdfs/v1{path}?op=CREATE&user.name=etl&data=true"
     request = urllib.request.Request(staged, data=b"x" * 4096, method="PUT")
     with NO_PROXY.open(request, timeout=30) as response:
         assert response.status == 201
+    writer = holders(workers, path)[0]  # a worker of the staging directory's home
     target = worker_id(writer)
 
     status, job = post(workers[0], "cluster/drain", {"worker": target})
     assert status == 202, job
     job_url = job["job_url"]
     wait_until(lambda: "staged" in fetch(job_url)["message"])
-    status, again = post(workers[2], "cluster/drain", {"worker": target})
+    status, again = post(next(w for w in workers if w is not writer), "cluster/drain", {"worker": target})
     assert (status, again["error"]["code"]) == (409, "Conflict")
     assert "already draining" in again["error"]["message"]
 
@@ -134,7 +137,7 @@ def test_a_drain_waits_for_staged_files_and_refuses_a_second_drain_meanwhile(
     with NO_PROXY.open(urllib.request.Request(delete, method="DELETE"), timeout=30) as response:
         assert json.load(response)["boolean"] is True
     wait_until(lambda: fetch(job_url)["state"] == "succeeded", timeout=20)
-    wait_for_ring([workers[0], workers[2]], 2)
+    wait_for_ring([w for w in workers if w is not writer], 2)
 
 
 @pytest.mark.parametrize(
@@ -181,11 +184,3 @@ def fetch(url: str) -> dict[str, Any]:
     with NO_PROXY.open(url, timeout=10) as response:
         answer: dict[str, Any] = json.load(response)
     return answer
-
-
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)

@@ -4,7 +4,6 @@ TTL sweep run on every worker, with one merged answer."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ from infra.cache_process import CacheProcess
 from tests.cache_service.cluster.test_handoff import data_set, post
 from tests.support.cachectl import cachectl
 from tests.support.metrics import scrape
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,13 +26,6 @@ def get(worker: CacheProcess, route: str) -> Any:
 
 def pages(worker: CacheProcess) -> float:
     return scrape(worker.webhdfs_url)['lakecache_tier_pages{tier="disk"}']
-
-
-def eventually(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not seen in time"
-        time.sleep(0.05)
 
 
 def warm(workers: list[CacheProcess], s3_client: S3Client, bucket: str) -> int:
@@ -50,11 +43,11 @@ def test_pins_and_ttls_set_through_one_worker_hold_on_every_worker(
     assert post(workers[1], "ttl", {"path": "/lake/set", "ttl": "1h"})[0] == 200
 
     for worker in workers:
-        eventually(lambda w=worker: get(w, "pins")["pins"] == ["/lake/set/part-0.bin"])
-        eventually(lambda w=worker: get(w, "ttl")["ttls"] == {"/lake/set": 3600.0})
+        wait_until(lambda w=worker: get(w, "pins")["pins"] == ["/lake/set/part-0.bin"])
+        wait_until(lambda w=worker: get(w, "ttl")["ttls"] == {"/lake/set": 3600.0})
     assert post(workers[2], "unpin", {"path": "/lake/set/part-0.bin"})[0] == 200
     for worker in workers:
-        eventually(lambda w=worker: get(w, "pins")["pins"] == [])
+        wait_until(lambda w=worker: get(w, "pins")["pins"] == [])
 
 
 def test_free_through_one_worker_drops_the_pages_on_every_owner(
@@ -76,7 +69,7 @@ def test_a_purge_through_one_worker_respects_a_pin_set_through_another(
     total = warm(workers, s3_client, bucket)
     assert post(workers[2], "pin", {"path": "/lake/set/part-0.bin"})[0] == 200
     for worker in workers:
-        eventually(lambda w=worker: get(w, "pins")["pins"] == ["/lake/set/part-0.bin"])
+        wait_until(lambda w=worker: get(w, "pins")["pins"] == ["/lake/set/part-0.bin"])
 
     status, report = post(workers[0], "purge", {"target": 0})
 

@@ -19,6 +19,7 @@ from infra.s3_emulator import s3_client as emulator_client
 from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
 from tests.support.metrics import scrape
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -73,15 +74,6 @@ def test_any_worker_serves_any_read_and_each_block_is_cached_by_its_owner_only(
     expected = {w.webhdfs_port: sum(o is w for o in owners) for w in workers}
     for worker in workers:  # stats travel with heartbeats: wait for one
         wait_until(lambda w=worker: {x.webhdfs_port: pages_of(x) for x in workers} == expected)
-
-
-def wait_until(condition: Any, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        time.sleep(0.1)
 
 
 def test_webhdfs_open_is_redirected_to_the_owner_of_the_block(
