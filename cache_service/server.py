@@ -27,20 +27,8 @@ def build_app(service: CacheService) -> web.Application:
     app = web.Application(client_max_size=1024**2)
     relay = None
     if service.cluster is not None:
-        relay = StagingRelay(
-            service.cluster.homes,
-            service.config.write,
-            service.staging,
-            service.worker_id,
-            service.config.admin.token,
-            service.config.cluster.peer_timeout,
-            service.cluster.router.suspect,
-        )
-
-        async def close_relay(_: web.Application) -> None:
-            await relay.close()
-
-        app.on_cleanup.append(close_relay)
+        node = service.cluster
+        relay = StagingRelay(node.homes, node.copies, service.config.write, service.worker_id, node.router.suspect)
     WebHdfsApi(service.fs, service.reads, service.metrics, relay).add_routes(app)
 
     async def healthz(_: web.Request) -> web.Response:

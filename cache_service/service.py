@@ -66,7 +66,7 @@ class CacheService:
         )
         self.worker_id = worker_id(root / "state")
         self.cluster = (
-            ClusterNode.build(config, self.worker_id, stats=self._member_stats, pages=self.pages)
+            ClusterNode.build(config, self.worker_id, stats=self._member_stats, pages=self.pages, staging=self.staging)
             if config.cluster.enabled
             else None
         )

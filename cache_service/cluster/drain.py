@@ -5,8 +5,10 @@
    keep working throughout.
 2. It hands its pages to their new owners, peer to peer: the memory tier first, then the disk tier, each in the
    order its eviction policy would keep them (what is worth most goes first), until ``budget`` bytes are given.
-3. It waits until it holds no staged file: staged bytes exist only in this worker until they are published, so it
-   keeps serving their writers until they publish or delete them. Acknowledged writes are never lost to a drain.
+3. It hands each staging directory it holds to the workers of the directory's home that remain (a home loses its
+   draining worker and gains the next active one, which gets a copy), then drops its own copy. A directory it could
+   not hand over it keeps, and it waits until its writers publish or delete it: acknowledged writes are never lost
+   to a drain.
 4. It leaves the ring (gone).
 """
 
@@ -20,11 +22,14 @@ from dataclasses import dataclass
 
 from cache_service.cluster.member import MemberState
 from cache_service.cluster.peers import PageRange, PeerReader
+from cache_service.cluster.staging import StagingCopies, StagingHomes
 from cache_service.cluster.view import ClusterView
+from cache_service.config import WriteConfig
 from cache_service.jobs.model import FileError, Job
 from cache_service.page_store import PageStore
 from cache_service.page_store.index import PageEntry
 from cache_service.units import format_size
+from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +125,7 @@ async def drain(
     hand_over: HandOver,
     set_state: Callable[[MemberState], Awaitable[None]],
     staged_bytes: Callable[[], int],
+    hand_over_staging: Callable[[], Awaitable[list[str]]],
     leave: Callable[[], Awaitable[None]],
     budget: int | None,
     poll: float,
@@ -128,11 +134,15 @@ async def drain(
     leaves makes the worker active again."""
     await set_state(MemberState.DRAINING)
     try:
+        job.message = "handing staging directories to their homes"
+        kept = await hand_over_staging()
         plan = hand_over.plan(budget)
         job.message = f"handing {len(plan)} pages to their new owners"
         given = await hand_over.give(job, plan)
         while (staged := staged_bytes()) > 0:
-            job.message = f"waiting for {format_size(staged)} of staged files to be published or deleted"
+            job.message = f"waiting for {format_size(staged)} of staged files to be published or deleted" + (
+                f" (could not hand over {', '.join(kept)})" if kept else ""
+            )
             await asyncio.sleep(poll)
     except BaseException:
         await asyncio.shield(set_state(MemberState.ACTIVE))
@@ -145,3 +155,19 @@ async def drain(
         + "; left the ring"
     )
     log.info("drained", extra={"pages": given, "bytes": job.progress.bytes_done, "failed": left_out})
+
+
+async def hand_over_staging(
+    staging: StagingArea, write: WriteConfig, homes: StagingHomes, copies: StagingCopies
+) -> list[str]:
+    """Give every staging directory held here to its home's remaining workers and drop it here; returns the ones
+    that could not be handed over (kept)."""
+    roots = sorted({root for entry in staging.walk("/") if (root := write.staging_root(entry.path)) is not None})
+    kept = []
+    for root in roots:
+        if await homes.hand_over(root, copies):
+            staging.remove(root)
+            staging.prune_empty_parents(root, keep=write.is_staging)
+        else:
+            kept.append(root)
+    return kept

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from cache_service.cluster.drain import HandOver, check_drainable, drain
+from cache_service.cluster.drain import HandOver, check_drainable, drain, hand_over_staging
 from cache_service.cluster.handoff import HandOff
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberStats
@@ -18,13 +18,14 @@ from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PeerReader
 from cache_service.cluster.routing import BlockRouter
 from cache_service.cluster.rules import SharedRules
-from cache_service.cluster.staging import StagingHomes
+from cache_service.cluster.staging import StagingCopies, StagingHomes
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
-from cache_service.config import CacheConfig
+from cache_service.config import CacheConfig, WriteConfig
 from cache_service.jobs.model import Job
 from cache_service.management.rules import PathRules
 from cache_service.page_store import ObjectIdentity, PageStore
+from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,20 @@ class ClusterNode:
     hand_over: HandOver
     poll: float
     homes: StagingHomes
+    copies: StagingCopies
+    write: WriteConfig
     rules: SharedRules | None = None
     """The cluster's pins and TTLs, once joined."""
 
     @classmethod
     def build(
-        cls, config: CacheConfig, worker: str, *, stats: Callable[[], MemberStats], pages: PageStore
+        cls,
+        config: CacheConfig,
+        worker: str,
+        *,
+        stats: Callable[[], MemberStats],
+        pages: PageStore,
+        staging: StagingArea,
     ) -> ClusterNode:
         """The node of worker ``worker`` as ``config``'s ``[cluster]`` section describes it."""
         cluster = config.cluster
@@ -93,7 +102,19 @@ class ClusterNode:
         hand_over = HandOver(pages, peers, view)
         replicas = max(1, config.write.staging_replicas)
         homes = StagingHomes(membership.redis, view, replicas, usable=router.answering)
-        return cls(membership, router, peers, watch, handoff, hand_over, cluster.heartbeat_interval, homes)
+        copies = StagingCopies(staging, config.admin.token, cluster.peer_timeout)
+        return cls(
+            membership,
+            router,
+            peers,
+            watch,
+            handoff,
+            hand_over,
+            cluster.heartbeat_interval,
+            homes,
+            copies,
+            config.write,
+        )
 
     @property
     def view(self) -> ClusterView:
@@ -123,6 +144,7 @@ class ClusterNode:
         await self.watch.stop()
         await self.membership.leave()
         await self.peers.close()
+        await self.copies.close()
 
     def owns(self, obj: ObjectIdentity, offset: int) -> bool:
         """True when the block holding byte ``offset`` of ``obj`` is this worker's (or no worker is active)."""
@@ -141,6 +163,7 @@ class ClusterNode:
             hand_over=self.hand_over,
             set_state=self.membership.set_state,
             staged_bytes=staged_bytes,
+            hand_over_staging=lambda: hand_over_staging(self.copies.staging, self.write, self.homes, self.copies),
             leave=self.leave,
             budget=budget,
             poll=self.poll,

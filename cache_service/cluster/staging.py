@@ -1,9 +1,10 @@
 """Where a cluster keeps staged files: every staging directory (a job's ``/out/_temporary``, see
 ``WriteConfig.staging_root``) has a home of ``staging_replicas`` workers, pinned in Redis when it is first used so
-that a ring change does not move it. The first live worker of the home takes the directory's requests, whichever
-worker they arrive at, and copies every change to the others before it answers; if it dies, the next one, which
-holds the same files, takes over. A home that lost a worker gains the next live one in ring order, which is given a
-copy of the directory's files.
+that a ring change does not move it. The first active worker of the home takes the directory's requests, whichever
+worker they arrive at, and copies every change to the others before it answers; if it dies or drains, the next one,
+which holds the same files, takes over. A home that lost a worker gains the next active one in ring order, which is
+given a copy of the directory's files (``StagingCopies``, over each worker's WebHDFS port, marked with the cluster's
+secret so the receiver applies it to its own copy only).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
+import aiohttp
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -20,12 +23,14 @@ from cache_service.cluster.member import Member, MemberState
 from cache_service.cluster.membership import PREFIX
 from cache_service.cluster.ring import BlockId
 from cache_service.cluster.view import ClusterView
+from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
 HOMES = PREFIX + "staging:"
 _KEEP = 7 * 24 * 3600  # seconds a home is remembered after its last change: abandoned jobs leave no key for ever
-_SERVING = (MemberState.ACTIVE, MemberState.DRAINING)
+REPLICA = "X-Lakecache-Replica"
+_SERVING = (MemberState.ACTIVE,)  # a draining worker hands its staging directories over (``hand_over``)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,15 @@ class StagingHomes:
         self._known[root] = ids
         return Home(tuple(live) + tuple(joined), tuple(joined))
 
+    async def hand_over(self, root: str, copies: StagingCopies) -> bool:
+        """Give staging directory ``root``, held here, to the workers now in its home (this worker is draining: it is
+        no longer among them); True once every one of them has a copy."""
+        home = await self.home(root)
+        view = self.view()
+        given = [m for m in home.members if m.id != view.self_id]
+        results = [await copies.copy_tree(root, m) for m in given]
+        return bool(given) and all(results)
+
     async def forget(self, root: str) -> None:
         """Staging directory ``root`` is gone: drop its home."""
         self._known.pop(root, None)
@@ -110,3 +124,64 @@ def _ids(raw: bytes | str | None) -> list[str] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return [str(i) for i in ids] if isinstance(ids, list) else None
+
+
+@dataclass
+class StagingCopies:
+    """Copies of staged files and changes sent to other workers, from this worker's ``staging`` area."""
+
+    staging: StagingArea
+    secret: str
+    timeout: float
+    _session: aiohttp.ClientSession | None = field(default=None, repr=False)
+
+    def client(self) -> aiohttp.ClientSession:
+        """The pooled HTTP session to other workers (made on first use)."""
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout * 6)
+            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the connections to other workers."""
+        if self._session is not None:
+            await self._session.close()
+
+    async def copy_tree(self, root: str, member: Member) -> bool:
+        """Give ``member`` a copy of everything at or under ``root``; True when it took all of it."""
+        ok = True
+        for entry in self.staging.walk(root):
+            if entry.is_dir:
+                ok = await self.send(member, "PUT", webhdfs_url(entry.path, "MKDIRS", "")) and ok
+            else:
+                ok = await self.put_file(member, entry.path, "") and ok
+        return ok
+
+    async def put_file(self, member: Member, path: str, user: str) -> bool:
+        """Give ``member`` staged file ``path`` as it is here (one that is gone meanwhile needs no copy)."""
+        url = webhdfs_url(path, "CREATE", user, overwrite="true", data="true")
+        try:
+            with open(self.staging.local(path), "rb") as body:
+                return await self.send(member, "PUT", url, body)
+        except FileNotFoundError:
+            return True
+
+    async def send(self, member: Member, method: str, path_qs: str, body: object = None) -> bool:
+        """``method path_qs`` on ``member``'s WebHDFS port as a copy; True when it applied it."""
+        try:
+            async with self.client().request(
+                method, member.webhdfs_url + path_qs, data=body, headers={REPLICA: self.secret}
+            ) as answer:
+                await answer.read()
+                if answer.status >= 500:
+                    raise aiohttp.ClientError(f"{member.id} answered {answer.status}")
+                return True
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not copy a staging change", extra={"worker": member.id, "error": str(exc)})
+            return False
+
+
+def webhdfs_url(path: str, op: str, user: str, **params: str) -> str:
+    """The path and query of WebHDFS ``op`` on ``path`` as ``user`` (none: the default user)."""
+    query = "&".join(f"{k}={v}" for k, v in {"op": op, **({"user.name": user} if user else {}), **params}.items())
+    return f"/webhdfs/v1{quote(path)}?{query}"

@@ -15,22 +15,19 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from urllib.parse import quote
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
 from cache_service.cluster.member import Member
 from cache_service.cluster.peers import PeerError
-from cache_service.cluster.staging import Home, StagingHomes
+from cache_service.cluster.staging import REPLICA, Home, StagingCopies, StagingHomes, webhdfs_url
 from cache_service.config import WriteConfig
-from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
 FORWARDED = "X-Lakecache-Forwarded"
-REPLICA = "X-Lakecache-Replica"
 _CHANGING = frozenset({"PUT", "POST", "DELETE"})
 _NOT_COPIED = frozenset({"SETPERMISSION", "SETOWNER", "SETTIMES", "SETREPLICATION"})  # staged files keep none
 _PASSED_ON = ("Content-Type", "Content-Length")
@@ -43,14 +40,11 @@ class StagingRelay:
     """Sends staging requests to their home and copies their changes; see the module docstring."""
 
     homes: StagingHomes
+    copies: StagingCopies
     write: WriteConfig
-    staging: StagingArea
     worker: str
-    secret: str
-    timeout: float
     suspect: Callable[[str], None]
     """Called with a worker that failed to answer: requests route around it for a while."""
-    _session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     async def handle(self, request: web.Request, path: str, op: str, local: Local) -> web.StreamResponse:
         """Answer ``request`` (``op`` on ``path``): here through ``local``, or at the home of its staging directory.
@@ -83,7 +77,7 @@ class StagingRelay:
         for mark in (REPLICA, FORWARDED):
             given = request.headers.get(mark)
             if given is not None:
-                if not hmac.compare_digest(given.encode(), self.secret.encode()):
+                if not hmac.compare_digest(given.encode(), self.copies.secret.encode()):
                     raise PermissionError(f"{mark} must carry the cluster's secret")
                 return mark
         return None
@@ -100,7 +94,7 @@ class StagingRelay:
     ) -> web.StreamResponse:
         for member in home.joined:
             if member.id != self.worker:
-                await self._copy_tree(root, member)
+                await self.copies.copy_tree(root, member)
         response = await local()
         if request.method not in _CHANGING or op in _NOT_COPIED or response.status not in (200, 201):
             return response
@@ -113,7 +107,7 @@ class StagingRelay:
             regrown = await self.homes.home(root)  # the failed workers give way to the next live ones
             for member in regrown.joined:
                 if member.id != self.worker:
-                    await self._copy_tree(root, member)
+                    await self.copies.copy_tree(root, member)
         if op == "DELETE" and path == root:
             await self.homes.forget(root)
         return response
@@ -123,49 +117,20 @@ class StagingRelay:
     async def _copy_change(self, request: web.Request, op: str, path: str, member: Member) -> bool:
         user = request.query.get("user.name", "")
         if op == "CREATE":
-            return await self._put_file(member, path, user)
+            return await self.copies.put_file(member, path, user)
         if op == "RENAME" and self.write.staging_root(request.query.get("destination", "")) is None:
             # Published: its files are in S3 now, and the copies of its source go.
-            return await self._send(member, "DELETE", _url(path, "DELETE", user, recursive="true"))
-        return await self._send(member, request.method, request.raw_path)
-
-    async def _copy_tree(self, root: str, member: Member) -> None:
-        """Give ``member`` a copy of everything under ``root`` (it joined the home)."""
-        for entry in self.staging.walk(root):
-            if entry.is_dir:
-                await self._send(member, "PUT", _url(entry.path, "MKDIRS", ""))
-            else:
-                await self._put_file(member, entry.path, "")
-
-    async def _put_file(self, member: Member, path: str, user: str) -> bool:
-        url = _url(path, "CREATE", user, overwrite="true", data="true")
-        try:
-            with open(self.staging.local(path), "rb") as body:
-                return await self._send(member, "PUT", url, body)
-        except FileNotFoundError:
-            return True  # deleted meanwhile: the deletion is copied in its turn
-
-    async def _send(self, member: Member, method: str, path_qs: str, body: object = None) -> bool:
-        try:
-            async with self._client().request(
-                method, member.webhdfs_url + path_qs, data=body, headers={REPLICA: self.secret}
-            ) as answer:
-                await answer.read()
-                if answer.status >= 500:
-                    raise PeerError(f"{member.id} answered {answer.status}")
-                return True
-        except (PeerError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("could not copy a staging change", extra={"worker": member.id, "error": str(exc)})
-            return False
+            return await self.copies.send(member, "DELETE", webhdfs_url(path, "DELETE", user, recursive="true"))
+        return await self.copies.send(member, request.method, request.raw_path)
 
     async def _forward(self, request: web.Request, member: Member) -> web.StreamResponse:
         """Relay ``request`` to ``member`` and its answer back. Raises ``PeerError`` when ``member`` does not
         answer and nothing of the request's body was sent yet (it may be tried elsewhere)."""
         headers = {name: request.headers[name] for name in _PASSED_ON if name in request.headers}
-        headers[FORWARDED] = self.secret
+        headers[FORWARDED] = self.copies.secret
         body = request.content if request.body_exists else None
         try:
-            answer = await self._client().request(
+            answer = await self.copies.client().request(
                 request.method, member.webhdfs_url + request.raw_path, data=body, headers=headers, allow_redirects=False
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -182,19 +147,3 @@ class StagingRelay:
                 await response.write(chunk)
             await response.write_eof()
         return response
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout * 6)
-            self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False, auto_decompress=False)
-        return self._session
-
-    async def close(self) -> None:
-        """Close the connections to other workers."""
-        if self._session is not None:
-            await self._session.close()
-
-
-def _url(path: str, op: str, user: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in {"op": op, **({"user.name": user} if user else {}), **params}.items())
-    return f"/webhdfs/v1{quote(path)}?{query}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
@@ -112,32 +111,31 @@ def test_a_drained_worker_hands_its_pages_over_then_leaves_and_the_warm_set_stay
     assert from_s3(workers) - cold <= 0.05 * total  # without hand-off about a third would come from S3
 
 
-def test_a_drain_waits_for_staged_files_and_refuses_a_second_drain_meanwhile(
-    workers: list[CacheProcess], bucket: str
+def test_a_drain_hands_its_staging_directories_to_their_home_and_loses_no_staged_byte(
+    workers: list[CacheProcess], bucket: str, s3_client: S3Client
 ) -> None:
     path = "/lake/out/_temporary/0/part-0"
+    data = os.urandom(300_000)
     staged = f"{workers[1].webhdfs_url}/webhdfs/v1{path}?op=CREATE&user.name=etl&data=true"
-    request = urllib.request.Request(staged, data=b"x" * 4096, method="PUT")
-    with NO_PROXY.open(request, timeout=30) as response:
+    with NO_PROXY.open(urllib.request.Request(staged, data=data, method="PUT"), timeout=30) as response:
         assert response.status == 201
-    writer = holders(workers, path)[0]  # a worker of the staging directory's home
-    target = worker_id(writer)
+    leaving = holders(workers, path)[0]  # a worker of the staging directory's home
+    staying = [w for w in workers if w is not leaving]
 
-    status, job = post(workers[0], "cluster/drain", {"worker": target})
+    status, job = post(staying[0], "cluster/drain", {"worker": worker_id(leaving)})
     assert status == 202, job
-    job_url = job["job_url"]
-    wait_until(lambda: "staged" in fetch(job_url)["message"])
-    status, again = post(next(w for w in workers if w is not writer), "cluster/drain", {"worker": target})
-    assert (status, again["error"]["code"]) == (409, "Conflict")
-    assert "already draining" in again["error"]["message"]
+    status, again = post(staying[1], "cluster/drain", {"worker": worker_id(leaving)})
+    assert (status, again["error"]["code"]) == (409, "Conflict"), again
+    wait_until(lambda: fetch(job["job_url"])["state"] == "succeeded", timeout=20)
+    wait_for_ring(staying, 2)
 
-    time.sleep(1)
-    assert fetch(job_url)["state"] == "running"  # it holds an acknowledged staged file: it stays
-    delete = f"{writer.webhdfs_url}/webhdfs/v1/lake/out/_temporary?op=DELETE&recursive=true&user.name=etl"
-    with NO_PROXY.open(urllib.request.Request(delete, method="DELETE"), timeout=30) as response:
+    assert holders(staying, path) == staying and holders([leaving], path) == []  # two copies, none on the drained
+    with NO_PROXY.open(f"{staying[1].webhdfs_url}/webhdfs/v1{path}?op=OPEN&user.name=etl", timeout=30) as response:
+        assert response.read() == data
+    publish = f"{staying[0].webhdfs_url}/webhdfs/v1{path}?op=RENAME&destination=/lake/out/part-0&user.name=etl"
+    with NO_PROXY.open(urllib.request.Request(publish, method="PUT"), timeout=30) as response:
         assert json.load(response)["boolean"] is True
-    wait_until(lambda: fetch(job_url)["state"] == "succeeded", timeout=20)
-    wait_for_ring([w for w in workers if w is not writer], 2)
+    assert s3_client.get_object(Bucket=bucket, Key="lake/out/part-0")["Body"].read() == data
 
 
 @pytest.mark.parametrize(
