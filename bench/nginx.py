@@ -3,7 +3,8 @@
 Its configuration is the package's defaults where they matter to speed (``sendfile on``, ``tcp_nopush on``,
 keep-alive) with logging off, as one would serve static files in production; ``sendfile`` and ``tcp_nopush`` can be
 turned off for small responses, where they cost more than they save. ``workers`` is 1 by default: on this 2-core
-machine the load generator needs the other core, and the cache serves from one process too.
+machine the load generator needs the other core, and the cache serves from one process too; ``"auto"`` is a worker
+per core, nginx's own choice, for comparisons with as many cache workers.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Nginx(ProcessService):
         root: Path,
         state_dir: Path,
         *,
-        workers: int = 1,
+        workers: int | str = 1,
         sendfile: bool = True,
         tcp_nopush: bool = True,
         port: int | None = None,

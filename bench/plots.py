@@ -157,3 +157,52 @@ def eviction(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[str, str]:
     grid[0][0].set_ylabel("hit ratio")
     grid[0][0].legend(fontsize=8)
     return _save(figure, path, "eviction hit ratios by trace and cache size")
+
+
+def _grouped(axes: Axes, groups: Sequence[str], series: Mapping[str, Sequence[float]], unit: str) -> None:
+    """Bars in groups: one group per entry of ``groups``, one bar per series in each, labelled with its value."""
+    width = 0.8 / max(1, len(series))
+    for offset, (name, values) in enumerate(series.items()):
+        positions = [g + (offset - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        bars = axes.bar(positions, values, width=width, label=name)
+        axes.bar_label(bars, [f"{v:.0%}" for v in values], fontsize=7)
+    axes.set_xticks(range(len(groups)), list(groups))
+    axes.set_ylabel(unit)
+    axes.legend(fontsize=7)
+
+
+def cluster(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """The cluster section: scan times, each worker's share of bytes served, S3 re-reads after a join or a drain
+    (with and without hand-off), and two workers' requests/s against nginx."""
+    figure, (times, shares, moves, reads) = plt.subplots(1, 4, figsize=(16, 3.8))
+    scan = results["scan"]
+    _bars(times, scan["seconds"], SPARK_COLORS | {"killed": "#d62728"}, "seconds (lower is better)")
+    times.set_title("Spark scan, 3 workers")
+    modes = list(scan["served_shares"])
+    workers = ("A (killed)", "B", "C")
+    _grouped(
+        shares,
+        modes,
+        {w: [statistics.median(s[i] for s in scan["served_shares"][m]) for m in modes] for i, w in enumerate(workers)},
+        "share of bytes served",
+    )
+    shares.set_title("bytes served by each worker")
+    events = list(results["moves"]["s3_fraction"])
+    _grouped(
+        moves,
+        [f"after a {e}" for e in events],
+        {
+            "read from S3": [statistics.median(results["moves"]["s3_fraction"][e]) for e in events],
+            "without hand-off (computed)": [
+                statistics.median(results["moves"]["without_handoff_fraction"][e]) for e in events
+            ],
+        },
+        "fraction of the data set",
+    )
+    moves.set_title("re-reading a warm data set")
+    rps = results["reads"]["requests_per_second"]
+    _bars(
+        reads, {"2 workers": rps["cluster"], "nginx auto": rps["nginx"]}, {"2 workers": COLORS["cache"]}, "requests/s"
+    )
+    reads.set_title("warm 64 KiB reads, 2 cores")
+    return _save(figure, path, "cache cluster: Spark scan, bytes served per worker, re-reads after scaling, requests/s")

@@ -17,7 +17,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import eviction, http_reads, parquet_lookups, plots, profile_reads, report, ring_balance, spark_scan, warmup
+from bench import (
+    cluster,
+    eviction,
+    http_reads,
+    parquet_lookups,
+    plots,
+    profile_reads,
+    report,
+    ring_balance,
+    spark_scan,
+    warmup,
+)
 from bench.section import Section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +61,7 @@ SECTIONS: dict[str, Callable[[bool], Section]] = {
     "spark_scan": spark_scan.run,
     "warmup": warmup.run,
     "ring": ring_with_plot,
+    "cluster": cluster.run,
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import http_reads, parquet_lookups, report, run, spark_scan, warmup
+from bench import cluster, http_reads, parquet_lookups, report, run, spark_scan, warmup
 from bench.section import Section
 
 
@@ -19,7 +19,11 @@ def _assert_section(section: Section, name: str, targets: set[str], img_dir: Pat
     assert section.name == name
     assert set(section.targets) == targets
     for key, value in section.targets.items():
-        assert isinstance(value, bool) or (math.isfinite(value) and value > 0), (key, value)
+        # A fraction read from S3 may be 0; every other figure is positive.
+        assert isinstance(value, bool) or (math.isfinite(value) and (value > 0 or key.endswith("_fraction"))), (
+            key,
+            value,
+        )
         assert key in report.GOALS
     for link in [line.split("](")[1].rstrip(")") for line in section.markdown.splitlines() if line.startswith("![")]:
         assert (img_dir / Path(link).name).stat().st_size > 0
@@ -95,6 +99,32 @@ def test_spark_scan_smoke_runs_pass_through_cold_and_warm(tmp_path):
     page = 2**20
     assert warm and all(r["s3_bytes_read"] <= page for r in warm)
     assert all(r["served_memory"] + r["served_disk"] > 0 for r in warm)
+
+
+@pytest.mark.spark
+def test_cluster_smoke_scans_through_three_workers_scales_warm_and_reads_from_two(tmp_path):
+    section = cluster.run(False, smoke=True, work_dir=tmp_path / "work", img_dir=tmp_path / "img")
+
+    _assert_section(
+        section,
+        "cluster",
+        {
+            "cluster_reread_after_drain_s3_fraction",
+            "cluster_reread_after_join_s3_fraction",
+            "cluster_two_workers_64k_rps_vs_nginx",
+        },
+        tmp_path / "img",
+    )
+    scan = section.results["scan"]
+    assert set(scan["seconds"]) == {"cold", "warm", "killed"}
+    assert len(scan["kill_point"]) == 1 and 0 < scan["kill_point"][0] < 1  # killed during the scan
+    warm = [r for r in scan["runs"] if r["mode"] == "warm"]
+    assert sum(1 for share in scan["served_shares"]["warm"][0] if share > 0) >= 2  # blocks served by their owners
+    assert all(r["result"] == warm[0]["result"] for r in scan["runs"])
+    assert {m["event"] for m in section.results["moves"]["runs"]} == {"join", "drain"}
+    reads = section.results["reads"]
+    assert reads["s3_bytes_read_while_measuring"] == 0
+    assert all(n > 0 for n in reads["blocks_owned"])
 
 
 def test_targets_table_judges_every_goal_and_marks_the_unmeasured():
