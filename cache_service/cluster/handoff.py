@@ -64,7 +64,9 @@ class HandOff:
             return
         size = self.pages.page_size
         first, last = start // size, (end - 1) // size
+        loop = asyncio.get_running_loop()
         waits: list[asyncio.Future[None]] = []
+        claimed: dict[PageKey, asyncio.Future[None]] = {}
         run: list[int] = []
         runs: list[list[int]] = []
         for index in range(first, last + 1):
@@ -72,6 +74,8 @@ class HandOff:
             if pending is not None:
                 waits.append(pending)
             elif not self.pages.has_page(obj, index):
+                # Claimed before any wait, so a read arriving meanwhile waits for this fetch instead of repeating it.
+                self._inflight[(obj.file_id, index)] = claimed[(obj.file_id, index)] = loop.create_future()
                 block = index * size // view.block_size
                 if run and (run[-1] != index - 1 or run[-1] * size // view.block_size != block):
                     runs.append(run)
@@ -79,25 +83,23 @@ class HandOff:
                 run.append(index)
         if run:
             runs.append(run)
-        if runs:
-            await asyncio.gather(*(self._fetch(view, obj, r) for r in runs))
+        try:
+            if runs:
+                await asyncio.gather(*(self._fetch(view, obj, r) for r in runs))
+        finally:  # whatever happened, the pages claimed here are no longer in flight
+            for key, future in claimed.items():
+                if self._inflight.get(key) is future:
+                    del self._inflight[key]
+                if not future.done():
+                    future.set_result(None)
         if waits:
             await asyncio.wait(waits)
 
     async def _fetch(self, view: ClusterView, obj: ObjectIdentity, run: list[int]) -> None:
-        loop = asyncio.get_running_loop()
-        keys = [(obj.file_id, i) for i in run]
-        for key in keys:
-            self._inflight[key] = loop.create_future()
-        try:
-            sources = view.handoff_sources(obj.bucket, obj.key, run[0] * self.pages.page_size // view.block_size)
-            for member in self.usable(sources):
-                if await self._take(member, obj, run):
-                    return
-        finally:
-            for key in keys:
-                future = self._inflight.pop(key)
-                future.set_result(None)
+        sources = view.handoff_sources(obj.bucket, obj.key, run[0] * self.pages.page_size // view.block_size)
+        for member in self.usable(sources):
+            if await self._take(member, obj, run):
+                return
 
     async def _take(self, member: Member, obj: ObjectIdentity, run: list[int]) -> bool:
         size = self.pages.page_size

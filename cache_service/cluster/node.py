@@ -139,6 +139,12 @@ class ClusterNode:
         await self.rules.join()
         self.watch.start()
 
+    async def retire(self) -> None:
+        """Leave the ring after a drain but keep serving: reads that reach this worker still go to the owners over
+        the same connections, and streams under way finish."""
+        await self.watch.stop()
+        await self.membership.leave()
+
     async def leave(self) -> None:
         """Leave the cluster and close the connections to peers."""
         await self.watch.stop()
@@ -164,7 +170,7 @@ class ClusterNode:
             set_state=self.membership.set_state,
             staged_bytes=staged_bytes,
             hand_over_staging=lambda: hand_over_staging(self.copies.staging, self.write, self.homes, self.copies),
-            leave=self.leave,
+            leave=self.retire,
             budget=budget,
             poll=self.poll,
         )
