@@ -54,7 +54,12 @@ class CacheService:
         # Staged files take room on the disk tier from pages; the S3 API adds its multipart spool when built.
         self.reservations = Reservations(self.staging)
         self.rules = rules = PathRules(root / "state")
-        quotas = MountQuotas(self.mounts, config.mounts, {tier.medium: tier.capacity for tier in config.store.tiers})
+        quotas = MountQuotas(
+            self.mounts,
+            config.mounts,
+            {tier.medium: tier.capacity for tier in config.store.tiers},
+            workers=self._active_workers,
+        )
         self.pages = PageStore(
             config.store,
             self.under,
@@ -133,6 +138,11 @@ class CacheService:
             return self.cluster.view
         me = replace(advertised(self.config, self.worker_id), state=MemberState.ACTIVE, stats=self._member_stats())
         return ClusterView(self.worker_id, {me.id: me}, self.config.cluster.block_size)
+
+    def _active_workers(self) -> int:
+        """The workers that share the data: this one alone, or the cluster's active ones."""
+        node: ClusterNode | None = getattr(self, "cluster", None)
+        return len(node.view.ring) if node is not None else 1
 
     def _member_stats(self) -> MemberStats:
         # The last tier (disk) holds every page; memory holds a hot subset of them.

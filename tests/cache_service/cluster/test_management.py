@@ -8,8 +8,10 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from infra.cache_process import CacheProcess
+from tests.cache_service.cluster.conftest import CLUSTER
 from tests.cache_service.cluster.test_handoff import data_set, post
 from tests.support.cachectl import cachectl
+from tests.support.caches import CacheFactory
 from tests.support.metrics import scrape
 from tests.support.waiting import wait_until
 
@@ -91,3 +93,17 @@ def test_a_local_purge_acts_on_the_worker_asked_only(
 
     assert status == 200 and "workers" not in report
     assert [pages(w) for w in workers] == [held[0], 0, held[2]]
+
+
+def test_a_mount_quota_in_bytes_is_the_clusters_split_among_its_workers(
+    cache_factory: CacheFactory, redis_url: str, s3_client: S3Client, bucket: str
+) -> None:
+    mount = {"path": "/lake", "uri": f"s3://{bucket}/lake", "quota": {"disk": "6MiB"}}
+    workers = cache_factory.cluster(3, [("/lake", f"s3://{bucket}/lake")], redis_url, CLUSTER | {"mounts": [mount]})
+    total = warm(workers, s3_client, bucket)  # 24 MiB through a 6 MiB quota
+
+    held = [pages(w) for w in workers]
+    assert all(0 < n <= 2 for n in held), held  # 2 MiB each: the cluster holds at most its 6 MiB
+    assert total == 24 << 20
+    quotas = [next(m for m in get(w, "mounts")["mounts"] if m["path"] == "/lake")["quota"]["disk"] for w in workers]
+    assert quotas == [2 << 20] * 3
