@@ -10,7 +10,7 @@ import spark_jobs
 
 SPARK_JOBS = Path(spark_jobs.__file__).resolve().parent
 WEBHDFS = (
-    "{% if conn.lakecache_default.extra_dejson.nameservice %}"
+    "{% if conn.lakecache_default.extra_dejson.get('nameservice') %}"
     "webhdfs://{{ conn.lakecache_default.extra_dejson.nameservice }}"
     "{% else %}webhdfs://{{ conn.lakecache_default.host }}:{{ conn.lakecache_default.port or 9870 }}{% endif %}"
 )
