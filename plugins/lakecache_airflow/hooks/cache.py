@@ -273,6 +273,14 @@ class CacheHook(BaseHook):
         age."""
         return cast("dict[str, Any]", self._call("GET", "cluster"))
 
+    def cluster_at(self, webhdfs_url: str) -> dict[str, Any]:
+        """``cluster()`` as another worker of the same cluster sees it (its WebHDFS URL, as members list it; the
+        cluster shares one admin token): a worker being drained cannot say that it is gone, the others can."""
+        endpoint = replace(self.endpoint, url=webhdfs_url.rstrip("/"))
+        request = endpoint.request("GET", "cluster")
+        response = self._send(request.method, request.url, headers=request.headers)
+        return cast("dict[str, Any]", endpoint.answer(request, response.status_code, response.content))
+
     def load(
         self,
         paths: str | Sequence[str],
