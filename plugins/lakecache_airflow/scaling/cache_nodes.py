@@ -43,6 +43,10 @@ class CacheAdmin(Protocol):
         """``GET /admin/v1/cluster``."""
         ...
 
+    def cluster_at(self, webhdfs_url: str) -> dict[str, Any]:
+        """``GET /admin/v1/cluster`` on another worker of the cluster."""
+        ...
+
     def drain(self, worker: str, budget: int | None = None) -> dict[str, Any]:
         """Start the drain of ``worker``; the job with its ``job_url``."""
         ...
@@ -99,10 +103,11 @@ class NodeCaches:
         self.budget = budget
         self.poll_interval = poll_interval
 
-    def workers(self) -> tuple[bool, list[CacheWorker]]:
-        """Whether the cache is a cluster, and its members. Raises ``CacheDrainError`` when it cannot be read."""
+    def workers(self, seen_from: CacheWorker | None = None) -> tuple[bool, list[CacheWorker]]:
+        """Whether the cache is a cluster, and its members (as ``seen_from`` lists them, else the connection's
+        worker). Raises ``CacheDrainError`` when the cluster cannot be read."""
         try:
-            report = self.admin.cluster()
+            report = self.admin.cluster() if seen_from is None else self.admin.cluster_at(seen_from.webhdfs_url)
         except Exception as exc:  # the hook's AirflowException, or a client's error: each is one line
             raise CacheDrainError(f"cannot read the cache cluster: {exc}") from None
         return bool(report.get("clustered")), [CacheWorker.from_member(m) for m in report.get("members") or []]
@@ -123,22 +128,24 @@ class NodeCaches:
         leaving = {node.name: [w for w in active if node.has_address(w.host)] for node in nodes}
         staying = [w for w in active if not any(w in on for on in leaving.values())]
         if not staying and any(leaving.values()):
-            holder = next(name for name, on in leaving.items() if on)
-            ids = ", ".join(w.id for on in leaving.values() for w in on)
+            holders = [name for name, on in leaving.items() if on]
+            ids = [w.id for on in leaving.values() for w in on]
+            one = len(holders) == 1
             raise LastCacheWorkerError(
-                f"scale-in refused: node {holder} runs {ids}, the last active cache worker"
-                f"{'s' if ids.count(',') else ''}; removing it would leave the cache with no worker "
-                "(keep a node that runs one, or start a cache worker elsewhere first)"
+                f"scale-in refused: node{'' if one else 's'} {', '.join(holders)} run{'s' if one else ''} "
+                f"{', '.join(ids)}, the last active cache worker{'' if len(ids) == 1 else 's'}; removing "
+                f"{'it' if one else 'them'} would leave the cache with no worker (keep a node that runs one, or "
+                "start a cache worker elsewhere first)"
             )
         notes = []
         for node in nodes:
             if not leaving[node.name]:
                 notes.append(f"node {node.name} runs no active cache worker: nothing to drain")
             for worker in leaving[node.name]:
-                notes.append(self._drain(node, worker))
+                notes.append(self._drain(node, worker, staying[0]))
         return notes
 
-    def _drain(self, node: Node, worker: CacheWorker) -> str:
+    def _drain(self, node: Node, worker: CacheWorker, witness: CacheWorker) -> str:
         started = time.monotonic()
         try:
             job = self.admin.drain(worker.id, self.budget)
@@ -157,14 +164,14 @@ class NodeCaches:
                 f"draining cache worker {worker.id} on node {node.name} {final.get('state')}: "
                 f"{final.get('message') or 'no message'}; no node was removed"
             )
-        self._await_gone(node, worker, started + self.drain_timeout)
+        self._await_gone(node, worker, witness, started + self.drain_timeout)
         seconds = time.monotonic() - started
         return f"drained cache worker {worker.id} on node {node.name} in {seconds:.1f}s: {final.get('message')}"
 
-    def _await_gone(self, node: Node, worker: CacheWorker, deadline: float) -> None:
-        """Wait until the cluster lists ``worker`` as gone: its node may be stopped only then."""
+    def _await_gone(self, node: Node, worker: CacheWorker, witness: CacheWorker, deadline: float) -> None:
+        """Wait until ``witness``, a worker that stays, lists ``worker`` as gone: its node may be stopped only then."""
         while True:
-            _, members = self.workers()
+            _, members = self.workers(seen_from=witness)
             state = next((m.state for m in members if m.id == worker.id), "gone")
             if state == "gone":
                 return
