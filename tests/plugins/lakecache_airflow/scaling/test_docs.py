@@ -9,7 +9,7 @@ import pytest
 
 from lakecache_airflow.scaling.backends import KINDS, BackendConfig
 from lakecache_airflow.scaling.cli import parser
-from lakecache_airflow.scaling.policy import PolicyConfig
+from lakecache_airflow.scaling.policy import PolicyConfig, PolicyConfigError
 from tests.plugins.airflow_home import REPO_ROOT
 
 DOC = (REPO_ROOT / "docs" / "autoscaling.md").read_text()
@@ -42,3 +42,16 @@ def test_the_documented_clusterctl_commands_parse() -> None:
     assert len(commands) == 4
     for argv in commands:
         parser().parse_args(argv)
+
+
+def test_the_cache_following_example_configures_spark_and_asg_and_emr_refuses_it() -> None:
+    section = DOC.split("## The cache cluster follows the nodes", 1)[1]
+    example = re.findall(r"^```\n(.*?)^```", section, flags=re.S | re.M)[0]
+    data = tomllib.loads(blocks("toml")[0])
+    data["backend"]["cache"] = tomllib.loads(example)["backend"]["cache"]
+    for kind in ("spark", "asg"):
+        cache = BackendConfig.from_dict(data, kind=kind).cache
+        assert cache is not None
+        assert (cache.conn_id, cache.drain_timeout, cache.join_timeout) == ("lakecache_default", 1800.0, 600.0)
+    with pytest.raises(PolicyConfigError, match="the emr backend cannot drain cache workers yet"):
+        BackendConfig.from_dict(data, kind="emr")
