@@ -657,11 +657,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--worker-cores", type=int, default=1)
     parser.add_argument("--worker-memory", default="512m")
+    parser.add_argument(
+        "--worker-hosts",
+        default="",
+        help="comma-separated addresses, one per worker (e.g. 127.0.1.1,127.0.1.2): each worker a node of its own",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
             cluster = SparkStandaloneCluster(
-                args.state_dir, worker_cores=args.worker_cores, worker_memory=args.worker_memory, detach=True
+                args.state_dir,
+                worker_cores=args.worker_cores,
+                worker_memory=args.worker_memory,
+                worker_hosts=[h.strip() for h in args.worker_hosts.split(",") if h.strip()],
+                detach=True,
             )
             cluster.start(args.workers)
             print(f"Spark master {cluster.master_url}, web UI {cluster.webui_url}, {args.workers} workers")
