@@ -204,7 +204,11 @@ def test_on_three_workers_spark_addresses_the_cluster_as_a_nameservice_and_sever
         assert total == pytest.approx(run.s3_bytes_read, abs=1)
     assert len(set(summary.worker_ids.values())) == 3
     assert cold.s3_bytes_read >= summary.raw.bytes
-    assert warm.s3_bytes_read < 0.05 * cold.s3_bytes_read, (warm.s3_bytes_read, cold.s3_bytes_read)
+    # The warmup filled every block's owner: the warm run finds the raw input cached wherever Spark's reads land.
+    assert warm.warmup["bytes_from_s3"] == 0
+    assert warm.tasks["ingest_events"].s3_bytes_read < 1024, dict(warm.tasks)
+    per_task = {task: round(c.s3_bytes_read) for task, c in warm.tasks.items() if c.s3_bytes_read >= 1}
+    assert warm.s3_bytes_read < 0.05 * cold.s3_bytes_read, (warm.s3_bytes_read, cold.s3_bytes_read, per_task)
     assert warm.stages == cold.stages and cold.stages.raw_lines == 5_000
     serving = [url for url, c in warm.workers.items() if sum(c.bytes_served.values()) > 0]
     assert len(serving) > 1, {url: dict(c.bytes_served) for url, c in warm.workers.items()}
