@@ -195,8 +195,10 @@ def measure(full: bool, smoke: bool, work: Path, s3: S3Emulator) -> dict[str, An
         memory_capacity=f"{plan.file_bytes // 2**20 + 256}MiB",
         disk_capacity=f"{2 * plan.file_bytes // 2**20 + 256}MiB",
     )
-    # nginx as a user would run it on this machine: a worker per core, the package's sendfile and tcp_nopush.
-    with cluster, Nginx(work / "www", work / "nginx", workers="auto") as nginx:
+    # nginx at its best for small ranges here (as in http_reads: sendfile and tcp_nopush off; corked responses
+    # sometimes wait for a delayed ACK), with a worker per core as ``worker_processes auto`` gives.
+    nginx_server = Nginx(work / "www", work / "nginx", workers="auto", sendfile=False, tcp_nopush=False)
+    with cluster, nginx_server as nginx:
         for core, worker in enumerate(cluster.workers):
             pin_to_core(worker.pid or 0, core)
         spans = owned_spans(cluster.workers[0], cluster.workers)

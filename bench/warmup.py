@@ -60,6 +60,8 @@ THREE_WORKERS = "cache, 3 workers"
 CLIENT = "boto3 or the workers"
 MODEL = "S3 model"
 EMULATOR = "S3 emulator"
+MACHINE = "every process"  # the whole machine's busy CPU time, other tenants' included
+PARTS = (CLIENT, MODEL, EMULATOR)
 # The cluster's blocks are cut at the load's run length: at the default 64 MiB, the quick data set (8 objects of
 # 32 MiB) would be 8 blocks, and how 8 blocks fall on 3 workers is a lottery (one worker often owns half of them).
 CLUSTER_BLOCK = "8MiB"
@@ -112,9 +114,16 @@ def cpu_meter(client: Callable[[], Sequence[int]], model: S3Model, emulator: S3E
 
     def measure() -> dict[str, float]:
         groups = {CLIENT: list(client()), MODEL: [model.pid or 0], EMULATOR: [emulator.pid or 0]}
-        return {name: sum(process_cpu_seconds(pids)) for name, pids in groups.items()}
+        spent = {name: sum(process_cpu_seconds(pids)) for name, pids in groups.items()}
+        return spent | {MACHINE: machine_busy_seconds()}
 
     return measure
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting for I/O) since boot."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _spent(meter: Meter, before: dict[str, float]) -> dict[str, float]:
@@ -287,11 +296,11 @@ def _section(plan: Plan, runs: list[WarmupRun], model: S3Model, *, full: bool, i
     def cpu_median(setup: str, process: str | None = None) -> float:
         mine = [r for r in runs if r.setup == setup]
         if process is None:
-            return statistics.median(sum(r.cpu_seconds.values()) / r.seconds for r in mine)
+            return statistics.median(sum(r.cpu_seconds.get(p, 0.0) for p in PARTS) / r.seconds for r in mine)
         return statistics.median(r.cpu_seconds.get(process, 0.0) / r.seconds for r in mine)
 
     cores_busy = {name: cpu_median(name) for name in setups}
-    busy_by_process = {name: {p: cpu_median(name, p) for p in (CLIENT, MODEL, EMULATOR)} for name in setups}
+    busy_by_process = {name: {p: cpu_median(name, p) for p in (*PARTS, MACHINE)} for name in setups}
     results: dict[str, Any] = {
         "plan": asdict(plan),
         "run_bytes": RUN_BYTES,
@@ -312,7 +321,8 @@ def _section(plan: Plan, runs: list[WarmupRun], model: S3Model, *, full: bool, i
             f"{min(seconds[name]):.2f} to {max(seconds[name]):.2f}",
             f"{statistics.median(mb_per_s[name]):.0f}",
             f"{cores_busy[name]:.2f}",
-            " / ".join(f"{busy_by_process[name][p]:.2f}" for p in (CLIENT, MODEL, EMULATOR)),
+            " / ".join(f"{busy_by_process[name][p]:.2f}" for p in PARTS),
+            f"{busy_by_process[name][MACHINE]:.2f}",
         ]
         for name in setups
     ]
@@ -337,11 +347,20 @@ def _section(plan: Plan, runs: list[WarmupRun], model: S3Model, *, full: bool, i
         "is a lottery). Every download is checked against the uploaded bytes; each load must have read exactly the "
         "data set from S3, summed over its workers. *Cores busy* is the CPU time of every process taking part "
         f"over the timed interval, divided by it; then the same for {CLIENT}, the S3 model and the emulator apart "
-        "(this machine has 2 cores, shared with other work).\n\n"
+        "(this machine has 2 cores, shared with other work); *machine cores busy* is every process's, other "
+        "tenants' included (`/proc/stat`).\n\n"
         + markdown_table(
-            ["setup", "median s", "range s", "median MB/s", "cores busy", "of which client / S3 model / emulator"],
+            [
+                "setup",
+                "median s",
+                "range s",
+                "median MB/s",
+                "cores busy",
+                "of which client / S3 model / emulator",
+                "machine cores busy",
+            ],
             rows,
-            "lrrrrr",
+            "lrrrrrr",
         )
         + "\n"
         + markdown_table(["ratio (boto3 time / cache time)", "median", "per repetition"], ratio_rows, "lrl")
@@ -385,7 +404,9 @@ def _cluster_limits(
         f"**{cores_busy[THREE_WORKERS]:.2f} of the 2 cores** busy (workers "
         f"{busy_by_process[THREE_WORKERS][CLIENT]:.2f}, S3 model {busy_by_process[THREE_WORKERS][MODEL]:.2f}, "
         f"emulator {busy_by_process[THREE_WORKERS][EMULATOR]:.2f}; with 1 worker "
-        f"{cores_busy[ONE_WORKER]:.2f}). The S3 model is one Python process, so it can use one core at most; "
+        f"{cores_busy[ONE_WORKER]:.2f}) while every process on the machine kept "
+        f"**{busy_by_process[THREE_WORKERS][MACHINE]:.2f}** busy: the cores were full, and what the load did not get "
+        "went to other tenants. The S3 model is one Python process, so it can use one core at most; "
         "the emulator, the model and the workers all share the same 2 cores, so a cluster on one 2-core machine "
         "adds connections but no CPU: on separate machines each worker would bring its own cores, and S3 its own."
     )
