@@ -9,8 +9,8 @@ the page in (see ``_TOP_LINKS``). Element ids are stable for browser tests: ``#v
 ``#cluster-rings``, ``#mounts``, ``#pins``, ``#purges``, ``#purge-link``, ``#purge-runs-link``.
 
 A worker alone answers ``GET /admin/v1/cluster`` too, as a cluster of one (``"clustered": false``): the page then
-shows nothing of a cluster. The usage, mounts, pins and purges are the connected worker's own: purges, pins and
-quotas act per worker.
+shows nothing of a cluster. The rest of the page (usage, mounts, pins, purges) is what the connected worker's own
+admin API answers.
 
 Nothing here does I/O: ``plugin.py`` reads the cache into a ``Reading`` and this module renders it.
 """
