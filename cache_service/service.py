@@ -82,7 +82,15 @@ class CacheService:
             self.metrics,
             announce=self.cluster.announce if self.cluster else None,
         )
-        self.uploader = Uploader(self.under, self.status, self.pages, root / "spool", self.executor, self.metrics)
+        self.uploader = Uploader(
+            self.under,
+            self.status,
+            self.pages,
+            root / "spool",
+            self.executor,
+            self.metrics,
+            place=self.cluster.place if self.cluster else None,
+        )
         self.fs = CacheFileSystem(
             self.mounts, config.write, self.under, self.status, self.pages, self.staging, self.uploader, self.executor
         )

@@ -166,6 +166,7 @@ class Membership:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self._timeout)
         self._me = replace(self._me, state=MemberState.GONE)
+        self.view = self.view.with_members({**self.view.members, self._me.id: self._me}, self.view.degraded)
         with contextlib.suppress(RedisError, OSError):
             await self._heartbeat()
             await self._redis.delete(PREFIX + "claim:" + self._me.id)

@@ -15,13 +15,14 @@ from cache_service.cluster.handoff import HandOff
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberStats
 from cache_service.cluster.membership import Membership
-from cache_service.cluster.peers import PeerReader
+from cache_service.cluster.peers import PageRange, PeerError, PeerReader
 from cache_service.cluster.routing import BlockRouter
 from cache_service.cluster.rules import SharedRules
 from cache_service.cluster.staging import StagingCopies, StagingHomes
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig, WriteConfig
+from cache_service.errors import StaleObjectError
 from cache_service.jobs.model import Job
 from cache_service.management.rules import PathRules
 from cache_service.page_store import ObjectIdentity, PageStore
@@ -157,6 +158,24 @@ class ClusterNode:
         view = self.view
         owners = view.owners(obj.bucket, obj.key, offset // view.block_size)
         return not owners or owners[0].id == view.self_id
+
+    async def place(self, obj: ObjectIdentity, index: int, data: bytes) -> bool:
+        """Give a page just written through this worker to its block's owner, if that is another worker; True when
+        the owner took it (a job's output read back then reads nothing from S3). A page the owner cannot take stays
+        here, as with the next worker in line for its block."""
+        start, end = obj.page_bounds(index, self.hand_over.pages.page_size)
+        if self.owns(obj, start):
+            return False
+        view = self.view
+        owner = view.owners(obj.bucket, obj.key, start // view.block_size)[0]
+        try:
+            await self.peers.give(owner.webhdfs_url, PageRange(obj, start, end), data, hot=False)
+        except (PeerError, OSError, LookupError, StaleObjectError) as exc:
+            log.warning(
+                "a written page stays here: its owner did not take it", extra={"worker": owner.id, "error": str(exc)}
+            )
+            return False
+        return True
 
     async def drain(self, job: Job, *, staged_bytes: Callable[[], int], budget: int | None) -> None:
         """Drain this worker as ``job`` (``cluster.drain``): hand its pages over, wait for its staged files, leave.

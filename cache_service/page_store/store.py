@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -42,6 +42,10 @@ from cache_service.page_store.tiers import DiskTier, MemoryTier, Tier
 from cache_service.under_store import UnderStore
 
 log = logging.getLogger(__name__)
+
+
+Placement = Callable[[ObjectIdentity, int, bytes], Awaitable[bool]]
+"""Takes page ``index`` of an object version elsewhere; True when it did (the page store then keeps no copy)."""
 
 
 class PageStore:
@@ -285,13 +289,17 @@ class PageStore:
             stored = True
         return stored
 
-    async def ingest(self, owner: ObjectIdentity, path: Path) -> None:
-        """Cache the local file ``path``, whose bytes are those of ``owner``, without reading S3 (write-through)."""
+    async def ingest(self, owner: ObjectIdentity, path: Path, *, place: Placement | None = None) -> None:
+        """Cache the local file ``path``, whose bytes are those of ``owner``, without reading S3 (write-through).
+
+        ``place`` may take a page elsewhere (to its block's owner in a cluster): it returns True when it did.
+        """
         loop = asyncio.get_running_loop()
         with open(path, "rb") as f:
             for index in range(owner.page_count(self.page_size)):
                 data = await loop.run_in_executor(self._executor, f.read, self.page_size)
-                await self.admit(owner, index, data, promote=False)
+                if place is None or not await place(owner, index, data):
+                    await self.admit(owner, index, data, promote=False)
 
     def rekey(self, old: ObjectIdentity, new: ObjectIdentity) -> None:
         """Give the cached pages of ``old`` to ``new`` (a copy of the same bytes under a new name or ETag)."""

@@ -18,6 +18,7 @@ from typing import TypeVar
 from cache_service.metadata import StatusCache
 from cache_service.metrics import CacheMetrics
 from cache_service.page_store import ObjectIdentity, PageStore
+from cache_service.page_store.store import Placement
 from cache_service.under_store import ObjectStatus, UnderStore
 
 T = TypeVar("T")
@@ -36,6 +37,8 @@ class Uploader:
     spool_dir: Path
     executor: Executor
     metrics: CacheMetrics
+    place: Placement | None = None
+    """Where a written page goes if not here: its block's owner, in a cluster (``ClusterNode.place``)."""
     parallelism: int = 8
     _slots: asyncio.Semaphore = field(init=False)
     _counter: Iterator[int] = field(init=False, default_factory=itertools.count)
@@ -62,7 +65,7 @@ class Uploader:
         self.status.record(obj)
         identity = ObjectIdentity(obj.bucket, obj.key, obj.etag, obj.size)
         self.pages.drop_object(bucket, key, keep=identity.file_id, reason="overwritten")
-        await self.pages.ingest(identity, local)
+        await self.pages.ingest(identity, local, place=self.place)
         return obj
 
     async def mark_directory(self, bucket: str, prefix: str) -> None:

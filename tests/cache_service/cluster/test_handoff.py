@@ -106,6 +106,8 @@ def test_a_drained_worker_hands_its_pages_over_then_leaves_and_the_warm_set_stay
     wait_for_ring(staying, 2)
     members = {m["id"]: m["state"] for m in cluster_report(staying[0])["members"]}
     assert members[worker_id(leaving)] == "gone"
+    own = {m["id"]: m["state"] for m in cluster_report(leaving)["members"]}
+    assert own[worker_id(leaving)] == "gone"  # the drained worker says so itself too
     read_all(staying[1], bucket, objects)
     read_all(leaving, bucket, objects)  # a drained worker still answers while it runs, from the others
     assert from_s3(workers) - cold <= 0.05 * total  # without hand-off about a third would come from S3

@@ -18,7 +18,7 @@ from infra.cache_process import CacheProcess
 from infra.s3_emulator import s3_client as emulator_client
 from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
-from tests.support.metrics import scrape
+from tests.support.metrics import s3_bytes_read, scrape
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -235,3 +235,21 @@ def test_each_worker_exports_its_id_and_what_it_knows_of_the_cluster(workers: li
         assert metrics['lakecache_cluster_members{state="active"}'] == 3
         assert metrics['lakecache_cluster_members{state="gone"}'] == 0
         assert metrics["lakecache_cluster_degraded"] == 0
+
+
+def test_a_file_written_through_one_worker_is_cached_on_its_blocks_owners_and_read_back_from_them(
+    workers: list[CacheProcess], bucket: str
+) -> None:
+    data = os.urandom(6 * BLOCK + 1000)
+    create = f"{workers[0].webhdfs_url}/webhdfs/v1/lake/written.bin?op=CREATE&user.name=etl&data=true"
+    with NO_PROXY.open(urllib.request.Request(create, data=data, method="PUT"), timeout=30) as response:
+        assert response.status == 201
+    owners = owners_of(workers, bucket, "lake/written.bin", 7)
+
+    for worker in workers:
+        with NO_PROXY.open(f"{worker.webhdfs_url}/webhdfs/v1/lake/written.bin?op=OPEN", timeout=30) as response:
+            assert response.read() == data
+        assert s3(worker).get_object(Bucket=bucket, Key="lake/written.bin")["Body"].read() == data
+    assert sum(s3_bytes_read(w.webhdfs_url) for w in workers) == 0  # every block was on its owner already
+    for worker in workers:
+        assert scrape(worker.webhdfs_url)['lakecache_tier_pages{tier="disk"}'] == sum(o is worker for o in owners)
