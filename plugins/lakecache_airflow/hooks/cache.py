@@ -19,7 +19,7 @@ this hook adds the connection and Airflow's errors. Synchronous calls are sent w
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -331,11 +331,23 @@ class CacheHook(BaseHook):
         Tolerates ``UNAVAILABLE_RETRIES`` consecutive transient failures (``is_transient``), then raises the last
         one. Raises ``CacheApiError`` if the job is unknown, ``AirflowException`` after ``timeout`` seconds.
         """
+        return self._poll(
+            lambda: self.job(job_id),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            late=f"Lakecache job {job_id} did not finish",
+        )
+
+    def _poll(
+        self, read: Callable[[], dict[str, Any]], *, poll_interval: float, timeout: float | None, late: str
+    ) -> dict[str, Any]:
+        """``read`` a job's record until it finishes, tolerating ``UNAVAILABLE_RETRIES`` consecutive transient
+        failures; raises ``AirflowException`` saying ``late`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         failures = 0
         while True:
             try:
-                job = self.job(job_id)
+                record = read()
             except AirflowException as exc:
                 if not is_transient(exc):
                     raise
@@ -345,10 +357,10 @@ class CacheHook(BaseHook):
                 self.log.warning("%s; retrying (%d of %d)", exc, failures, UNAVAILABLE_RETRIES)
             else:
                 failures = 0
-                if job["state"] in FINISHED_STATES:
-                    return job
+                if record["state"] in FINISHED_STATES:
+                    return record
             if deadline is not None and time.monotonic() >= deadline:
-                raise AirflowException(f"Lakecache job {job_id} did not finish within {timeout:g}s")
+                raise AirflowException(f"{late} within {timeout:g}s")
             time.sleep(poll_interval)
 
     def drain(self, worker: str, budget: int | None = None) -> dict[str, Any]:
@@ -387,27 +399,12 @@ class CacheHook(BaseHook):
         Tolerates ``UNAVAILABLE_RETRIES`` consecutive transient failures, then raises the last one. Raises
         ``AirflowException`` after ``timeout`` seconds (the drain goes on: ``cancel_drain`` stops it).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        failures = 0
-        while True:
-            try:
-                record = self.drain_job(job)
-            except AirflowException as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                if failures > UNAVAILABLE_RETRIES:
-                    raise
-                self.log.warning("%s; retrying (%d of %d)", exc, failures, UNAVAILABLE_RETRIES)
-            else:
-                failures = 0
-                if record["state"] in FINISHED_STATES:
-                    return record
-            if deadline is not None and time.monotonic() >= deadline:
-                raise AirflowException(
-                    f"the drain of cache worker {job.get('worker')} did not finish within {timeout:g}s"
-                )
-            time.sleep(poll_interval)
+        return self._poll(
+            lambda: self.drain_job(job),
+            poll_interval=poll_interval,
+            timeout=timeout,
+            late=f"the drain of cache worker {job.get('worker')} did not finish",
+        )
 
     def _job_endpoint(self, job: Mapping[str, Any]) -> tuple[CacheEndpoint, str]:
         """The worker a job runs on (from its ``job_url``, with this connection's token) and the job's route."""
