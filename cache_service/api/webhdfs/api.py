@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from yarl import URL
 
 from cache_service.api.streaming import DataResponse, stream_body
 from cache_service.api.webhdfs.errors import JsonBody, error_response
+from cache_service.api.webhdfs.file_changes import FileChangesApi
 from cache_service.api.webhdfs.file_status import BLOCK_SIZE, status_json
-from cache_service.api.webhdfs.request import PREFIX, WebHdfsRequest
+from cache_service.api.webhdfs.request import PREFIX, Handler, Routes, WebHdfsRequest, redirect_to_data
 from cache_service.api.webhdfs.staging_relay import StagingRelay
 from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
+from cache_service.namespace.changes import FileChanges
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import normalize, parse_raw_path
 from cache_service.namespace.reads import ObjectReader
@@ -33,8 +34,6 @@ REDIRECTED = "redirected"
 (fetching blocks it does not own from their owners) instead of redirecting again, even if its ring disagrees."""
 _CHANGING = frozenset({"PUT", "POST", "DELETE"})
 
-Handler = Callable[[WebHdfsRequest], Awaitable[web.StreamResponse]]
-
 
 class WebHdfsApi:
     """Routes and handlers of the WebHDFS API."""
@@ -46,7 +45,7 @@ class WebHdfsApi:
         self._relay = relay
         self._reads = reads
         self._metrics = metrics
-        self._ops: dict[str, dict[str, Handler]] = {
+        self._ops: Routes = {
             "GET": {
                 "GETFILESTATUS": self._get_file_status,
                 "LISTSTATUS": self._list_status,
@@ -69,6 +68,9 @@ class WebHdfsApi:
             "DELETE": {"DELETE": self._delete},
             "POST": {},
         }
+        for routes in (FileChangesApi(FileChanges(fs, reads)).routes(),):
+            for method, handlers in routes.items():
+                self._ops[method].update(handlers)
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the API under ``/webhdfs/v1``."""
@@ -230,15 +232,10 @@ class WebHdfsApi:
         req.long("buffersize", None)
         replication = req.long("replication", None)
         del replication
-        has_body = (req.http.can_read_body and (req.http.content_length or 0) > 0) or req.flag("data", False)
-        chunked = req.http.headers.get("Transfer-Encoding", "").lower() == "chunked"
-        if not (has_body or chunked):
+        if not req.has_data():
             self._fs.mounts.resolve(req.path)  # fail now for paths outside every mount
-            location = _with_param(req.http, "data", "true")
-            if req.flag("noredirect", False):
-                return JsonBody({"Location": location})
-            return web.Response(status=307, headers={"Location": location, "Content-Length": "0"})
-        st = await self._fs.create(req.path, _body(req.http), overwrite=overwrite)
+            return redirect_to_data(req)
+        st = await self._fs.create(req.path, req.body(), overwrite=overwrite)
         host = req.http.host or "localhost"
         return web.Response(status=201, headers={"Location": f"webhdfs://{host}{st.path}", "Content-Length": "0"})
 
@@ -288,14 +285,3 @@ def _location(start: int, size: int, names: list[str]) -> dict[str, object]:
         "storageIds": ["lakecache"] * len(names),
         "storageTypes": ["DISK"] * len(names),
     }
-
-
-def _with_param(request: web.Request, name: str, value: str) -> str:
-    url = request.url.update_query({name: value})
-    host = request.host or "localhost"
-    return f"http://{host}{url.raw_path_qs}"
-
-
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(1 << 20):
-        yield chunk

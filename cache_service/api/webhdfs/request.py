@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from cache_service.api.webhdfs.errors import JsonBody
+
 PREFIX = "/webhdfs/v1"
+
+Handler = Callable[["WebHdfsRequest"], Awaitable[web.StreamResponse]]
+Routes = dict[str, dict[str, Handler]]
+"""Handlers by HTTP method, then by op."""
 
 
 def caller(params: Mapping[str, str]) -> str:
@@ -48,6 +54,22 @@ class WebHdfsRequest:
             return text.lower() == "true"
         raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not true or false')
 
+    def has_data(self) -> bool:
+        """True for the data step of a two-step write (CREATE, APPEND): a body, or ``data=true``."""
+        http = self.http
+        has_body = (http.can_read_body and (http.content_length or 0) > 0) or self.flag("data", False)
+        return has_body or http.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+    def data_location(self) -> str:
+        """The URL of a two-step write's data step: this request's with ``data=true``."""
+        url = self.http.url.update_query({"data": "true"})
+        return f"http://{self.http.host or 'localhost'}{url.raw_path_qs}"
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The request's body, as it arrives."""
+        async for chunk in self.http.content.iter_chunked(1 << 20):
+            yield chunk
+
     def octal(self, name: str) -> None:
         """Validate an octal permission parameter (accepted and ignored: S3 has no modes)."""
         text = self.params.get(name)
@@ -58,3 +80,12 @@ class WebHdfsRequest:
                 raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is not octal') from None
             if not 0 <= value <= 0o1777:
                 raise ValueError(f'Invalid value for webhdfs parameter "{name}": {text!r} is out of range')
+
+
+def redirect_to_data(req: WebHdfsRequest) -> web.Response:
+    """The first step of a two-step write (CREATE, APPEND): where to send the bytes (a 307, or JSON for
+    ``noredirect=true``), as a NameNode names the DataNode to write to."""
+    location = req.data_location()
+    if req.flag("noredirect", False):
+        return JsonBody({"Location": location})
+    return web.Response(status=307, headers={"Location": location, "Content-Length": "0"})

@@ -6,7 +6,8 @@ the next worker of the home, which holds the same files, takes the directory's r
 
 Workers mark the requests they send each other with the cluster's secret: ``X-Lakecache-Forwarded`` (act as the
 home's first worker) and ``X-Lakecache-Replica`` (apply the change to this worker's own copy, nothing more). A
-publishing RENAME is copied as the deletion of its source: its files are in S3 once it answers.
+publishing RENAME is copied as the deletion of its source: its files are in S3 once it answers. CREATE, APPEND and
+TRUNCATE are copied as the whole file they leave, CONCAT as its target and the deletion of its sources.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 FORWARDED = "X-Lakecache-Forwarded"
 _CHANGING = frozenset({"PUT", "POST", "DELETE"})
 _NOT_COPIED = frozenset({"SETPERMISSION", "SETOWNER", "SETTIMES", "SETREPLICATION"})  # staged files keep none
+_WHOLE_FILE_COPIED = frozenset({"CREATE", "APPEND", "TRUNCATE"})
 _PASSED_ON = ("Content-Type", "Content-Length")
 
 Local = Callable[[], Awaitable[web.StreamResponse]]
@@ -116,8 +118,14 @@ class StagingRelay:
 
     async def _copy_change(self, request: web.Request, op: str, path: str, member: Member) -> bool:
         user = request.query.get("user.name", "")
-        if op == "CREATE":
+        if op in _WHOLE_FILE_COPIED:  # the file's new bytes, whole: simpler than replaying the change
             return await self.copies.put_file(member, path, user)
+        if op == "CONCAT":
+            sources = [s for s in request.query.get("sources", "").split(",") if s]
+            copied = await self.copies.put_file(member, path, user)
+            for source in sources:
+                copied = await self.copies.send(member, "DELETE", webhdfs_url(source, "DELETE", user)) and copied
+            return copied
         if op == "RENAME" and self.write.staging_root(request.query.get("destination", "")) is None:
             # Published: its files are in S3 now, and the copies of its source go.
             return await self.copies.send(member, "DELETE", webhdfs_url(path, "DELETE", user, recursive="true"))
