@@ -18,6 +18,7 @@ from cache_service.api.webhdfs.errors import JsonBody, error_response
 from cache_service.api.webhdfs.file_changes import FileChangesApi
 from cache_service.api.webhdfs.file_status import BLOCK_SIZE, status_json
 from cache_service.api.webhdfs.request import PREFIX, Handler, Routes, WebHdfsRequest, redirect_to_data
+from cache_service.api.webhdfs.server_info import ServerInfoApi
 from cache_service.api.webhdfs.staging_relay import StagingRelay
 from cache_service.errors import UnsupportedOperationError
 from cache_service.metrics import CacheMetrics
@@ -68,7 +69,7 @@ class WebHdfsApi:
             "DELETE": {"DELETE": self._delete},
             "POST": {},
         }
-        for routes in (FileChangesApi(FileChanges(fs, reads)).routes(),):
+        for routes in (FileChangesApi(FileChanges(fs, reads)).routes(), ServerInfoApi(fs).routes()):
             for method, handlers in routes.items():
                 self._ops[method].update(handlers)
 
