@@ -13,11 +13,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from cache_service.metrics import CacheMetrics
-from cache_service.under_store import Listing, ObjectStatus, UnderStore
+from cache_service.under_store import Listing, ObjectMetadata, ObjectStatus, UnderStore
 
 T = TypeVar("T")
 
@@ -77,23 +77,43 @@ class StatusCache:
         entry = self._fresh(bucket, key)
         return None if entry is None else entry.value
 
+    def _lookup(self, bucket: str, key: str) -> ObjectStatus | None:
+        try:
+            return self.under.head(bucket, key)
+        except FileNotFoundError:
+            return None
+
     async def head(self, bucket: str, key: str) -> ObjectStatus | None:
         """The object's status, or None if there is no such object. Raises ``UnderStoreUnavailableError``."""
         entry = self._fresh(bucket, key)
         if entry is not None:
             return entry.value
 
-        def lookup() -> ObjectStatus | None:
-            try:
-                return self.under.head(bucket, key)
-            except FileNotFoundError:
-                return None
-
         generation = self._generation
-        status = await self._call("head", bucket, key, lookup)
+        status = await self._call("head", bucket, key, lambda: self._lookup(bucket, key))
         if generation == self._generation:
             self._objects[(bucket, key)] = _Entry(status, self.clock() + self.ttl)
         return status
+
+    async def metadata(self, bucket: str, key: str, etag: str) -> ObjectMetadata:
+        """The metadata of version ``etag`` of the object: cached, else asked of S3 with one HEAD and kept with the
+        status (a status learned from a listing has none). Metadata of another version found meanwhile is returned
+        too (S3's latest word). Raises ``FileNotFoundError`` if the object is gone, ``UnderStoreUnavailableError``.
+        """
+        entry = self._objects.get((bucket, key))
+        known = None if entry is None else entry.value
+        if known is not None and known.etag == etag and known.metadata is not None:
+            return known.metadata
+        generation = self._generation
+        status = await self._call("head", bucket, key, lambda: self._lookup(bucket, key))
+        if status is None:
+            raise FileNotFoundError(f"no such object: s3://{bucket}/{key}")
+        assert status.metadata is not None, "a HEAD answer carries metadata"
+        current = self._objects.get((bucket, key))
+        if generation == self._generation and current is not None and current.value == status:
+            assert current.value is not None
+            current.value = replace(current.value, metadata=status.metadata)
+        return status.metadata
 
     async def listing(self, bucket: str, prefix: str) -> Listing:
         """Objects and common prefixes directly below key prefix ``prefix`` ("" or ending in "/").
@@ -111,6 +131,9 @@ class StatusCache:
         now = self.clock()
         self._listings[(bucket, prefix)] = _Entry(listing, now + self.ttl)
         for status in listing.objects:
+            old = self._objects.get((bucket, status.key))
+            if old is not None and old.value is not None and old.value.etag == status.etag:
+                status = replace(status, metadata=old.value.metadata)  # a listing carries none: keep what HEAD said
             self._objects[(bucket, status.key)] = _Entry(status, now + self.ttl)
         return listing
 

@@ -7,16 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from cache_service.under_store.metadata import ObjectMetadata
+
 
 @dataclass(frozen=True)
 class ObjectStatus:
-    """What S3 says of one object. ``etag`` is the identity of the object's bytes (quotes stripped)."""
+    """What S3 says of one object. ``etag`` is the identity of the object's bytes (quotes stripped).
+
+    ``metadata`` is None when unknown (a listing does not carry it); it takes no part in comparisons.
+    """
 
     bucket: str
     key: str
     size: int
     etag: str
     mtime: float
+    metadata: ObjectMetadata | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,9 @@ class UnderStore(Protocol):
         """``get_range`` as it arrives, in pieces of at most ``piece`` bytes; closing the iterator ends the read."""
         ...
 
-    def put_file(self, bucket: str, key: str, path: Path) -> ObjectStatus:
-        """Upload the local file ``path`` as ``bucket``/``key`` (multipart above the configured threshold).
+    def put_file(self, bucket: str, key: str, path: Path, metadata: ObjectMetadata | None = None) -> ObjectStatus:
+        """Upload the local file ``path`` as ``bucket``/``key`` (multipart above the configured threshold), with
+        ``metadata`` (None: none).
 
         Returns the new object's status once S3 has acknowledged it.
         """
@@ -83,8 +90,9 @@ class UnderStore(Protocol):
         """Write ``data`` as ``bucket``/``key`` in one request and return the new object's status."""
         ...
 
-    def copy(self, bucket: str, src_key: str, dst_key: str) -> ObjectStatus:
+    def copy(self, bucket: str, src_key: str, dst_key: str, metadata: ObjectMetadata | None = None) -> ObjectStatus:
         """Server-side copy within ``bucket`` (multipart copy for large objects); returns the copy's status.
+        The copy keeps the source's metadata, or takes ``metadata`` instead when given.
 
         Raises ``FileNotFoundError`` if the source is gone.
         """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -18,6 +19,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from cache_service.config import UnderStoreConfig
 from cache_service.errors import StaleObjectError, UnderStoreUnavailableError
 from cache_service.under_store.base import Listing, ObjectStatus
+from cache_service.under_store.metadata import ObjectMetadata
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -83,6 +85,22 @@ class S3UnderStore:
             region_name=config.region,
         )
         self._client: S3Client = session.client("s3", endpoint_url=config.endpoint_url, config=botocore_config)
+        # Metadata goes out as raw headers, byte for byte as the client sent them (an Expires S3 keeps unparsed
+        # would fail botocore's parameter checks): the calling thread's headers are added before signing.
+        self._headers = threading.local()
+        self._client.meta.events.register("before-sign.s3", self._add_headers)
+
+    def _add_headers(self, request: Any, **_: Any) -> None:
+        for name, value in getattr(self._headers, "value", {}).items():
+            request.headers[name] = value
+
+    @contextmanager
+    def _sending(self, headers: dict[str, str]) -> Iterator[None]:
+        self._headers.value = headers
+        try:
+            yield
+        finally:
+            self._headers.value = {}
 
     def close(self) -> None:
         """Release the client's pooled connections."""
@@ -100,6 +118,7 @@ class S3UnderStore:
             size=response["ContentLength"],
             etag=_etag(response["ETag"]),
             mtime=response["LastModified"].timestamp(),
+            metadata=ObjectMetadata.from_headers(response["ResponseMetadata"].get("HTTPHeaders", {})),
         )
 
     def list_level(self, bucket: str, prefix: str, limit: int | None = None) -> Listing:
@@ -194,14 +213,14 @@ class S3UnderStore:
 
     # --- writes --------------------------------------------------------------------------------------------
 
-    def put_file(self, bucket: str, key: str, path: Path) -> ObjectStatus:
+    def put_file(self, bucket: str, key: str, path: Path, metadata: ObjectMetadata | None = None) -> ObjectStatus:
         """Upload the local file ``path`` as ``bucket``/``key``; multipart from ``multipart_threshold`` bytes on.
 
         Returns the status S3 reports for the new object once the upload is complete. A failed multipart upload is
         aborted so that no orphaned parts are left behind.
         """
         size = path.stat().st_size
-        with self._errors(_uri(bucket, key)):
+        with self._errors(_uri(bucket, key)), self._sending(metadata.headers() if metadata else {}):
             if size == 0 or size < self._config.multipart_threshold:
                 with path.open("rb") as body:
                     self._client.put_object(Bucket=bucket, Key=key, Body=body)
@@ -215,23 +234,28 @@ class S3UnderStore:
             self._client.put_object(Bucket=bucket, Key=key, Body=data)
         return self.head(bucket, key)
 
-    def copy(self, bucket: str, src_key: str, dst_key: str) -> ObjectStatus:
+    def copy(self, bucket: str, src_key: str, dst_key: str, metadata: ObjectMetadata | None = None) -> ObjectStatus:
         """Server-side copy of ``src_key`` to ``dst_key``; multipart copy from ``multipart_threshold`` bytes on.
 
         Raises ``FileNotFoundError`` if the source is gone and ``StaleObjectError`` if it changes during the copy
-        (every request is conditional on the source's ETag, so a copy never mixes two versions).
+        (every request is conditional on the source's ETag, so a copy never mixes two versions). The copy keeps
+        the source's metadata, or takes ``metadata`` (a multipart copy always sets it: it starts a new upload).
         """
         source = self.head(bucket, src_key)
+        replace = metadata if metadata is not None else source.metadata
+        headers = replace.headers() if replace else {}
         with self._errors(_uri(bucket, src_key)):
             if source.size == 0 or source.size < min(self._config.multipart_threshold, _MAX_SINGLE_COPY + 1):
-                self._client.copy_object(
-                    Bucket=bucket,
-                    Key=dst_key,
-                    CopySource={"Bucket": bucket, "Key": src_key},
-                    CopySourceIfMatch=_quoted(source.etag),
-                )
+                directive = {"x-amz-metadata-directive": "REPLACE"} if metadata is not None else {}
+                with self._sending(headers | directive if metadata is not None else {}):
+                    self._client.copy_object(
+                        Bucket=bucket,
+                        Key=dst_key,
+                        CopySource={"Bucket": bucket, "Key": src_key},
+                        CopySourceIfMatch=_quoted(source.etag),
+                    )
             else:
-                self._multipart_copy(source, dst_key)
+                self._multipart_copy(source, dst_key, headers)
         return self.head(bucket, dst_key)
 
     def delete(self, bucket: str, keys: Iterable[str]) -> None:
@@ -260,6 +284,7 @@ class S3UnderStore:
     def _multipart_upload(self, bucket: str, key: str, path: Path, part_size: int) -> None:
         # CRC32 on every part, as boto3's own transfer manager does: S3 verifies each part and the whole.
         upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+        self._headers.value = {}  # the metadata belongs to the upload's creation only
         try:
             parts: list[CompletedPartTypeDef] = []
             with path.open("rb") as file:
@@ -283,10 +308,11 @@ class S3UnderStore:
             self._abort(bucket, key, upload_id)
             raise
 
-    def _multipart_copy(self, source: ObjectStatus, dst_key: str) -> None:
+    def _multipart_copy(self, source: ObjectStatus, dst_key: str, headers: dict[str, str]) -> None:
         bucket = source.bucket
         part_size = _part_size(source.size, self._config.multipart_chunksize)
-        upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=dst_key)["UploadId"]
+        with self._sending(headers):
+            upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=dst_key)["UploadId"]
         try:
             parts: list[CompletedPartTypeDef] = []
             for number, first in enumerate(range(0, source.size, part_size), start=1):
