@@ -31,6 +31,7 @@ from cache_service.api.s3.credentials import api_credentials, under_store_creden
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
 from cache_service.api.s3.forward import UnderStoreProxy
 from cache_service.api.s3.multipart import MultipartHandlers
+from cache_service.api.s3.object_metadata import check_user_metadata, refreshing
 from cache_service.api.s3.objects import ObjectHandlers
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
@@ -67,28 +68,23 @@ _BUCKET_SUBRESOURCES = _names(
     "metrics notification object-lock ownershipControls policy policyStatus publicAccessBlock replication "
     "requestPayment tagging uploads versioning versions website"
 )
-# Request headers whose meaning the write-through path cannot keep (metadata, encryption, ACLs, conditions):
-# writes carrying them go to S3 unchanged, and the cache forgets the key.
+# Request headers whose meaning the write-through path cannot keep (encryption, ACLs, tags, conditions): writes
+# carrying them go to S3 unchanged, and the cache forgets the key. Metadata (content headers, x-amz-meta-*) is kept.
 _S3_ONLY_HEADERS = _names(
-    "x-amz-tagging x-amz-storage-class x-amz-acl x-amz-website-redirect-location cache-control "
-    "content-disposition content-language expires if-match if-none-match x-amz-copy-source "
+    "x-amz-tagging x-amz-storage-class x-amz-acl x-amz-website-redirect-location "
+    "if-match if-none-match x-amz-copy-source "
     "x-amz-write-offset-bytes x-amz-expected-bucket-owner x-amz-request-payer "
     "x-amz-bucket-object-lock-enabled"
 )
-_S3_ONLY_PREFIXES = ("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-grant-", "x-amz-object-lock-")
+_S3_ONLY_PREFIXES = ("x-amz-server-side-encryption", "x-amz-grant-", "x-amz-object-lock-")
+_METADATA_WRITES = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _POST_OPERATIONS = frozenset({"DeleteObjects", "CreateMultipartUpload", "CompleteMultipartUpload"})
 _BUCKET_OPERATIONS = {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}
-_PLAIN_TYPES = frozenset({"", "binary/octet-stream", "application/octet-stream"})
 
 
 def needs_s3(headers: MultiMapping[str]) -> bool:
-    """True when a write carries something only S3 can keep (metadata, tags, encryption, conditions, a type)."""
-    for name in headers:
-        lower = name.lower()
-        if lower in _S3_ONLY_HEADERS or lower.startswith(_S3_ONLY_PREFIXES):
-            return True
-    encodings = {e.strip().lower() for e in headers.get("Content-Encoding", "").split(",") if e.strip()}
-    return bool(encodings - {"aws-chunked"}) or headers.get("Content-Type", "").lower() not in _PLAIN_TYPES
+    """True when a write carries something only S3 can keep (tags, encryption, ACLs, conditions)."""
+    return any(n.lower() in _S3_ONLY_HEADERS or n.lower().startswith(_S3_ONLY_PREFIXES) for n in headers)
 
 
 def operation(method: str, target: Target, params: QueryParams, headers: MultiMapping[str]) -> str:
@@ -154,7 +150,7 @@ class S3Api:
         self._domains = virtual_host_domains(service.config)
         self._proxy = proxy
         self._reads = service.reads
-        self._objects = ObjectHandlers(self._reads, service.uploader)
+        self._objects = ObjectHandlers(self._reads, service.uploader, service.status)
         self._multipart = MultipartHandlers(service, uploads)
 
     async def handle(self, http: web.Request) -> web.StreamResponse:
@@ -206,9 +202,11 @@ class S3Api:
         cached = path is not None
         if path is not None and op in ("GetObject", "HeadObject"):
             return await self._objects.get(http, path, target, params, request_id)
+        if op in _METADATA_WRITES:
+            check_user_metadata(http.headers)  # S3's limit, whoever stores the object
         if cached and op == "PutObject" and not needs_s3(http.headers):
             assert payload is not None
-            return await self._objects.put(target, payload, request_id)
+            return await self._objects.put(target, http.headers, payload, request_id)
         if cached and op == "CreateMultipartUpload" and not needs_s3(http.headers):
             return await self._multipart.create(http, target, request_id)
         if op == "DeleteObjects":
@@ -222,6 +220,8 @@ class S3Api:
             raise S3Error("MethodNotAllowed", Method="POST", ResourceType="OBJECT")
         changed = [target.key] if target.key is not None and http.method in ("PUT", "POST", "DELETE") else []
         forget = forgetting(self._service, target.bucket, changed)
+        if cached and op == "CopyObject":
+            forget = refreshing(self._service, target, forget)
         try:
             return await self._proxy.forward(http, target, params, auth, payload=payload, before_reply=forget)
         except S3Error as error:

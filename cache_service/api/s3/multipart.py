@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from cache_service.api.s3.errors import S3Error, as_s3_error
+from cache_service.api.s3.object_metadata import request_metadata, write_through
 from cache_service.api.s3.objects import check_conditions
 from cache_service.api.s3.payload import MAX_OBJECT_SIZE, Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target
@@ -101,7 +102,8 @@ class MultipartHandlers:
         """Start an upload; its parts will wait on local disk."""
         assert target.key is not None
         algorithm = request.headers.get("x-amz-checksum-algorithm")
-        upload = self._uploads.create(target.bucket, target.key, algorithm.upper() if algorithm else None)
+        metadata = request_metadata(request.headers)
+        upload = self._uploads.create(target.bucket, target.key, algorithm.upper() if algorithm else None, metadata)
         body = _upload_document("InitiateMultipartUploadResult", upload)
         headers = {"x-amz-request-id": request_id}
         if algorithm:
@@ -299,7 +301,7 @@ class MultipartHandlers:
         try:
             joined = await self._blocking(self._uploads.join, upload, numbers)
             try:
-                obj = await self._service.uploader.upload(upload.bucket, upload.key, joined)
+                obj = await write_through(self._service.uploader, upload.bucket, upload.key, joined, upload.metadata)
             except FileNotFoundError:
                 raise S3Error("NoSuchBucket", BucketName=upload.bucket) from None
         except BaseException:

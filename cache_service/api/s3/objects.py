@@ -3,7 +3,7 @@
 
 These share the status cache and the page store with WebHDFS, keyed by bucket, key and ETag, so a write through
 either protocol is what the other reads next, and a page one of them fetched is a hit for the other. The cache keeps
-an object's bytes, ETag, size and modification time; its other metadata stays in S3 (see ``app.needs_s3``).
+an object's bytes, ETag, size and modification time, and its metadata with its status (see ``object_metadata``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
 from cache_service.api.s3.errors import S3Error
+from cache_service.api.s3.object_metadata import request_metadata, response_headers, write_through
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target
 from cache_service.api.streaming import DataResponse, stream_body
+from cache_service.metadata import StatusCache
 from cache_service.namespace.reads import ObjectReader, Span
 from cache_service.namespace.status import FileStatus
 from cache_service.write.uploads import Uploader
@@ -27,7 +29,6 @@ from cache_service.write.uploads import Uploader
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
-DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 answers for an object stored without a type
 # Query parameters of GetObject that set a response header; S3 honours them on signed requests only (all are).
 _OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -122,9 +123,10 @@ class _Answer:
 class ObjectHandlers:
     """GetObject, HeadObject and PutObject on keys that have a cache path."""
 
-    def __init__(self, reads: ObjectReader, uploader: Uploader) -> None:
+    def __init__(self, reads: ObjectReader, uploader: Uploader, status: StatusCache) -> None:
         self._reads = reads
         self._uploader = uploader
+        self._status = status
 
     async def get(
         self, request: web.Request, path: str, target: Target, params: QueryParams, request_id: str
@@ -156,8 +158,6 @@ class ObjectHandlers:
                 raise S3Error("PreconditionFailed", Condition="If-Match or If-Unmodified-Since")
             span = byte_range(request.headers.get("Range"), st.length)
             start, end = span if span is not None else (0, st.length)
-            headers["Content-Type"] = DEFAULT_CONTENT_TYPE
-            headers.update({k: v for k, v in overrides.items() if v is not None})
             if span is not None:
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{st.length}"
             return _Answer(206 if span is not None else 200, headers, end - start, None if head else (start, end))
@@ -168,24 +168,41 @@ class ObjectHandlers:
             raise S3Error("NoSuchKey", Key=target.key) from None
         if chosen.status == 304:
             return web.Response(status=304, headers=chosen.headers)
+        version = read.status.object
+        assert version is not None
+        try:
+            metadata = await self._status.metadata(version.bucket, version.key, version.etag)
+        except BaseException as exc:
+            close = getattr(read.rest, "aclose", None)
+            if close is not None:
+                await close()
+            if isinstance(exc, FileNotFoundError):
+                raise S3Error("NoSuchKey", Key=target.key) from None
+            raise
+        chosen.headers.extend(response_headers(metadata))
+        chosen.headers.update({k: v for k, v in overrides.items() if v is not None})
         response = DataResponse(status=chosen.status, headers=chosen.headers)
         response.content_length = chosen.length
         return await stream_body(request, response, read.first, read.rest, what=f"s3 api: GET of {request.path}")
 
-    async def put(self, target: Target, payload: Payload, request_id: str) -> web.StreamResponse:
-        """PutObject: spool the body, check it, upload it to S3 and cache its pages; answers once S3 holds it."""
+    async def put(
+        self, target: Target, headers: MultiMapping[str], payload: Payload, request_id: str
+    ) -> web.StreamResponse:
+        """PutObject: spool the body, check it, upload it to S3 with its metadata and cache its pages; answers once
+        S3 holds it."""
         assert target.key is not None
+        metadata = request_metadata(headers)
         payload.require_length()
         uploader = self._uploader
         spool = uploader.spool_file()
         try:
             digests = await payload.spool(spool)
             try:
-                obj = await uploader.upload(target.bucket, target.key, spool)
+                obj = await write_through(uploader, target.bucket, target.key, spool, metadata)
             except FileNotFoundError:
                 raise S3Error("NoSuchBucket", BucketName=target.bucket) from None
         finally:
             spool.unlink(missing_ok=True)
-        headers = {"ETag": f'"{obj.etag}"', "x-amz-request-id": request_id, "x-amz-id-2": request_id}
-        headers.update({f"x-amz-checksum-{alg}": value for alg, value in digests.checksums.items()})
-        return web.Response(status=200, headers=headers)
+        answer = {"ETag": f'"{obj.etag}"', "x-amz-request-id": request_id, "x-amz-id-2": request_id}
+        answer.update({f"x-amz-checksum-{alg}": value for alg, value in digests.checksums.items()})
+        return web.Response(status=200, headers=answer)

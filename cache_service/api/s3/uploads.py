@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cache_service.api.s3.errors import S3Error
+from cache_service.under_store import ObjectMetadata
 
 _ID_PREFIX = "lc-"
 
@@ -40,6 +41,7 @@ class Upload:
     initiated: float
     directory: Path
     checksum_algorithm: str | None = None
+    metadata: ObjectMetadata = field(default_factory=ObjectMetadata)
 
 
 def is_local_upload_id(upload_id: str) -> bool:
@@ -61,12 +63,22 @@ class MultipartUploads:
             self.used_bytes += sum(p.size for p in self._parts_in(directory))
         self._busy: set[str] = set()
 
-    def create(self, bucket: str, key: str, checksum_algorithm: str | None) -> Upload:
-        """Start an upload of ``bucket``/``key``."""
+    def create(
+        self, bucket: str, key: str, checksum_algorithm: str | None, metadata: ObjectMetadata | None = None
+    ) -> Upload:
+        """Start an upload of ``bucket``/``key``; the object will have ``metadata``."""
         upload_id = _ID_PREFIX + uuid.uuid4().hex
-        upload = Upload(upload_id, bucket, key, time.time(), self.root / upload_id, checksum_algorithm)
+        metadata = metadata or ObjectMetadata()
+        upload = Upload(upload_id, bucket, key, time.time(), self.root / upload_id, checksum_algorithm, metadata)
         upload.directory.mkdir()
-        manifest = {"bucket": bucket, "key": key, "initiated": upload.initiated, "checksum": checksum_algorithm}
+        manifest = {
+            "bucket": bucket,
+            "key": key,
+            "initiated": upload.initiated,
+            "checksum": checksum_algorithm,
+            "content": metadata.content,
+            "user": metadata.user,
+        }
         _write_json(upload.directory / "upload.json", manifest)
         return upload
 
@@ -82,7 +94,12 @@ class MultipartUploads:
             raise missing from None
         if (manifest.get("bucket"), manifest.get("key")) != (bucket, key):
             raise missing
-        return Upload(upload_id, bucket, key, float(manifest["initiated"]), directory, manifest.get("checksum"))
+        metadata = ObjectMetadata(
+            tuple((str(k), str(v)) for k, v in manifest.get("content", [])),
+            tuple((str(k), str(v)) for k, v in manifest.get("user", [])),
+        )
+        initiated = float(manifest["initiated"])
+        return Upload(upload_id, bucket, key, initiated, directory, manifest.get("checksum"), metadata)
 
     def spool(self, upload: Upload) -> Path:
         """A fresh temporary file in the upload's directory to receive a part."""
