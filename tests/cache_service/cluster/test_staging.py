@@ -100,3 +100,22 @@ def test_a_forged_replica_request_is_refused(workers: list[CacheProcess]) -> Non
         assert refused.code == 403
         assert json.load(refused)["RemoteException"]["exception"] == "AccessControlException"
     assert holders(workers, TASK) == []
+
+
+def test_append_truncate_and_concat_of_staged_files_reach_every_copy(workers: list[CacheProcess]) -> None:
+    written = write_task_output(workers[0], files=2)
+    (path, first), (source, second) = written.items()
+    webhdfs(workers[1], "POST", path, "CONCAT", sources=source)
+    assert holders(workers, source) == []
+    data = first + second
+    webhdfs(workers[1], "POST", path, "APPEND", b"appended", data="true")
+    assert webhdfs(workers[2], "POST", path, "TRUNCATE", newlength=str(len(data) + 3)) == {"boolean": True}
+    expected = data + b"app"
+    copies = holders(workers, path)
+    assert len(copies) == 2
+    for worker in copies:
+        (local,) = Path(worker.state_dir).rglob(f"staging{path}")
+        assert local.read_bytes() == expected, worker
+    url = f"{workers[0].webhdfs_url}/webhdfs/v1{path}?op=OPEN&user.name=etl"
+    with NO_PROXY.open(url, timeout=30) as response:
+        assert response.read() == expected
