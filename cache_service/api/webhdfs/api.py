@@ -49,6 +49,7 @@ class WebHdfsApi:
         self._ops: Routes = {
             "GET": {
                 "GETFILESTATUS": self._get_file_status,
+                "GETFILELINKSTATUS": self._get_file_status,  # no symbolic links: every path's own status
                 "LISTSTATUS": self._list_status,
                 "LISTSTATUS_BATCH": self._list_status_batch,
                 "OPEN": self._open,

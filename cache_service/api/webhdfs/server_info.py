@@ -1,5 +1,6 @@
-"""WebHDFS ops about the file system rather than a file's bytes: server defaults, capacity, access checks, and the
-HDFS features S3 has no counterpart for (extended attributes, ACLs, storage policies, snapshots, symlinks).
+"""WebHDFS ops about the file system rather than a file's bytes: server defaults, capacity, access checks, quota
+usage, and the HDFS features S3 has no counterpart for (extended attributes, ACLs, storage policies, snapshots,
+symlinks, quotas, erasure coding, delegation tokens).
 
 Queries of those features answer as HDFS answers for a file system that uses none of them: empty, not an error
 (Hadoop's FsShell and fsspec ask them in passing). Changes to them answer ``UnsupportedOperationException`` with a
@@ -43,16 +44,31 @@ _INSTEAD = {
     "CREATESNAPSHOT": "S3 has no snapshots; enable S3 bucket versioning for point-in-time copies",
     "RENAMESNAPSHOT": "S3 has no snapshots",
     "DELETESNAPSHOT": "S3 has no snapshots",
+    "GETSNAPSHOTDIFF": "S3 has no snapshots; compare S3 object versions (bucket versioning) instead",
+    "GETSNAPSHOTDIFFLISTING": "S3 has no snapshots; compare S3 object versions (bucket versioning) instead",
+    "GETSNAPSHOTLIST": "S3 has no snapshots: there are none to list",
+    "GETLINKTARGET": "S3 has no symbolic links: every path is a file or a directory",
+    "SETQUOTA": "the cache has no quotas; bound what a job writes in the job, or with an S3 bucket policy",
+    "SETQUOTABYSTORAGETYPE": "the cache has no quotas; bound what a job writes in the job, or with an S3 bucket policy",
+    "GETECPOLICY": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "GETECPOLICIES": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "GETECCODECS": "S3 keeps its own redundancy: the cache has no erasure coding codecs",
+    "ENABLEECPOLICY": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "DISABLEECPOLICY": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "SETECPOLICY": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "UNSETECPOLICY": "S3 keeps its own redundancy: the cache has no erasure coding policies",
+    "GETTRASHROOTS": "the cache keeps no trash (trash interval 0): a delete is final, in S3 too",
+    "GET_BLOCK_LOCATIONS": "use GETFILEBLOCKLOCATIONS, which names the workers serving each block",
     "GETDELEGATIONTOKEN": "the cache uses simple authentication (`user.name`): no token is needed, send none",
     "RENEWDELEGATIONTOKEN": "the cache uses simple authentication (`user.name`): no token is needed",
     "CANCELDELEGATIONTOKEN": "the cache uses simple authentication (`user.name`): no token is needed",
 }
 _METHODS = {
     "UNSETSTORAGEPOLICY": "POST",
-    "SATISFYSTORAGEPOLICY": "PUT",
-    "GETDELEGATIONTOKEN": "GET",
+    "UNSETECPOLICY": "POST",
     "DELETESNAPSHOT": "DELETE",
 }
+"""The HTTP method of each op in ``_INSTEAD`` whose name does not say it (``GET...`` ops are GETs, others PUTs)."""
 
 
 def _policy() -> dict[str, object]:
@@ -79,6 +95,7 @@ class ServerInfoApi:
                 "GETSERVERDEFAULTS": self._server_defaults,
                 "GETSTATUS": self._fs_status,
                 "CHECKACCESS": self._check_access,
+                "GETQUOTAUSAGE": self._quota_usage,
                 "GETTRASHROOT": self._trash_root,
                 "GETXATTRS": self._xattrs,
                 "LISTXATTRS": self._xattr_names,
@@ -92,7 +109,7 @@ class ServerInfoApi:
             "DELETE": {},
         }
         for op in _INSTEAD:
-            routes[_METHODS.get(op, "PUT")][op] = _unsupported(op)
+            routes[_METHODS.get(op, "GET" if op.startswith("GET") else "PUT")][op] = _unsupported(op)
         return routes
 
     async def _server_defaults(self, req: WebHdfsRequest) -> web.StreamResponse:
@@ -127,6 +144,20 @@ class ServerInfoApi:
             raise ValueError(f'Invalid value for webhdfs parameter "fsaction": {action!r} is not like "rwx" or "r--"')
         await self._fs.status(req.path)
         return web.Response(status=200, headers={"Content-Length": "0"})
+
+    async def _quota_usage(self, req: WebHdfsRequest) -> web.StreamResponse:
+        summary = await self._fs.content_summary(req.path)
+        return JsonBody(
+            {
+                "QuotaUsage": {
+                    "fileAndDirectoryCount": summary.files + summary.directories,
+                    "quota": -1,
+                    "spaceConsumed": summary.length,
+                    "spaceQuota": -1,
+                    "typeQuota": {},
+                }
+            }
+        )
 
     async def _trash_root(self, req: WebHdfsRequest) -> web.StreamResponse:
         return JsonBody({"Path": f"/user/{req.user()}/.Trash"})

@@ -65,3 +65,36 @@ def test_feature_changes_say_what_to_do_instead(hdfs: WebHdfsClient) -> None:
         assert "instead" in message or "versioning" in message
     reply = hdfs.call("POST", "/warehouse/f", "UNSETSTORAGEPOLICY")
     assert reply.exception == "UnsupportedOperationException"
+
+
+def test_quota_usage_and_link_status(hdfs: WebHdfsClient) -> None:
+    usage = hdfs.call("GET", "/warehouse", "GETQUOTAUSAGE").json()["QuotaUsage"]
+    assert usage == {"fileAndDirectoryCount": 2, "quota": -1, "spaceConsumed": 3, "spaceQuota": -1, "typeQuota": {}}
+    assert hdfs.call("GET", "/warehouse/f", "GETFILELINKSTATUS").json()["FileStatus"]["length"] == 3
+
+
+# Every op of Hadoop 3.4's WebHDFS client (GetOpParam, PutOpParam, PostOpParam, DeleteOpParam in pyspark's jars).
+HADOOP_OPS = {
+    "GET": "OPEN GETFILESTATUS LISTSTATUS GETCONTENTSUMMARY GETQUOTAUSAGE GETFILECHECKSUM GETHOMEDIRECTORY "
+    "GETDELEGATIONTOKEN GET_BLOCK_LOCATIONS GETFILEBLOCKLOCATIONS GETACLSTATUS GETXATTRS GETTRASHROOT LISTXATTRS "
+    "GETALLSTORAGEPOLICY GETSTORAGEPOLICY GETECPOLICY CHECKACCESS LISTSTATUS_BATCH GETSERVERDEFAULTS GETSNAPSHOTDIFF "
+    "GETSNAPSHOTDIFFLISTING GETSNAPSHOTTABLEDIRECTORYLIST GETLINKTARGET GETFILELINKSTATUS GETSTATUS GETECPOLICIES "
+    "GETECCODECS GETTRASHROOTS GETSNAPSHOTLIST",
+    "PUT": "CREATE MKDIRS CREATESYMLINK RENAME SETREPLICATION SETOWNER SETPERMISSION SETTIMES RENEWDELEGATIONTOKEN "
+    "CANCELDELEGATIONTOKEN MODIFYACLENTRIES REMOVEACLENTRIES REMOVEDEFAULTACL REMOVEACL SATISFYSTORAGEPOLICY SETACL "
+    "SETXATTR REMOVEXATTR ENABLEECPOLICY DISABLEECPOLICY SETECPOLICY ALLOWSNAPSHOT DISALLOWSNAPSHOT CREATESNAPSHOT "
+    "RENAMESNAPSHOT SETSTORAGEPOLICY SETQUOTA SETQUOTABYSTORAGETYPE",
+    "POST": "APPEND CONCAT TRUNCATE UNSETECPOLICY UNSETSTORAGEPOLICY",
+    "DELETE": "DELETE DELETESNAPSHOT",
+}
+
+
+@pytest.mark.parametrize("method", sorted(HADOOP_OPS))
+def test_every_hadoop_op_works_or_says_what_to_do_instead(hdfs: WebHdfsClient, method: str) -> None:
+    for op in HADOOP_OPS[method].split():
+        reply = hdfs.call(method, "/warehouse/f", op)
+        if reply.exception == "UnsupportedOperationException":
+            message = reply.json()["RemoteException"]["message"]
+            assert message.startswith(f"{op} is not supported by this cache: "), message
+        else:  # it is served: at worst it wants parameters this bare call did not send
+            assert reply.exception in (None, "IllegalArgumentException", "FileAlreadyExistsException"), (op, reply)
