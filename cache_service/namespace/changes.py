@@ -5,7 +5,8 @@ assembled in a local spool file (the old bytes read through ``ObjectReader``, so
 cached, the appended ones from the request) and uploaded write-through, as CREATE does. The upload caches every page of
 the new version from the spool file (``Uploader.upload`` ingests it), so the untouched prefix is read from the cache
 afterwards without asking S3, and the old version's pages go. A staged file changes on the cache's disk, atomically
-(a new local file replaces the old one).
+(a new local file replaces the old one). A new object version keeps the old one's S3 metadata (Content-Type,
+``x-amz-meta-*``, ...).
 """
 
 from __future__ import annotations
@@ -124,11 +125,13 @@ class FileChanges:
                 tmp.unlink(missing_ok=True)
             return FileStatus(path=path, is_dir=False, length=size, staged=True)
         loc = self.fs.mounts.resolve(path)
+        current = await self.fs.status_cache.head(loc.bucket, loc.key)
+        metadata = None if current is None else current.metadata  # the new version keeps Content-Type and the rest
         spool = self.fs.uploader.spool_file()
         try:
             with open(spool, "wb") as out:
                 await fill(out)
-            obj = await self.fs.uploader.upload(loc.bucket, loc.key, spool)
+            obj = await self.fs.uploader.upload(loc.bucket, loc.key, spool, metadata)
         finally:
             spool.unlink(missing_ok=True)
         return published_status(path, obj)

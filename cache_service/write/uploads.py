@@ -19,7 +19,7 @@ from cache_service.metadata import StatusCache
 from cache_service.metrics import CacheMetrics
 from cache_service.page_store import ObjectIdentity, PageStore
 from cache_service.page_store.store import Placement
-from cache_service.under_store import ObjectStatus, UnderStore
+from cache_service.under_store import ObjectMetadata, ObjectStatus, UnderStore
 
 T = TypeVar("T")
 
@@ -57,9 +57,10 @@ class Uploader:
         async with self._slots:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def upload(self, bucket: str, key: str, local: Path) -> ObjectStatus:
-        """Upload ``local`` as ``bucket``/``key``; returns once S3 holds it, with its pages cached from ``local``."""
-        obj = await self._call(self.under.put_file, bucket, key, local)
+    async def upload(self, bucket: str, key: str, local: Path, metadata: ObjectMetadata | None = None) -> ObjectStatus:
+        """Upload ``local`` as ``bucket``/``key`` with ``metadata`` (None: none); returns once S3 holds it, with its
+        pages cached from ``local``."""
+        obj = await self._call(self.under.put_file, bucket, key, local, metadata)
         self.metrics.s3_bytes_written.inc(obj.size)
         self.metrics.publishes.inc()
         self.status.record(obj)

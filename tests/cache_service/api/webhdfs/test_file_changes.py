@@ -107,3 +107,13 @@ def test_bad_changes_get_the_errors_hadoop_expects(hdfs: WebHdfsClient, s3_clien
         assert reply.exception in ("IllegalArgumentException", "FileNotFoundException"), sources
     assert hdfs.call("PUT", "/warehouse/f", "APPEND").exception == "IllegalArgumentException"  # a POST op
     assert s3_client.get_object(Bucket=bucket, Key="warehouse/f")["Body"].read() == b"0123456789"
+
+
+def test_a_new_version_keeps_the_objects_metadata(hdfs: WebHdfsClient, s3_client, bucket: str) -> None:
+    s3_client.put_object(
+        Bucket=bucket, Key="warehouse/m.csv", Body=b"a,b\n", ContentType="text/csv", Metadata={"team": "etl"}
+    )
+    assert append(hdfs, "/warehouse/m.csv", b"1,2\n").status == 200
+    assert hdfs.call("POST", "/warehouse/m.csv", "TRUNCATE", newlength=6).json() == {"boolean": True}
+    head = s3_client.head_object(Bucket=bucket, Key="warehouse/m.csv")
+    assert (head["ContentLength"], head["ContentType"], head["Metadata"]) == (6, "text/csv", {"team": "etl"})
