@@ -11,8 +11,10 @@ afterwards without asking S3, and the old version's pages go. A staged file chan
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from cache_service.namespace.filesystem import CacheFileSystem
@@ -27,6 +29,9 @@ class FileChanges:
 
     fs: CacheFileSystem
     reads: ObjectReader
+    _writers: dict[str, tuple[asyncio.Lock, int]] = field(init=False, default_factory=dict)
+    """One lock per file being changed: two changes of one file on this worker take turns (as HDFS's lease makes
+    writers of one file), so neither loses the other's bytes. The count is of the changes holding or awaiting it."""
 
     async def file(self, path: str) -> FileStatus:
         """Status of the existing file ``path``. Raises ``FileNotFoundError`` for a missing path or a directory."""
@@ -39,6 +44,10 @@ class FileChanges:
 
     async def append(self, path: str, body: AsyncIterator[bytes]) -> FileStatus:
         """Add ``body``'s bytes to the end of file ``path``. Raises ``FileNotFoundError`` (missing, a directory)."""
+        async with self._writing(path):
+            return await self._append(path, body)
+
+    async def _append(self, path: str, body: AsyncIterator[bytes]) -> FileStatus:
         st = await self.file(path)
         first = await anext(body, None)
         if not first:  # nothing to add (fsspec closes a file with an empty APPEND): no new version
@@ -60,6 +69,10 @@ class FileChanges:
     async def truncate(self, path: str, new_length: int) -> FileStatus:
         """Cut file ``path`` to ``new_length`` bytes. Raises ``FileNotFoundError`` and ``ValueError`` (longer than
         the file)."""
+        async with self._writing(path):
+            return await self._truncate(path, new_length)
+
+    async def _truncate(self, path: str, new_length: int) -> FileStatus:
         st = await self.file(path)
         if new_length > st.length:
             raise ValueError(
@@ -76,6 +89,10 @@ class FileChanges:
     async def concat(self, target: str, sources: list[str]) -> FileStatus:
         """Append the files ``sources`` to ``target`` in order, then delete them (HDFS's CONCAT: every file in the
         target's directory). Raises ``FileNotFoundError`` and ``ValueError``."""
+        async with self._writing(target):
+            return await self._concat(target, sources)
+
+    async def _concat(self, target: str, sources: list[str]) -> FileStatus:
         if not sources:
             raise ValueError('Invalid value for webhdfs parameter "sources": no source files given')
         if len(set(sources)) != len(sources) or target in sources:
@@ -97,6 +114,20 @@ class FileChanges:
         for source in sources:
             await self.fs.delete(source, recursive=False)
         return result
+
+    @asynccontextmanager
+    async def _writing(self, path: str) -> AsyncIterator[None]:
+        lock, users = self._writers.get(path, (asyncio.Lock(), 0))
+        self._writers[path] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._writers[path]
+            if users == 1:
+                del self._writers[path]
+            else:
+                self._writers[path] = (lock, users - 1)
 
     # --- the new bytes --------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -117,3 +118,17 @@ def test_a_new_version_keeps_the_objects_metadata(hdfs: WebHdfsClient, s3_client
     assert hdfs.call("POST", "/warehouse/m.csv", "TRUNCATE", newlength=6).json() == {"boolean": True}
     head = s3_client.head_object(Bucket=bucket, Key="warehouse/m.csv")
     assert (head["ContentLength"], head["ContentType"], head["Metadata"]) == (6, "text/csv", {"team": "etl"})
+
+
+def test_concurrent_appends_to_one_file_lose_nothing(hdfs: WebHdfsClient, s3_client, bucket: str) -> None:
+    s3_client.put_object(Bucket=bucket, Key="warehouse/shared.log", Body=b"")
+    lines = [f"line {n}\n".encode() for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda line: append(hdfs, "/warehouse/shared.log", line), lines))
+    assert [r.status for r in replies] == [200] * 8
+    written = body_of(s3_client, bucket, "warehouse/shared.log")
+    assert sorted(written.splitlines(keepends=True)) == sorted(lines)
+
+
+def body_of(s3_client, bucket: str, key: str) -> bytes:
+    return s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
