@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ __all__ = ["CacheFileSystem", "ContentSummary", "FileStatus"]
 log = logging.getLogger(__name__)
 
 _MEMO_ENTRIES = 65536
+RETRY_WINDOW = 60.0
+"""Seconds a RENAME done here is remembered, so that the same RENAME sent again answers true (a retry)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +54,9 @@ class CacheFileSystem:
     # read reuses the object's identity and its file id instead of hashing it again).
     _published: dict[str, Location | None] = field(init=False, default_factory=dict)
     _statuses: dict[str, tuple[ObjectStatus, FileStatus]] = field(init=False, default_factory=dict)
+    # Renames done lately, (src, dst) -> when, as HDFS's NameNode keeps a retry cache: a client whose answer was lost
+    # (its worker died, a connection broke) sends the same RENAME again and must hear it succeeded, not false.
+    _renamed: dict[tuple[str, str], float] = field(init=False, default_factory=dict)
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -276,9 +282,10 @@ class CacheFileSystem:
                 raise PermissionError(f"Cannot rename {p}: it is the namespace root")
         if any(m.path == src for m in self.mounts.mounts):
             raise PermissionError(f"Cannot rename mount point {src}")
+        asked = dst
         src_st = await self.lookup(src)
         if src_st is None:
-            return False
+            return time.monotonic() - self._renamed.get((src, dst), -RETRY_WINDOW) < RETRY_WINDOW
         if src == dst:
             return not src_st.is_dir
         if is_within(dst, src):
@@ -301,7 +308,15 @@ class CacheFileSystem:
             await self._move_staged(src, dst)
         if not self.is_staging(src):
             await self._move_objects(src_loc, dst_loc, src_st)
+        self._remember_rename(src, asked)
         return True
+
+    def _remember_rename(self, src: str, dst: str) -> None:
+        now = time.monotonic()
+        if len(self._renamed) > 4096:
+            for old in [k for k, t in self._renamed.items() if now - t >= RETRY_WINDOW]:
+                del self._renamed[old]
+        self._renamed[(src, dst)] = now
 
     async def _move_staged(self, src: str, dst: str) -> None:
         """Move the staged tree at ``src``: to staging paths locally, to other paths by publishing to S3."""
