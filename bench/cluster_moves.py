@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cache_cluster import CacheCluster, worker_id
+from bench.measured import upload_random
 from cache_service.admin_client import AdminClient, AdminEndpoint, job_route
 from infra.cache_metrics import CacheCounters
 from infra.cache_process import CacheProcess
@@ -82,14 +82,7 @@ class MoveRun:
 
 def upload(s3: S3Emulator, plan: MovesPlan) -> dict[str, str]:
     """Write the data set into the emulator; returns each key's digest."""
-    client = s3.client()
-    digests = {}
-    for index in range(plan.objects):
-        key = f"{PREFIX}/part-{index:04d}.bin"
-        body = os.urandom(plan.object_bytes)
-        client.put_object(Bucket=BUCKET, Key=key, Body=body)
-        digests[key] = hashlib.blake2b(body).hexdigest()
-    return digests
+    return upload_random(s3, BUCKET, PREFIX, plan.objects, plan.object_bytes)
 
 
 def block_owners(worker: CacheProcess, keys: list[str]) -> dict[tuple[str, int], tuple[str, int]]:

@@ -39,7 +39,7 @@ import boto3
 from bench import plots
 from bench.cache_cluster import CacheCluster
 from bench.http_reads import process_cpu_seconds
-from bench.measured import fresh_work_dir, measured_section
+from bench.measured import fresh_work_dir, measured_section, upload_random
 from bench.report import IMG_DIR, markdown_table
 from bench.section import Section
 from cache_service.admin_client import AdminClient, AdminEndpoint, job_route
@@ -132,14 +132,7 @@ def _spent(meter: Meter, before: dict[str, float]) -> dict[str, float]:
 
 def upload(s3: S3Emulator, plan: Plan) -> dict[str, str]:
     """Write the data set into the emulator; returns each key's digest."""
-    client = s3.client()
-    digests = {}
-    for index in range(plan.objects):
-        key = f"{PREFIX}/part-{index:04d}.bin"
-        body = os.urandom(plan.object_bytes)
-        client.put_object(Bucket=BUCKET, Key=key, Body=body)
-        digests[key] = hashlib.blake2b(body).hexdigest()
-    return digests
+    return upload_random(s3, BUCKET, PREFIX, plan.objects, plan.object_bytes)
 
 
 # --- boto3 -------------------------------------------------------------------------------------------------------
