@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 PREFIX = "lakecache:cluster:"
 MEMBERS = PREFIX + "members"
 EVENTS = PREFIX + "events"
+# How long one Redis call may take. Not tied to ``member_timeout``: a loaded host can take longer than a short member
+# timeout to accept a connection, and a refused connection (Redis down) fails at once whatever this is.
+REDIS_TIMEOUT = 2.0
 _FORGET_AFTER = 600.0  # seconds after its last heartbeat that a gone member's record is dropped
 
 # KEYS[1] claim key, KEYS[2] members hash; ARGV: token, ttl ms, member id, record JSON (heartbeat_at filled in here).
@@ -81,7 +84,7 @@ class Membership:
         stats: Callable[[], MemberStats],
     ) -> None:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url, socket_connect_timeout=min(2.0, member_timeout), socket_timeout=min(2.0, member_timeout)
+            redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
         )
         self._url = redis_url
         self._me = me
