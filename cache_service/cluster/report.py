@@ -1,8 +1,10 @@
-"""The cluster as ``GET /admin/v1/cluster`` and ``cachectl cluster`` show it."""
+"""The cluster as ``GET /admin/v1/cluster`` and ``cachectl cluster`` show it, and as Prometheus discovers it
+(``GET /admin/v1/cluster/targets``)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from cache_service.cluster.member import MemberState
 from cache_service.cluster.view import ClusterView
@@ -51,3 +53,16 @@ def cluster_json(view: ClusterView, *, clustered: bool, now: float) -> dict[str,
             for m in sorted(view.members.values(), key=lambda m: m.id)
         ],
     }
+
+
+def scrape_targets(view: ClusterView) -> list[dict[str, Any]]:
+    """The workers Prometheus should scrape, as HTTP service discovery's JSON: one target group per worker that is
+    joining, active or draining (a gone worker is left out), its target the ``host:port`` that serves ``/metrics``
+    (the WebHDFS port), labelled with its id and state."""
+    groups = []
+    for m in sorted(view.members.values(), key=lambda m: m.id):
+        if m.state is MemberState.GONE:
+            continue
+        address = urlsplit(m.webhdfs_url).netloc
+        groups.append({"targets": [address], "labels": {"worker_id": m.id, "state": str(m.state)}})
+    return groups

@@ -28,7 +28,7 @@ from cache_service.cluster.drain import DrainRefusedError, check_drainable
 from cache_service.cluster.fanout import everywhere
 from cache_service.cluster.identity import is_worker_id
 from cache_service.cluster.peers import PeerError
-from cache_service.cluster.report import cluster_json, cluster_totals
+from cache_service.cluster.report import cluster_json, cluster_totals, scrape_targets
 from cache_service.cluster.warmup import load_everywhere
 from cache_service.jobs import Job
 
@@ -84,6 +84,7 @@ class AdminApi:
             _route("status", GET=_Endpoint(self._status)),
             _route("mounts", GET=_Endpoint(self._mounts)),
             _route("cluster", GET=_Endpoint(self._cluster)),
+            _route("cluster/targets", GET=_Endpoint(self._scrape_targets)),
             _route("cluster/drain", POST=_Endpoint(self._drain, body=frozenset({"worker", "budget"}))),
             _route("stat", GET=_Endpoint(self._stat, query=frozenset({"path"}))),
             _route("ls", GET=_Endpoint(self._ls, query=frozenset({"path"}))),
@@ -198,6 +199,10 @@ class AdminApi:
         view = self._service.cluster_view()
         report = cluster_json(view, clustered=self._service.cluster is not None, now=time.time())
         return web.json_response(report)
+
+    async def _scrape_targets(self, _: _Call) -> web.Response:
+        # Prometheus's HTTP service discovery: every worker this one knows, so a new or lost worker needs no config.
+        return web.json_response(scrape_targets(self._service.cluster_view()))
 
     async def _mounts(self, _: _Call) -> web.Response:
         return web.json_response({"mounts": self._manager.mounts()})
