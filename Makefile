@@ -11,8 +11,9 @@ STAMP := $(VENV)/.installed
 # Only the code folders that exist yet; mypy fails on a missing one.
 TYPED_DIRS := $(wildcard cache_service plugins dags spark_jobs infra bench)
 
-# Debian packages the suite runs for real: Redis, and Chromium for the browser tests of the Airflow UI.
-SYSTEM_PACKAGES := redis-server chromium
+# Debian packages the suite runs for real: Redis, Chromium for the browser tests of the Airflow UI, Prometheus and
+# Alertmanager for monitoring (python -m infra.monitoring up).
+SYSTEM_PACKAGES := redis-server chromium prometheus prometheus-alertmanager
 
 .PHONY: venv system-deps lint test demo bench airflow clean
 
