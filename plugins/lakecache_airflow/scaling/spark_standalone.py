@@ -67,6 +67,13 @@ DEFAULT_CONF: Mapping[str, str] = {
     "spark.storage.decommission.enabled": "true",
     "spark.storage.decommission.rddBlocks.enabled": "true",
     "spark.storage.decommission.shuffleBlocks.enabled": "true",
+    # Prometheus text at the master's /metrics/master/prometheus, each worker's and driver's /metrics/prometheus
+    # (Spark's own servlet: no exporter, no JMX agent); executors' at the driver's /metrics/executors/prometheus.
+    "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+    "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+    "spark.metrics.conf.master.sink.prometheusServlet.path": "/metrics/master/prometheus",
+    "spark.metrics.conf.applications.sink.prometheusServlet.path": "/metrics/applications/prometheus",
+    "spark.ui.prometheus.enabled": "true",
 }
 
 
