@@ -137,12 +137,12 @@ def _operate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from cache_service import logs, server
-    from cache_service.api.s3.credentials import api_credentials
+    from cache_service.api.s3.credentials import api_users
 
     try:
         config = load_config(args.config)
         server.check_exposure(config)
-        api_credentials(config.s3_api, lambda: None, os.environ)  # a half-configured [s3_api] stops here
+        api_users(config.s3_api, lambda: None, os.environ)  # a half-configured [s3_api] or a missing secret stops here
     except ConfigError as exc:
         print(f"cachectl: {exc}", file=sys.stderr)
         return 2

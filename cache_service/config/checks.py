@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from cache_service.config.model import CacheConfig
-from cache_service.namespace.mounts import MountTable
+from cache_service.access import LEVELS
+from cache_service.config.model import CacheConfig, S3ApiConfig
+from cache_service.namespace.mounts import MountTable, is_bucket_name
 
 EVICTION_POLICIES = ("lru", "s3fifo")
 MEDIA = ("memory", "disk")
@@ -51,11 +52,12 @@ def validate(config: CacheConfig, problems: list[str]) -> None:
     except ValueError as exc:
         problems.extend(str(exc).splitlines())
     _validate_cluster(config, problems)
+    _validate_s3_users(config.s3_api, problems)
 
 
 def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
     cluster = config.cluster
-    if cluster.redis_url and urlsplit(cluster.redis_url).scheme not in _REDIS_SCHEMES:
+    if cluster.redis_url and _scheme(cluster.redis_url) not in _REDIS_SCHEMES:
         problems.append(
             f"cluster.redis_url: expected redis://host:port/db (or rediss://, unix://), got {cluster.redis_url!r}"
         )
@@ -67,7 +69,7 @@ def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
     if cluster.peer_timeout <= 0:
         problems.append(f"cluster.peer_timeout: must be positive, got {cluster.peer_timeout}s")
     page = config.store.page_size
-    if cluster.block_size < page or cluster.block_size % page:
+    if page > 0 and (cluster.block_size < page or cluster.block_size % page):  # a page size of 0 is reported above
         problems.append(
             f"cluster.block_size: must be a multiple of store.page_size ({page} bytes), got {cluster.block_size}"
         )
@@ -79,3 +81,36 @@ def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
         problems.append(
             "cluster: a cluster needs [admin] token (CACHE_ADMIN_TOKEN): workers sign their requests to each other"
         )
+
+
+def _validate_s3_users(api: S3ApiConfig, problems: list[str]) -> None:
+    """One line per broken rule of ``[[s3_api.users]]``; no line ever quotes a secret."""
+    seen = {api.access_key} if api.access_key else set()
+    for i, user in enumerate(api.users):
+        where = f"s3_api.users[{i}] ({user.access_key})"
+        if not user.access_key:
+            problems.append(f"s3_api.users[{i}]: access_key is missing or empty")
+        elif user.access_key in seen:
+            problems.append(f"{where}: access key {user.access_key!r} is listed twice (or is [s3_api] access_key)")
+        seen.add(user.access_key)
+        if not user.secret_key and not user.secret_key_env:
+            problems.append(f"{where}: needs a secret: secret_key, or secret_key_env naming the variable holding it")
+        for j, grant in enumerate(user.grants):
+            if grant.bucket != "*" and not is_bucket_name(grant.bucket):
+                problems.append(f'{where}.grants[{j}]: bucket {grant.bucket!r} is not a bucket name nor "*"')
+            if grant.access not in LEVELS:
+                problems.append(f'{where}.grants[{j}]: access must be "read" or "write", got {grant.access!r}')
+        for j, a in enumerate(user.grants):
+            for k, b in enumerate(user.grants[j + 1 :], start=j + 1):
+                if a.bucket == b.bucket and (a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)):
+                    problems.append(
+                        f"{where}.grants: grants[{j}] ({a.bucket}/{a.prefix}) and grants[{k}] ({b.bucket}/{b.prefix}) "
+                        "overlap: give each key one grant (write implies read)"
+                    )
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:  # "redis://[": an IPv6 host left open
+        return None

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from cache_service.access import LEVELS
 from cache_service.config.checks import MEDIA, validate
-from cache_service.config.model import SECTIONS, CacheConfig, ConfigError, TierConfig, default_tiers
+from cache_service.config.model import (
+    SECTIONS,
+    CacheConfig,
+    ConfigError,
+    GrantConfig,
+    S3UserConfig,
+    TierConfig,
+    default_tiers,
+)
 from cache_service.namespace.mounts import MountConfig
 from cache_service.units import parse_duration, parse_size
 
@@ -28,6 +37,8 @@ _DURATION_KEYS = {
 # are its dataclass's: one list of accepted keys, which docs/configuration.md is checked against.
 _MOUNT_KEYS = frozenset(MountConfig.__dataclass_fields__)
 _TIER_KEYS = frozenset(TierConfig.__dataclass_fields__)
+_USER_KEYS = frozenset(S3UserConfig.__dataclass_fields__)
+_GRANT_KEYS = frozenset(GrantConfig.__dataclass_fields__)
 
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> CacheConfig:
@@ -38,10 +49,11 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     raw: dict[str, Any] = {}
     problems: list[str] = []
     if path is not None:
-        text = Path(path).read_text()
         try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            raw = tomllib.loads(Path(path).read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{path}: not UTF-8: {exc}"]) from None
+        except (tomllib.TOMLDecodeError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     _apply_env(raw, env if env is not None else os.environ, problems)
     config = _build(raw, problems)
@@ -55,7 +67,7 @@ def _env_value(text: str) -> Any:
     """An env value is a TOML value when it parses as one ("8", "true", "[...]"), else a plain string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 
@@ -147,6 +159,9 @@ def _build_section(section: str, values: dict[str, Any], problems: list[str]) ->
         if section == "store" and key == "tiers":
             kwargs["tiers"] = _build_tiers(value, problems)
             continue
+        if section == "s3_api" and key == "users":
+            kwargs["users"] = _build_users(value, problems)
+            continue
         kwargs[key] = _coerce(section, key, value, getattr(defaults, key), problems)
     return cls(**kwargs)
 
@@ -158,14 +173,73 @@ def _build_mounts(value: Any, problems: list[str]) -> tuple[MountConfig, ...]:
     mounts = []
     for i, entry in enumerate(value):
         if not isinstance(entry, dict) or not {"path", "uri"} <= set(entry) <= _MOUNT_KEYS:
-            problems.append(f"mounts[{i}]: expected the keys 'path', 'uri' and optionally 'quota', got {entry!r}")
+            problems.append(
+                f"mounts[{i}]: expected the keys 'path', 'uri' and optionally 'quota', 'read_only', 'users', "
+                f"got {entry!r}"
+            )
             continue
         if not isinstance(entry["path"], str) or not isinstance(entry["uri"], str):
             problems.append(f"mounts[{i}]: 'path' and 'uri' must be strings")
             continue
         quota = _build_quota(f"mounts[{i}].quota", entry.get("quota", {}), problems)
-        mounts.append(MountConfig(path=entry["path"], uri=entry["uri"], quota=quota))
+        read_only = entry.get("read_only", False)
+        if not isinstance(read_only, bool):
+            problems.append(f"mounts[{i}].read_only: expected true or false, got {read_only!r}")
+            read_only = False
+        users = _build_mount_users(f"mounts[{i}].users", entry.get("users"), problems)
+        mounts.append(MountConfig(path=entry["path"], uri=entry["uri"], quota=quota, read_only=read_only, users=users))
     return tuple(mounts)
+
+
+def _build_mount_users(where: str, value: Any, problems: list[str]) -> tuple[tuple[str, str], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.append(f'{where}: expected a table of user = "read" or "write", like {{ etl = "write" }}')
+        return ()
+    users = []
+    for user, access in value.items():
+        if access not in LEVELS:
+            problems.append(f'{where}.{user}: expected "read" or "write", got {access!r}')
+        else:
+            users.append((user, access))
+    return tuple(users)
+
+
+def _build_users(value: Any, problems: list[str]) -> tuple[S3UserConfig, ...]:
+    """``[[s3_api.users]]`` entries, their keys typed; what they mean together is checked by ``checks``. No line
+    quotes a value other than an access key, bucket or prefix: secrets stay out of the log."""
+    if not isinstance(value, list):
+        problems.append("s3_api.users: expected a list of [[s3_api.users]] tables")
+        return ()
+    users = []
+    for where, entry in _tables("s3_api.users", value, _USER_KEYS, problems):
+        strings = {k: entry.get(k, "") for k in ("access_key", "secret_key", "secret_key_env")}
+        wrong = [k for k, v in strings.items() if not isinstance(v, str)]
+        if wrong:
+            problems.append(f"{where}: {', '.join(wrong)} must be strings")
+            continue
+        grants = _build_grants(f"{where} ({strings['access_key']})", entry.get("grants", []), problems)
+        users.append(S3UserConfig(**strings, grants=grants))
+    return tuple(users)
+
+
+def _build_grants(where: str, value: Any, problems: list[str]) -> tuple[GrantConfig, ...]:
+    example = '[{ bucket = "lake", prefix = "warehouse/", access = "write" }]'
+    if not isinstance(value, list):
+        problems.append(f"{where}.grants: expected a list of grants like {example}")
+        return ()
+    grants = []
+    for j, grant in enumerate(value):
+        if not isinstance(grant, dict) or not set(grant) <= _GRANT_KEYS:
+            problems.append(f"{where}.grants[{j}]: expected a table of bucket, prefix and access, like {example}")
+            continue
+        fields = {k: grant[k] for k in _GRANT_KEYS if k in grant}
+        if not all(isinstance(v, str) for v in fields.values()):
+            problems.append(f"{where}.grants[{j}]: bucket, prefix and access must be strings")
+            continue
+        grants.append(GrantConfig(**{"bucket": "", **fields}))
+    return tuple(grants)
 
 
 def _build_quota(where: str, value: Any, problems: list[str]) -> tuple[tuple[str, int | float], ...]:
@@ -189,19 +263,28 @@ def _build_quota(where: str, value: Any, problems: list[str]) -> tuple[tuple[str
     return tuple(quota)
 
 
+def _tables(
+    name: str, value: list[Any], keys: frozenset[str], problems: list[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each table of the array of tables ``name`` with what problem lines call it (``name[i]``); an entry that is not
+    a table is one line (and skipped), its unknown keys another."""
+    for i, entry in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected a table")
+            continue
+        unknown = set(entry) - keys
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {sorted(unknown)}")
+        yield where, entry
+
+
 def _build_tiers(value: Any, problems: list[str]) -> tuple[TierConfig, ...]:
     if not isinstance(value, list) or not value:
         problems.append("store.tiers: expected a non-empty list of tiers")
         return default_tiers()
     tiers = []
-    for i, entry in enumerate(value):
-        where = f"store.tiers[{i}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: expected a table")
-            continue
-        unknown = set(entry) - _TIER_KEYS
-        if unknown:
-            problems.append(f"{where}: unknown key(s) {sorted(unknown)}")
+    for where, entry in _tables("store.tiers", value, _TIER_KEYS, problems):
         medium = entry.get("medium")
         if medium not in MEDIA:
             problems.append(f"{where}.medium: expected one of {list(MEDIA)}, got {medium!r}")

@@ -126,12 +126,38 @@ class WriteConfig:
 
 
 @dataclass(frozen=True)
+class GrantConfig:
+    """One grant of an S3 API user: ``access`` (``read``, or ``write``, which implies read) to the keys of
+    ``bucket`` (``*``: every bucket) that start with ``prefix`` ("" : the whole bucket)."""
+
+    bucket: str
+    prefix: str = ""
+    access: str = ""
+
+
+@dataclass(frozen=True)
+class S3UserConfig:
+    """A ``[[s3_api.users]]`` entry: an access key, its secret (``secret_key``, else the variable named by
+    ``secret_key_env``) and what it may read and write."""
+
+    access_key: str
+    secret_key: str = field(default="", repr=False)
+    secret_key_env: str = ""
+    grants: tuple[GrantConfig, ...] = ()
+
+
+@dataclass(frozen=True)
 class S3ApiConfig:
-    """Credentials that clients of the cache's S3 API sign with (default: the under store's)."""
+    """Credentials that clients of the cache's S3 API sign with (default: the under store's).
+
+    ``users`` each sign with their own key and get only their grants; the ``access_key`` pair, when set beside
+    them, stays a key with every right (an admin's).
+    """
 
     access_key: str = ""
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     secret_key_env: str = ""
+    users: tuple[S3UserConfig, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from cache_service.access import READ, WRITE
 from cache_service.namespace.paths import is_within, normalize
+
+# S3's bucket rules, relaxed to the legacy us-east-1 ones (capitals, underscores, up to 255 characters) so that old
+# buckets stay reachable; whatever passes holds no "/", "%" or "..", so it can only ever name one bucket.
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+
+
+def is_bucket_name(name: str) -> bool:
+    """True when ``name`` can be an S3 bucket's name."""
+    return bool(_BUCKET.match(name)) and ".." not in name
 
 
 @dataclass(frozen=True)
@@ -15,11 +26,15 @@ class MountConfig:
     prefix ``uri``.
 
     ``quota`` caps the mount's share of a tier, per medium: bytes (int) or a fraction of the tier (float <= 1).
+    ``read_only`` refuses every change through the cache, to everyone. ``users`` gives WebHDFS users (``user.name``)
+    their access, ``read`` or ``write``; None (no table) lets everyone write, an empty table lets nobody in.
     """
 
     path: str
     uri: str
     quota: tuple[tuple[str, int | float], ...] = ()
+    read_only: bool = False
+    users: tuple[tuple[str, str], ...] | None = None
 
     def quota_bytes(self, medium: str, capacity: int) -> int | None:
         """The mount's cap in ``medium`` (of ``capacity`` bytes), or None when it has none."""
@@ -36,11 +51,19 @@ class Mount:
     path: str
     bucket: str
     prefix: str
+    read_only: bool = False
+    users: tuple[tuple[str, str], ...] | None = None
+    """WebHDFS users and their access; None: everyone writes (or reads, in a read-only mount)."""
 
     @property
     def uri(self) -> str:
         """The mount's S3 URI."""
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def access_of(self, user: str) -> str | None:
+        """The access WebHDFS user ``user`` has here: ``write``, ``read`` or None."""
+        granted = WRITE if self.users is None else dict(self.users).get(user)
+        return READ if self.read_only and granted is not None else granted
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,7 @@ class MountTable:
             except ValueError as exc:
                 problems.append(f"mounts: {m.path!r}: {exc}")
                 continue
-            table.append(Mount(path=path, bucket=bucket, prefix=prefix))
+            table.append(Mount(path=path, bucket=bucket, prefix=prefix, read_only=m.read_only, users=m.users))
         for i, a in enumerate(table):
             for b in table[i + 1 :]:
                 if a.path == b.path:
@@ -144,6 +167,15 @@ class MountTable:
                 continue
             back = self.resolve(path)
             return path if (back.bucket, back.key) == (bucket, key) else None
+        return None
+
+    def holding(self, bucket: str, key: str) -> Mount | None:
+        """The mount whose S3 prefix holds ``key`` of ``bucket`` (a path may name the key or not), or None."""
+        for mount in self._mounts:
+            if bucket == mount.bucket and (
+                not mount.prefix or key.startswith(mount.prefix + "/") or key == mount.prefix
+            ):
+                return mount
         return None
 
     def mount_points_below(self, path: str) -> set[str]:

@@ -303,3 +303,100 @@ def test_bad_env_value_is_reported_with_the_key_it_sets(write_config):
             "server.s3_port: expected an integer, got 'many'",
         ]
     )
+
+
+# --- users and rights --------------------------------------------------------------------------------------
+
+
+def _user(access_key: str = "etl", **entry: Any) -> dict[str, Any]:
+    grant = {"bucket": "lake", "prefix": "warehouse/", "access": "write"}
+    return {"access_key": access_key, "secret_key": "hush-hush-1", "grants": [grant], **entry}
+
+
+def test_users_and_mount_rights_load_into_typed_values(write_config):
+    mounts = [{**MOUNTS[0], "read_only": False, "users": {"etl": "write", "analyst": "read"}}, MOUNTS[1]]
+    users = [
+        {"access_key": "etl", "secret_key_env": "LAKECACHE_ETL_SECRET", "grants": _user()["grants"]},
+        _user("analyst", grants=[{"bucket": "*", "prefix": "", "access": "read"}]),
+    ]
+
+    config = load_config(write_config({"mounts": mounts, "s3_api": {"users": users}}), env={})
+
+    etl, analyst = config.s3_api.users
+    assert (etl.access_key, etl.secret_key_env, etl.grants[0].prefix, etl.grants[0].access) == (
+        "etl",
+        "LAKECACHE_ETL_SECRET",
+        "warehouse/",
+        "write",
+    )
+    assert analyst.grants[0].bucket == "*"
+    assert config.mounts[0].users == (("etl", "write"), ("analyst", "read"))
+    assert config.mounts[1].users is None and not config.mounts[1].read_only
+    assert "hush-hush-1" not in repr(config)
+
+
+# (name, users, a fragment of the one problem line)
+USER_MISTAKES: list[tuple[str, list[dict[str, Any]], str]] = [
+    ("no secret", [_user(secret_key="")], "s3_api.users[0] (etl): needs a secret"),
+    ("same access key twice", [_user(), _user(grants=[])], "s3_api.users[1] (etl): access key 'etl' is listed twice"),
+    ("no access key", [_user("")], "s3_api.users[0]: access_key is missing or empty"),
+    (
+        "empty bucket",
+        [_user(grants=[{"bucket": "", "access": "read"}])],
+        "s3_api.users[0] (etl).grants[0]: bucket '' is not a bucket name",
+    ),
+    (
+        "malformed bucket",
+        [_user(grants=[{"bucket": "lake/warehouse", "access": "read"}])],
+        "bucket 'lake/warehouse' is not a bucket name",
+    ),
+    (
+        "unknown access",
+        [_user(grants=[{"bucket": "lake", "access": "admin"}])],
+        's3_api.users[0] (etl).grants[0]: access must be "read" or "write", got \'admin\'',
+    ),
+    (
+        "overlapping grants",
+        [_user(grants=[{"bucket": "lake", "prefix": "w", "access": "read"}, _user()["grants"][0]])],
+        "grants[0] (lake/w) and grants[1] (lake/warehouse/) overlap",
+    ),
+    (
+        "a grant that is not a table",
+        [_user(grants=["lake/warehouse"])],
+        "s3_api.users[0] (etl).grants[0]: expected a table of bucket, prefix and access",
+    ),
+    ("an unknown key", [_user(password="x")], "s3_api.users[0]: unknown key(s) ['password']"),
+]
+
+
+@pytest.mark.parametrize(("users", "expected"), [m[1:] for m in USER_MISTAKES], ids=[m[0] for m in USER_MISTAKES])
+def test_each_user_mistake_is_exactly_one_line_that_never_quotes_a_secret(write_config, users, expected):
+    problems = problems_of(write_config({"s3_api": {"users": users}}))
+
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+    assert "hush-hush-1" not in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"users": {"analyst": "admin"}}, 'mounts[0].users.analyst: expected "read" or "write", got \'admin\''),
+        ({"users": ["etl"]}, 'mounts[0].users: expected a table of user = "read" or "write"'),
+        ({"read_only": "yes"}, "mounts[0].read_only: expected true or false, got 'yes'"),
+    ],
+)
+def test_a_mount_rights_mistake_is_exactly_one_line(write_config, entry, expected):
+    problems = problems_of(write_config({"mounts": [{**MOUNTS[0], **entry}, MOUNTS[1]]}))
+
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_users_can_come_from_the_environment_as_a_toml_array(write_config):
+    env = {
+        "CACHE_S3_API_USERS": '[{access_key = "etl", secret_key_env = "E", grants = [{bucket = "*", access = "read"}]}]'
+    }
+
+    config = load_config(write_config(), env=env)
+
+    assert config.s3_api.users[0].grants[0].bucket == "*"

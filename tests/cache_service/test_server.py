@@ -75,3 +75,18 @@ def test_a_half_configured_s3_api_is_one_line_at_start(tmp_path) -> None:
     result = _serve(tmp_path, config)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "neither secret_key nor secret_key_env" in result.stderr
+
+
+def test_a_user_whose_secret_variable_is_unset_is_one_line_at_start(tmp_path) -> None:
+    config = (
+        '[[s3_api.users]]\naccess_key = "etl"\nsecret_key_env = "LAKECACHE_TEST_UNSET_SECRET"\n'
+        'grants = [{ bucket = "lake", prefix = "warehouse/", access = "write" }]\n'
+        '[[mounts]]\npath = "/w"\nuri = "s3://b/w"\n'
+        f'[[store.tiers]]\nmedium = "disk"\npath = "{tmp_path}/d"\ncapacity = "1MiB"\n'
+    )
+    result = _serve(tmp_path, config, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "cachectl: s3_api.users[0] (etl): secret_key_env names 'LAKECACHE_TEST_UNSET_SECRET', which is unset or empty"
+    ]

@@ -15,7 +15,15 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from cache_service.config import CacheConfig, MountConfig, S3ApiConfig, UnderStoreConfig, load_config
+from cache_service.config import (
+    CacheConfig,
+    GrantConfig,
+    MountConfig,
+    S3ApiConfig,
+    S3UserConfig,
+    UnderStoreConfig,
+    load_config,
+)
 from infra.toml_writer import dumps
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -88,12 +96,33 @@ def test_a_document_setting_every_accepted_key_loads_back_into_the_same_configur
         under_store=UnderStoreConfig(
             endpoint_url="http://127.0.0.1:5000", access_key_id="key", secret_access_key="secret"
         ),
-        mounts=(MountConfig(path="/warehouse", uri="s3://lake/warehouse", quota=(("memory", 0.5),)),),
-        s3_api=S3ApiConfig(access_key="clients", secret_key="secret", secret_key_env="SECRET"),
+        mounts=(
+            MountConfig(
+                path="/warehouse",
+                uri="s3://lake/warehouse",
+                quota=(("memory", 0.5),),
+                read_only=True,
+                users=(("etl", "write"),),
+            ),
+        ),
+        s3_api=S3ApiConfig(
+            access_key="clients",
+            secret_key="secret",
+            secret_key_env="SECRET",
+            users=(
+                S3UserConfig(
+                    access_key="etl",
+                    secret_key="etl-secret",
+                    secret_key_env="ETL_SECRET",
+                    grants=(GrantConfig(bucket="lake", prefix="warehouse/", access="write"),),
+                ),
+            ),
+        ),
     )
     document = _toml_ready(dataclasses.asdict(config))
     for mount in document["mounts"]:
         mount["quota"] = dict(mount["quota"])  # a table of medium = cap in the file
+        mount["users"] = dict(mount["users"])  # a table of user = access
     assert _keys_of(document) == accepted_keys(CacheConfig)
     path = tmp_path / "every-key.toml"
     path.write_text(dumps(document))
@@ -111,10 +140,11 @@ def _toml_ready(value: Any) -> Any:
 
 
 def _keys_of(document: dict[str, Any], prefix: str = "") -> set[str]:
-    """The dotted keys a document sets; the items of an array of tables share one prefix, a quota is one value."""
+    """The dotted keys a document sets; the items of an array of tables share one prefix; a quota and a mount's
+    users are one value each."""
     keys: set[str] = set()
     for key, value in document.items():
-        if isinstance(value, dict) and key != "quota":
+        if isinstance(value, dict) and key not in ("quota", "users"):
             keys |= _keys_of(value, f"{prefix}{key}.")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             for item in value:

@@ -12,6 +12,7 @@ Any failure is answered with S3's XML error and S3's code; nothing a client send
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -27,17 +28,18 @@ from multidict import MultiMapping
 
 from cache_service.api.connection import ApiConnection, ApiPort, serve
 from cache_service.api.s3.buckets import check_listing, delete_objects, forgetting
-from cache_service.api.s3.credentials import api_credentials, under_store_credentials
+from cache_service.api.s3.credentials import api_users, under_store_credentials
 from cache_service.api.s3.errors import S3Error, as_s3_error, error_response
 from cache_service.api.s3.forward import UnderStoreProxy
+from cache_service.api.s3.grants import S3Access, S3User, S3Users
 from cache_service.api.s3.multipart import MultipartHandlers
 from cache_service.api.s3.object_metadata import check_user_metadata, refreshing
 from cache_service.api.s3.objects import ObjectHandlers
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
-from cache_service.api.s3.sigv4 import Credentials
 from cache_service.api.s3.uploads import MultipartUploads, is_local_upload_id
 from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
+from cache_service.api.s3.xml import visible_buckets
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
 
@@ -141,12 +143,13 @@ class S3Api:
     def __init__(
         self,
         service: CacheService,
-        credentials: Credentials | None,
+        users: S3Users,
         proxy: UnderStoreProxy,
         uploads: MultipartUploads,
     ) -> None:
         self._service = service
-        self._verifier = SigV4Verifier(credentials, service.config.under_store.region)
+        self._verifier = SigV4Verifier(users.credentials(), service.config.under_store.region)
+        self._access = S3Access(users, service.mounts)
         self._domains = virtual_host_domains(service.config)
         self._proxy = proxy
         self._reads = service.reads
@@ -157,7 +160,7 @@ class S3Api:
         """Answer one request; every failure becomes S3's XML error."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:16].upper()
-        op, resource = "Unknown", http.path
+        op, resource, access_key = "Unknown", http.path, ""
         try:
             raw_path, _, raw_query = http.raw_path.partition("?")
             params = QueryParams.parse(raw_query)
@@ -166,10 +169,13 @@ class S3Api:
             if http.method not in _METHODS:
                 raise S3Error("MethodNotAllowed", Method=http.method, ResourceType="OBJECT")
             auth = self._verifier.verify(SignedRequest(http.method, raw_path, params.pairs, http.headers, raw_query))
+            access_key = auth.access_key
             target = parse_target(raw_path, virtual_host_bucket(http.headers.get("Host"), self._domains))
             resource = target.resource
             op = operation(http.method, target, params, http.headers)
-            response = await self._dispatch(http, op, target, params, auth, request_id)
+            user = self._access.user(access_key)
+            self._access.check(user, op, http.method, target, params, http.headers)
+            response = await self._dispatch(http, op, target, params, auth, user, request_id)
         except Exception as exc:  # every failure is S3's XML error; none escapes as a stack trace
             response = error_response(
                 as_s3_error(exc), resource=resource, request_id=request_id, head=http.method == "HEAD"
@@ -182,12 +188,26 @@ class S3Api:
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request",
-                extra={"api": "s3", "method": http.method, "op": op, "path": resource, "status": response.status},
+                extra={
+                    "api": "s3",
+                    "method": http.method,
+                    "op": op,
+                    "path": resource,
+                    "status": response.status,
+                    "user": access_key,
+                },
             )
         return response
 
     async def _dispatch(
-        self, http: web.Request, op: str, target: Target, params: QueryParams, auth: Authorization, request_id: str
+        self,
+        http: web.Request,
+        op: str,
+        target: Target,
+        params: QueryParams,
+        auth: Authorization,
+        user: S3User,
+        request_id: str,
     ) -> web.StreamResponse:
         payload = None
         if http.method in ("PUT", "POST") or http.body_exists:
@@ -211,7 +231,12 @@ class S3Api:
             return await self._multipart.create(http, target, request_id)
         if op == "DeleteObjects":
             assert payload is not None
-            return await delete_objects(self._service, self._proxy, http, target, params, auth, payload)
+            return await delete_objects(
+                self._service, self._proxy, http, target, params, auth, payload, user, self._access
+            )
+        if op == "ListBuckets" and not user.admin:
+            only_seen = functools.partial(visible_buckets, sees=user.sees)
+            return await self._proxy.forward(http, target, params, auth, rewrite=only_seen)
         if op in ("ListObjects", "ListObjectsV2"):
             check_listing(params)
         if http.method == "POST" and op not in _POST_OPERATIONS and not params.names() & {"restore", "select"}:
@@ -258,12 +283,12 @@ class S3Api:
 def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Application:
     """The aiohttp application serving the S3 port. ``env`` resolves ``[s3_api] secret_key_env``.
 
-    Raises ``ValueError`` for a half-configured ``[s3_api]``.
+    Raises ``ValueError`` for a half-configured ``[s3_api]`` or a user's secret missing from ``env``.
     """
     config = service.config
     under = under_store_credentials(config.under_store)
-    credentials = api_credentials(config.s3_api, under, env)
-    if credentials is None:
+    users = api_users(config.s3_api, under, env)
+    if not users.credentials():
         log.error("s3 api: no credentials ([s3_api] or the under store's): every request will be refused")
     proxy = UnderStoreProxy(config.under_store, under, service.executor)
     disk = config.store.disk_tier
@@ -271,7 +296,7 @@ def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Applicati
     uploads = MultipartUploads(Path(disk.path) / "multipart")
     # Parts waiting on the disk tier take room from pages, as staged files do.
     service.reservations.add(uploads)
-    api = S3Api(service, credentials, proxy, uploads)
+    api = S3Api(service, users, proxy, uploads)
     app = web.Application()
     # [\s\S]: any raw path reaches the handler, which alone decides what it addresses.
     app.router.add_route("*", r"/{tail:[\s\S]*}", api.handle)

@@ -7,16 +7,19 @@ checked here (its XML is parsed safely before anything is sent on) and the cache
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from cache_service.access import WRITE
 from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.forward import UnderStoreProxy
+from cache_service.api.s3.grants import S3Access, S3User
 from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target
 from cache_service.api.s3.verifier import Authorization
-from cache_service.api.s3.xml import parse_delete
+from cache_service.api.s3.xml import delete_request, parse_delete, with_delete_errors
 from cache_service.service import CacheService
 
 MAX_DELETE_BODY = 2 * 1024**2  # 1000 keys of 1024 bytes, escaped, fit with room to spare
@@ -44,7 +47,7 @@ def check_listing(params: QueryParams) -> None:
     _check_argument(
         params,
         "max-keys",
-        lambda v: v.isdigit() and int(v) < 2**31,
+        lambda v: v.isascii() and v.isdigit() and int(v) < 2**31,  # isdigit() alone takes "²", which int() refuses
         "Provided max-keys not an integer or within integer range",
     )
     _check_argument(params, "encoding-type", lambda v: v == "url", "Invalid Encoding Method specified in Request")
@@ -68,15 +71,35 @@ async def delete_objects(
     params: QueryParams,
     auth: Authorization,
     payload: Payload,
+    user: S3User,
+    access: S3Access,
 ) -> web.StreamResponse:
-    """DeleteObjects: checked and parsed here, carried out by S3, forgotten by the cache."""
+    """DeleteObjects: checked and parsed here, carried out by S3, forgotten by the cache.
+
+    Keys ``user`` may not delete are left out of what S3 is sent, and each is an ``AccessDenied`` ``<Error>`` of the
+    answer, as S3 answers a key its policy refuses; when no key is left, S3 is not asked at all.
+    """
     if not payload.has_integrity_check:
         raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
     body = await payload.read(MAX_DELETE_BODY)
-    objects, _ = parse_delete(body)
-    forget = forgetting(service, target.bucket, [obj.key for obj in objects])
+    objects, quiet = parse_delete(body)
+    refused = []
+    for obj in objects:
+        reason = access.refusal(user, WRITE, target.bucket, obj.key)
+        if reason is not None:
+            refused.append((obj, "AccessDenied", reason))
+    allowed = [obj for obj in objects if all(obj is not r[0] for r in refused)]
+    if not refused:
+        rewrite = None
+    elif not allowed:
+        result = with_delete_errors(None, refused)
+        return web.Response(body=result, content_type="application/xml")
+    else:
+        body = delete_request(allowed, quiet)
+        rewrite = functools.partial(with_delete_errors, errors=refused)
+    forget = forgetting(service, target.bucket, [obj.key for obj in allowed])
     try:
-        return await proxy.forward(request, target, params, auth, body=body, before_reply=forget)
+        return await proxy.forward(request, target, params, auth, body=body, before_reply=forget, rewrite=rewrite)
     except Exception:
         await forget()  # S3 may have deleted some before it failed
         raise

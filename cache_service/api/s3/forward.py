@@ -9,6 +9,7 @@ so S3 never stores it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
@@ -58,6 +59,8 @@ _REQUEST_DROP = frozenset(
         "x-amz-trailer",
     }
 )
+# Digests of a request body: a body the cache rewrote gets a new Content-MD5 and none of these.
+_BODY_CHECKSUMS = ("content-md5", "x-amz-checksum-", "x-amz-sdk-checksum-algorithm")
 _RESPONSE_DROP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
 )
@@ -109,9 +112,12 @@ class UnderStoreProxy:
         payload: Payload | None = None,
         body: bytes | None = None,
         before_reply: Callable[[], Awaitable[None]] | None = None,
+        rewrite: Callable[[bytes], bytes] | None = None,
     ) -> web.StreamResponse:
-        """Send the request to S3 and stream S3's answer back. ``body`` is a body already read (and checked);
-        ``before_reply`` runs once S3 has answered, before the answer goes out (what S3 changed is forgotten by then).
+        """Send the request to S3 and stream S3's answer back. ``body`` is a body already read and checked here (it
+        may differ from the one sent: its Content-MD5 is recomputed, other checksums dropped); ``before_reply`` runs
+        once S3 has answered, before the answer goes out (what S3 changed is forgotten by then); ``rewrite`` turns a
+        successful answer's body (read whole: keep it for small answers) into the one sent.
 
         Raises ``S3Error``: ``ServiceUnavailable`` when S3 cannot be reached, or the body's own check failure.
         """
@@ -128,6 +134,8 @@ class UnderStoreProxy:
         failure: list[S3Error] = []
         if body is not None:
             data, payload_hash = body, hashlib.sha256(body).hexdigest()
+            headers = {k: v for k, v in headers.items() if not k.startswith(_BODY_CHECKSUMS)}
+            headers["content-md5"] = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
             headers["content-length"] = str(len(body))
         elif payload is not None:
             length = payload.length
@@ -148,6 +156,8 @@ class UnderStoreProxy:
             ) as upstream:
                 if before_reply is not None:
                     await before_reply()
+                if rewrite is not None and upstream.status == 200:
+                    return await _rewritten(upstream, rewrite)
                 return await _relay(request, upstream)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if failure:
@@ -199,6 +209,13 @@ async def _capture(chunks: AsyncIterator[bytes], failure: list[S3Error]) -> Asyn
         raise
 
 
+async def _rewritten(upstream: aiohttp.ClientResponse, rewrite: Callable[[bytes], bytes]) -> web.Response:
+    headers = CIMultiDict(
+        (k, v) for k, v in upstream.headers.items() if k.lower() not in _RESPONSE_DROP | {"content-md5", "etag"}
+    )
+    return web.Response(status=upstream.status, headers=headers, body=rewrite(await upstream.read()))
+
+
 async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
     if upstream.status >= 500 and "xml" not in upstream.headers.get("Content-Type", ""):
         # A failure that is not S3's own XML error (an emulator's or a proxy's crash page): still answer in S3's terms.
@@ -208,7 +225,7 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     headers = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _RESPONSE_DROP)
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     length = upstream.headers.get("Content-Length")
-    if length is not None and length.isdigit():
+    if length is not None and length.isascii() and length.isdigit():
         response.content_length = int(length)
     await response.prepare(request)
     if request.method != "HEAD":

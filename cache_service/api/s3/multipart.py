@@ -23,7 +23,7 @@ from cache_service.api.s3.errors import S3Error, as_s3_error
 from cache_service.api.s3.object_metadata import request_metadata, write_through
 from cache_service.api.s3.objects import check_conditions
 from cache_service.api.s3.payload import MAX_OBJECT_SIZE, Payload
-from cache_service.api.s3.request import QueryParams, Target, parse_target
+from cache_service.api.s3.request import QueryParams, Target, copy_source
 from cache_service.api.s3.uploads import MultipartUploads, Part, Upload
 from cache_service.api.s3.xml import CompletedPart, document, element, parse_complete, timestamp
 from cache_service.service import CacheService
@@ -156,20 +156,12 @@ class MultipartHandlers:
         return web.Response(body=body, content_type="application/xml", headers={"x-amz-request-id": request_id})
 
     async def _copy_source(self, request: web.Request) -> ObjectStatus:
-        text = request.headers["x-amz-copy-source"]
-        path, _, version = text.partition("?")
+        source, version = copy_source(request.headers["x-amz-copy-source"])
         if version:
             raise S3Error(
                 "NotImplemented", "A versioned copy source into an upload held by the cache", Header="x-amz-copy-source"
             )
-        source = parse_target("/" + path.lstrip("/"), None)
-        if source.key is None:
-            raise S3Error(
-                "InvalidArgument",
-                "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-                ArgumentName="x-amz-copy-source",
-                ArgumentValue=text,
-            )
+        assert source.key is not None
         obj = await self._reads.head(source.bucket, source.key)
         if obj is None:
             raise S3Error("NoSuchKey", Key=source.key)

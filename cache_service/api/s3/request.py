@@ -7,18 +7,15 @@ request can only ever name an object of the bucket it addresses.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_to_bytes
 
 from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.sigv4 import uri_encode
+from cache_service.namespace.mounts import is_bucket_name
 
 MAX_KEY_BYTES = 1024
-# S3's bucket rules, relaxed to the legacy us-east-1 ones (capitals, underscores, up to 255 characters) so that old
-# buckets stay reachable; whatever passes holds no "/", "%" or "..", so it can only ever name one bucket.
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
 
 
 class QueryParams:
@@ -123,7 +120,7 @@ def parse_target(raw_path: str, virtual_bucket: str | None) -> Target:
                 raise S3Error("InvalidBucketName", BucketName="")
             return Target("", None)
         bucket = _decode(encoded_bucket)
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not is_bucket_name(bucket):
         raise S3Error("InvalidBucketName", BucketName=bucket)
     if not rest:
         return Target(bucket, None)
@@ -135,6 +132,24 @@ def parse_target(raw_path: str, virtual_bucket: str | None) -> Target:
 
 def _decode(encoded: str) -> str:
     try:
-        return unquote_to_bytes(encoded).decode("utf-8")
+        return unquote_to_bytes(encoded.encode("utf-8", "surrogateescape")).decode("utf-8")
     except UnicodeDecodeError:
         raise S3Error("InvalidURI", "Couldn't parse the specified URI: it is not UTF-8 once percent-decoded.") from None
+
+
+def copy_source(text: str) -> tuple[Target, str]:
+    """The object an ``x-amz-copy-source`` header names (``bucket/key``, percent-encoded, with an optional
+    ``?versionId=...``) and the query after its ``?`` ("" for none).
+
+    Raises ``S3Error``: ``InvalidArgument`` when it names no key, or what ``parse_target`` raises.
+    """
+    path, _, version = text.partition("?")
+    source = parse_target("/" + path.lstrip("/"), None)
+    if source.key is None:
+        raise S3Error(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            ArgumentName="x-amz-copy-source",
+            ArgumentValue=text,
+        )
+    return source, version

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
@@ -48,8 +48,8 @@ class Credentials:
     """An access key and its secret (and the session token of temporary credentials)."""
 
     access_key: str
-    secret_key: str
-    session_token: str | None = None
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
 
 
 # --- canonical form ----------------------------------------------------------------------------------------
@@ -62,7 +62,8 @@ def uri_encode(text: str, *, keep_slash: bool = False) -> str:
 
 def canonical_uri(raw_path: str) -> str:
     """The canonical URI of a path as sent: decoded, then encoded AWS's way. S3 never normalises ``.``/``..``."""
-    return quote(unquote_to_bytes(raw_path), safe="/~") or "/"
+    # Bytes that are not UTF-8 reach us as surrogates (aiohttp decodes with surrogateescape): back to those bytes.
+    return quote(unquote_to_bytes(raw_path.encode("utf-8", "surrogateescape")), safe="/~") or "/"
 
 
 def canonical_query(pairs: Sequence[tuple[str, str]], *, exclude: frozenset[str] = frozenset()) -> str:

@@ -7,7 +7,7 @@ wrong region, a clock too far off or a presigned URL past its expiry each get th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_to_bytes
@@ -68,7 +68,8 @@ def _query_as_sent(raw: str, exclude: frozenset[str]) -> str:
     for part in raw.split("&"):
         if part:
             name, _, value = part.partition("=")
-            if unquote_to_bytes(name).decode("utf-8", "surrogateescape") not in exclude:
+            raw_name = unquote_to_bytes(name.encode("utf-8", "surrogateescape"))  # undecodable bytes as they came
+            if raw_name.decode("utf-8", "surrogateescape") not in exclude:
                 pairs.append((name, value))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
@@ -89,13 +90,21 @@ class _Claim:
 
 
 class SigV4Verifier:
-    """Checks SigV4 signatures against one set of credentials, for one region.
+    """Checks SigV4 signatures against the credentials of each access key (one set, or a mapping of access key to
+    credentials), for one region.
 
-    ``credentials`` None means the API has none configured: every request is then refused (AccessDenied).
+    ``credentials`` None (or empty) means the API has none configured: every request is then refused (AccessDenied).
     """
 
-    def __init__(self, credentials: Credentials | None, region: str, clock: Callable[[], float] = time.time) -> None:
-        self._credentials = credentials
+    def __init__(
+        self,
+        credentials: Credentials | Mapping[str, Credentials] | None,
+        region: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(credentials, Credentials):
+            credentials = {credentials.access_key: credentials}
+        self._credentials = dict(credentials or {})
         self._region = region
         self._clock = clock
 
@@ -265,9 +274,10 @@ class SigV4Verifier:
     # --- checks ---
 
     def _check_scope(self, claim: _Claim, error: str) -> Credentials:
-        if self._credentials is None:
+        if not self._credentials:
             raise S3Error("AccessDenied", "The cache's S3 API has no credentials configured ([s3_api])")
-        if not same(claim.access_key, self._credentials.access_key):
+        credentials = self._credentials.get(claim.access_key)
+        if credentials is None:
             raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=claim.access_key)
         what = "authorization header" if error == "AuthorizationHeaderMalformed" else "X-Amz-Credential"
         if claim.region != self._region:
@@ -290,7 +300,7 @@ class SigV4Verifier:
                 f'The {what} is malformed; Invalid credential date "{claim.date}". This date is not the same as '
                 f'X-Amz-Date: "{claim.amz_date[:8]}".',
             )
-        return self._credentials
+        return credentials
 
     def _check_time(self, claim: _Claim, *, presigned: bool) -> None:
         signed_at = parse_amz_date(claim.amz_date)

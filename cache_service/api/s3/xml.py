@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -143,3 +144,45 @@ def parse_complete(body: bytes) -> list[CompletedPart]:
     if not parts:
         raise XmlError("a CompleteMultipartUpload request names at least one part")
     return parts
+
+
+# --- answers of S3 the cache narrows ----------------------------------------------------------------------
+
+
+def visible_buckets(body: bytes, sees: Callable[[str], bool]) -> bytes:
+    """S3's ListBuckets answer ``body`` with only the buckets ``sees`` admits. Raises ``XmlError``."""
+    root = parse(body, "ListAllMyBucketsResult")
+    listed = root.find("Buckets")
+    if listed is not None:
+        for bucket in list(listed):
+            if not sees(bucket.findtext("Name") or ""):
+                listed.remove(bucket)
+    return document(root)
+
+
+def delete_request(objects: list[ObjectToDelete], quiet: bool) -> bytes:
+    """A DeleteObjects body naming ``objects``."""
+    return document(
+        element(
+            "Delete",
+            element("Quiet", quiet),
+            *(element("Object", element("Key", o.key), element("VersionId", o.version_id)) for o in objects),
+        )
+    )
+
+
+def with_delete_errors(body: bytes | None, errors: list[tuple[ObjectToDelete, str, str]]) -> bytes:
+    """S3's DeleteObjects answer ``body`` (None: no request was sent) with an ``<Error>`` for each of ``errors``
+    (the object, a code and a message) added. Raises ``XmlError``."""
+    root = element("DeleteResult") if body is None else parse(body, "DeleteResult")
+    for obj, code, message in errors:
+        root.append(
+            element(
+                "Error",
+                element("Key", obj.key),
+                element("VersionId", obj.version_id),
+                element("Code", code),
+                element("Message", message),
+            )
+        )
+    return document(root)
