@@ -30,6 +30,12 @@ class CacheMetrics:
         )
         self.s3_bytes_read = Counter(f"{PREFIX}_s3_bytes_read", "Bytes read from S3 (the under store)", registry=r)
         self.s3_bytes_written = Counter(f"{PREFIX}_s3_bytes_written", "Bytes written to S3", registry=r)
+        self.s3_retries = Counter(
+            f"{PREFIX}_s3_retries",
+            "S3 requests sent again after a transient failure, by its kind (see under_store.s3.RETRY_REASONS)",
+            ["reason"],
+            registry=r,
+        )
         self.page_hits = Counter(f"{PREFIX}_page_hits", "Page reads served from a tier", ["tier"], registry=r)
         self.page_misses = Counter(f"{PREFIX}_page_misses", "Page reads that went to S3", registry=r)
         self.metadata_hits = Counter(f"{PREFIX}_metadata_hits", "Status/listing lookups served from cache", registry=r)
@@ -65,6 +71,10 @@ class CacheMetrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_s3_retry(self, reason: str) -> None:
+        """Count one S3 request sent again (or one body resumed) after a failure of kind ``reason``."""
+        self.s3_retries.labels(reason=reason).inc()
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Register a callback that yields gauge families from live state at every scrape."""

@@ -45,7 +45,7 @@ class CacheService:
         self.config = config
         self.metrics = CacheMetrics()
         self.executor = ThreadPoolExecutor(max_workers=config.under_store.max_connections, thread_name_prefix="io")
-        self.under: UnderStore = under or S3UnderStore(config.under_store)
+        self.under: UnderStore = under or S3UnderStore(config.under_store, on_retry=self.metrics.count_s3_retry)
         self.mounts = MountTable(config.mounts)
         disk = config.store.disk_tier
         assert disk is not None and disk.path is not None, "config validation requires a disk tier"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from cache_service.config import UnderStoreConfig
@@ -33,11 +41,19 @@ _MAX_SINGLE_COPY = 5 * 1024**3  # CopyObject refuses larger sources
 _LIST_PAGE = 1000  # ListObjectsV2 never returns more per page
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 _FORBIDDEN_CODES = frozenset({"403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
-_UNAVAILABLE_CODES = frozenset(
-    {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "RequestTimeout", "ServiceUnavailable"}
-)
+_THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled"})
+_UNAVAILABLE_CODES = _THROTTLING_CODES | {"RequestTimeout", "ServiceUnavailable"}
 # Failures of the network or of the HTTP exchange, as opposed to an answer from S3.
 _TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
+
+RETRY_REASONS = ("throttled", "server_error", "timeout", "connection", "body_broke_off", "other")
+"""Why an S3 request was sent again: a throttling answer (503 SlowDown and kin), another 5xx, a connect or read
+timeout, another failure of the connection, a GET's body that broke off mid-stream (resumed where it stopped), or
+another answer botocore retries."""
+_FAILURE = "lakecache_failure"  # key of botocore's per-call context: why the last attempt failed
+
+RetryListener = Callable[[str], None]
+"""Told the reason (one of ``RETRY_REASONS``) each time a request is sent again."""
 
 
 def _uri(bucket: str, key: str = "") -> str:
@@ -64,10 +80,12 @@ class S3UnderStore:
     errors and timeouts) are retried with backoff by botocore up to ``config.max_attempts`` attempts in total; what is
     still failing then surfaces as ``UnderStoreUnavailableError``. A missing object or bucket is a
     ``FileNotFoundError``, a 403 a ``PermissionError``, an object whose ETag changed a ``StaleObjectError``.
+    ``on_retry`` is told why each time a request is sent again (``RETRY_REASONS``).
     """
 
-    def __init__(self, config: UnderStoreConfig) -> None:
+    def __init__(self, config: UnderStoreConfig, *, on_retry: RetryListener | None = None) -> None:
         self._config = config
+        self._on_retry = on_retry
         self._endpoint = config.endpoint_url or f"AWS ({config.region})"
         botocore_config = Config(
             region_name=config.region,
@@ -89,6 +107,22 @@ class S3UnderStore:
         # would fail botocore's parameter checks): the calling thread's headers are added before signing.
         self._headers = threading.local()
         self._client.meta.events.register("before-sign.s3", self._add_headers)
+        if on_retry is not None:
+            self._client.meta.events.register("needs-retry.s3", self._note_failure)
+            self._client.meta.events.register("request-created.s3", self._count_retry)
+
+    @staticmethod
+    def _note_failure(
+        request_dict: dict[str, Any], response: Any = None, caught_exception: Any = None, **_: Any
+    ) -> None:
+        # Called after every attempt, before botocore's retry handler decides; the next attempt's request-created
+        # event (if botocore retries) reads what failed from the call's context.
+        request_dict["context"][_FAILURE] = _failure_reason(response, caught_exception)
+
+    def _count_retry(self, request: Any, **_: Any) -> None:
+        context = request.context
+        if context.get("retries", {}).get("attempt", 1) > 1 and self._on_retry is not None:
+            self._on_retry(context.get(_FAILURE) or "other")
 
     def _add_headers(self, request: Any, **_: Any) -> None:
         for name, value in getattr(self._headers, "value", {}).items():
@@ -194,6 +228,8 @@ class S3UnderStore:
                             raise UnderStoreUnavailableError(f"reading {uri} broke off at byte {start}: {exc}") from exc
                         attempt += 1
                         log.warning("reading %s broke off at byte %d (%s); resuming", uri, start, exc)
+                        if self._on_retry is not None:
+                            self._on_retry("body_broke_off")
                         break
                     if not data:
                         return  # the object ends before ``end``
@@ -375,6 +411,20 @@ class S3UnderStore:
         if code == "InvalidRange" or status == 416:
             return ValueError(f"byte range not satisfiable for {uri}: {detail}")
         return OSError(f"S3 refused the request on {uri}: {detail}")
+
+
+def _failure_reason(response: Any, caught_exception: Any) -> str | None:
+    """Why an attempt failed, in ``RETRY_REASONS``' terms; None for an answer below 400."""
+    if caught_exception is not None:
+        return "timeout" if isinstance(caught_exception, ReadTimeoutError | ConnectTimeoutError) else "connection"
+    if response is None:
+        return None
+    http, parsed = response
+    if http.status_code < 400:
+        return None
+    if parsed.get("Error", {}).get("Code") in _THROTTLING_CODES:
+        return "throttled"
+    return "server_error" if http.status_code >= 500 else "other"
 
 
 def _status(bucket: str, item: ObjectTypeDef) -> ObjectStatus:

@@ -338,6 +338,34 @@ def test_a_body_that_keeps_breaking_off_is_unavailable(s3_client, bucket, proxy)
     assert proxy.faults_served == 2
 
 
+def test_every_retry_is_told_with_its_reason(s3_client, bucket, proxy):
+    data = os.urandom(2 * MiB)
+    s3_client.put_object(Bucket=bucket, Key="k", Body=data)
+    etag = s3_client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    retries: list[str] = []
+    store = S3UnderStore(
+        UnderStoreConfig(
+            endpoint_url=proxy.url, access_key_id="test", secret_access_key="test", max_attempts=3, read_timeout=0.3
+        ),
+        on_retry=retries.append,
+    )
+
+    proxy.inject(2)  # two 503 SlowDowns, then S3's answer
+    assert store.get_range(bucket, "k", 0, 10, etag) == data[:10]
+    proxy.status, proxy.code = 500, "InternalError"
+    proxy.inject(1)
+    assert store.head(bucket, "k").etag == etag
+    proxy.truncate = MiB
+    proxy.inject(1)
+    assert store.get_range(bucket, "k", 0, len(data), etag) == data
+    proxy.truncate, proxy.stall = None, 1.0
+    proxy.inject(1)
+    assert store.head(bucket, "k").size == len(data)
+    assert store.get_range(bucket, "k", 0, 10, etag) == data[:10]  # no failure, no retry
+
+    assert retries == ["throttled", "throttled", "server_error", "body_broke_off", "timeout"]
+
+
 def test_get_fails_unavailable_when_slowdowns_outlast_max_attempts(s3_client, bucket, proxy):
     s3_client.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
     store = make_store(proxy.url, max_attempts=3)
