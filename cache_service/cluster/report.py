@@ -58,11 +58,12 @@ def cluster_json(view: ClusterView, *, clustered: bool, now: float) -> dict[str,
 def scrape_targets(view: ClusterView) -> list[dict[str, Any]]:
     """The workers Prometheus should scrape, as HTTP service discovery's JSON: one target group per worker that is
     joining, active or draining (a gone worker is left out), its target the ``host:port`` that serves ``/metrics``
-    (the WebHDFS port), labelled with its id and state."""
+    (the WebHDFS port), labelled with its id. Not with its state: a target label that changes (active, then
+    draining) would start new series for every metric of the worker, and ``state`` is a label of its metrics."""
     groups = []
     for m in sorted(view.members.values(), key=lambda m: m.id):
         if m.state is MemberState.GONE:
             continue
         address = urlsplit(m.webhdfs_url).netloc
-        groups.append({"targets": [address], "labels": {"worker_id": m.id, "state": str(m.state)}})
+        groups.append({"targets": [address], "labels": {"worker_id": m.id}})
     return groups
