@@ -23,7 +23,6 @@ class PageEntry:
     size: int
     checksum: int
     media: set[str] = field(default_factory=set)
-    verified: bool = False
     hits: int = 0
     readers: int = 0
     admitted: float = field(default_factory=time.time)

@@ -194,6 +194,22 @@ async def test_a_corrupt_page_on_disk_is_dropped_refetched_and_never_served(put,
 
 
 @run_async
+async def test_a_page_that_rots_on_disk_while_the_store_runs_is_never_served(put, under, executor, tmp_path):
+    data = os.urandom(2 * PAGE)
+    owner = put("t/part-0", data)
+    store, metrics = make_store(under, executor, tmp_path, memory_pages=None)  # every read is a disk read
+    assert await read(store, owner, 0, 10) == data[:10]  # page 0 admitted to disk, checked as it came from S3
+    page_file = page_files(tmp_path, owner)[0]
+    rotten = bytearray(page_file.read_bytes())
+    rotten[5] ^= 0x01
+    page_file.write_bytes(rotten)
+
+    assert await read(store, owner, 0, PAGE) == data[:PAGE]
+    assert sample(metrics, "corrupt_pages") == 1
+    assert page_files(tmp_path, owner)[0].read_bytes() == data[:PAGE]
+
+
+@run_async
 async def test_a_restarted_store_serves_its_disk_pages_without_s3(put, under, executor, tmp_path, memory_pages):
     data = os.urandom(4 * PAGE + 99)
     owner = put("t/part-0", data)
