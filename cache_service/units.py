@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _SIZE_UNITS = {
@@ -38,7 +39,10 @@ def parse_size(value: str | int) -> int:
     match = _NUMBER_UNIT.match(str(value))
     if not match or match.group(2).lower() not in _SIZE_UNITS:
         raise ValueError(f"not a size: {value!r} (use a number with B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if not math.isfinite(size):
+        raise ValueError(f"not a size: {value!r} is too large")
+    return int(size)
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -56,7 +60,10 @@ def parse_duration(value: str | int | float) -> float:
     unit = match.group(2).lower() if match else None
     if not match or (unit not in _DURATION_UNITS and unit != ""):
         raise ValueError(f"not a duration: {value!r} (use a number with ms, s, m, h or d)")
-    return float(match.group(1)) * (_DURATION_UNITS[unit] if unit else 1.0)
+    seconds = float(match.group(1)) * (_DURATION_UNITS[unit] if unit else 1.0)
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {value!r} is too long")
+    return seconds
 
 
 def format_size(n: float) -> str:

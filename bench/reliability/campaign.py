@@ -1,0 +1,85 @@
+"""What a campaign is given (a ``Budget``) and what it returns (a ``CampaignResult``): counts a report can render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a campaign runs: at most ``cases`` inputs and at most ``seconds`` (None: no bound of that kind)."""
+
+    cases: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cases is None and self.seconds is None:
+            raise ValueError("a budget needs cases, seconds or both")
+
+
+QUICK = Budget(cases=3000, seconds=10)
+"""The budget of ``make test`` and of the quick ``make chaos``."""
+FULL = Budget(cases=1_000_000, seconds=600)
+"""The budget of ``CHAOS_FULL=1``."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One distinct failure: what went wrong (exception type or status) and the input that showed it."""
+
+    kind: str
+    message: str
+    example: str
+
+
+@dataclass
+class CampaignResult:
+    """The outcome of one campaign against one target.
+
+    ``crashes`` counts inputs that raised an exception other than the target's documented errors (or broke one of its
+    invariants); ``server_errors`` counts 5xx answers; ``server_alive`` is None for in-process targets, else whether
+    the worker still answered ``/healthz`` after the campaign. ``failures`` holds one example per distinct failure.
+    """
+
+    name: str
+    target: str
+    engine: str
+    cases: int = 0
+    crashes: int = 0
+    server_errors: int = 0
+    server_alive: bool | None = None
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    command: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the campaign found nothing: no crash, no 5xx, and the server (if any) alive."""
+        return self.crashes == 0 and self.server_errors == 0 and self.server_alive is not False
+
+    def note(self, kind: str, message: str, example: str) -> None:
+        """Keep one example of failure ``kind`` (the first seen), at most 20 kinds."""
+        if len(self.failures) < 20 and all(f.kind != kind for f in self.failures):
+            self.failures.append(Failure(kind, message[:500], example[:2000]))
+
+
+@dataclass
+class GuaranteeResult:
+    """The outcome of a campaign that checks a guarantee (crash consistency, fault injection) rather than inputs.
+
+    ``counts`` are what the report shows (``acknowledged``, ``lost``, ``kills``...); ``held`` is whether the
+    guarantee held; ``violations`` holds one line per broken case (at most the first 20 are kept).
+    """
+
+    name: str
+    guarantee: str
+    counts: dict[str, int] = field(default_factory=dict)
+    held: bool = False
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    command: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the guarantee held (the name ``CampaignResult`` uses too)."""
+        return self.held
