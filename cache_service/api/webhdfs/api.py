@@ -14,6 +14,7 @@ from aiohttp import web
 from yarl import URL
 
 from cache_service.api.streaming import DataResponse, stream_body
+from cache_service.api.webhdfs.access import MountAccess
 from cache_service.api.webhdfs.errors import JsonBody, error_response
 from cache_service.api.webhdfs.file_changes import FileChangesApi
 from cache_service.api.webhdfs.file_status import BLOCK_SIZE, status_json
@@ -40,9 +41,15 @@ class WebHdfsApi:
     """Routes and handlers of the WebHDFS API."""
 
     def __init__(
-        self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics, relay: StagingRelay | None = None
+        self,
+        fs: CacheFileSystem,
+        reads: ObjectReader,
+        metrics: CacheMetrics,
+        relay: StagingRelay | None = None,
+        access: MountAccess | None = None,
     ) -> None:
         self._fs = fs
+        self._access = access or MountAccess(fs.mounts)
         self._relay = relay
         self._reads = reads
         self._metrics = metrics
@@ -89,6 +96,8 @@ class WebHdfsApi:
                 raise ValueError(f"Invalid path: {raw!r} is not under {PREFIX}")
             path = parse_raw_path(raw[len(PREFIX) :] or "/")
             handler = self._handler(request.method, op)
+            if self._relay is None or not self._relay.from_worker(request):
+                self._access.check(request.method, op, path, request.query)  # where the request entered the cluster
             if self._relay is None:
                 response = await handler(WebHdfsRequest(request, path))
             else:

@@ -75,6 +75,11 @@ class StagingRelay:
                 )
         raise ConnectionError(f"no worker holding {root} answers; retry")
 
+    def from_worker(self, request: web.Request) -> bool:
+        """True when another worker sent ``request`` (marked with the cluster's secret): its caller's rights were
+        checked where it entered the cluster. Raises ``PermissionError`` for a mark without the secret."""
+        return self._role(request) is not None
+
     def _role(self, request: web.Request) -> str | None:
         for mark in (REPLICA, FORWARDED):
             given = request.headers.get(mark)

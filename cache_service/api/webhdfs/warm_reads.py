@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from aiohttp.http import SERVER_SOFTWARE
 
+from cache_service.api.webhdfs.access import MountAccess
 from cache_service.api.webhdfs.api import log as request_log
 from cache_service.api.webhdfs.errors import json_payload
 from cache_service.api.webhdfs.file_status import status_json
@@ -69,8 +70,11 @@ def _number(text: str | None) -> int | None:
 class WarmReads:
     """Answers warm ``OPEN`` and ``GETFILESTATUS`` request heads from memory, or says the handler must."""
 
-    def __init__(self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics) -> None:
+    def __init__(
+        self, fs: CacheFileSystem, reads: ObjectReader, metrics: CacheMetrics, access: MountAccess | None = None
+    ) -> None:
         self._fs = fs
+        self._access = access or MountAccess(fs.mounts)
         self._reads = reads
         self._metrics = metrics
         self._counted = {op: metrics.warm_requests.labels(op=op) for op in ("OPEN", "GETFILESTATUS")}
@@ -87,6 +91,8 @@ class WarmReads:
             return None
         path, params = request
         op = params.get("op", "").upper()
+        if not self._access.allows("GET", op, path, params):
+            return None  # the handler refuses it
         if op == "OPEN":
             response = self._open(path, params)
         elif op == "GETFILESTATUS":

@@ -1,0 +1,166 @@
+"""Users and rights over WebHDFS (HDFS simple auth): ``/warehouse`` lets ``etl`` write and ``analyst`` read, ``/open``
+has no table (everyone writes, as before users existed), ``/ro`` is read-only; with plain HTTP and fsspec's client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fsspec.implementations.webhdfs import WebHDFS
+from yarl import URL
+
+from infra.cache_process import CacheProcess
+from infra.s3_emulator import S3Emulator
+from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.support.caches import CacheFactory
+from tests.support.metrics import scrape
+from tests.support.webhdfs import Reply, WebHdfsClient
+
+
+@pytest.fixture(scope="module")
+def lake(s3_emulator: S3Emulator) -> Iterator[str]:
+    client = s3_emulator.client()
+    name = unique_bucket_name("hdfsusers")
+    client.create_bucket(Bucket=name)
+    yield name
+    remove_bucket(client, name)
+
+
+@pytest.fixture(scope="module")
+def worker(s3_emulator: S3Emulator, lake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
+    factory = CacheFactory(tmp_path_factory.mktemp("hdfsusers"), s3_emulator.endpoint_url)
+    mounts = [
+        {"path": "/warehouse", "uri": f"s3://{lake}/warehouse", "users": {"etl": "write", "analyst": "read"}},
+        {"path": "/open", "uri": f"s3://{lake}/open"},
+        {"path": "/ro", "uri": f"s3://{lake}/ro", "read_only": True},
+    ]
+    yield factory({}, {"mounts": mounts})
+    factory.stop_all()
+
+
+def hdfs(worker: CacheProcess, user: str) -> WebHdfsClient:
+    return WebHdfsClient(worker.webhdfs_url, user=user)
+
+
+@pytest.fixture
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def assert_denied(reply: Reply, user: str, access: str, path: str) -> None:
+    assert reply.status == 403, reply.body
+    assert reply.exception == "AccessControlException"
+    assert reply.json()["RemoteException"]["message"] == f"Permission denied: user={user}, access={access}, path={path}"
+
+
+def _exists(s3_client, bucket: str, key: str) -> bool:
+    return bool(s3_client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"))
+
+
+def test_a_writer_writes_and_a_reader_reads_but_cannot_write(worker, s3_client, lake: str, tag: str) -> None:
+    etl, analyst = hdfs(worker, "etl"), hdfs(worker, "analyst")
+    path = f"/warehouse/{tag}/part-0.csv"
+    assert etl.create(path, b"a,b\n").status == 201
+    assert analyst.read(path).body == b"a,b\n"
+    assert analyst.list(f"/warehouse/{tag}") == ["part-0.csv"]
+    assert analyst.call("GET", path, "GETFILECHECKSUM").status == 200
+    assert analyst.call("GET", f"/warehouse/{tag}", "GETCONTENTSUMMARY").json()["ContentSummary"]["length"] == 4
+
+    assert_denied(analyst.create(f"/warehouse/{tag}/new.csv", b"x"), "analyst", "WRITE", f"/warehouse/{tag}/new.csv")
+    assert_denied(analyst.delete(path), "analyst", "WRITE", path)
+    assert_denied(analyst.mkdirs(f"/warehouse/{tag}/d"), "analyst", "WRITE", f"/warehouse/{tag}/d")
+    assert_denied(analyst.call("POST", path, "APPEND"), "analyst", "WRITE", path)
+    assert_denied(analyst.call("POST", path, "TRUNCATE", newlength=1), "analyst", "WRITE", path)
+    assert_denied(analyst.call("PUT", path, "SETTIMES", modificationtime=1), "analyst", "WRITE", path)
+    assert s3_client.get_object(Bucket=lake, Key=f"warehouse/{tag}/part-0.csv")["Body"].read() == b"a,b\n"
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/new.csv")
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/d")
+
+
+def test_a_user_not_in_the_table_and_an_anonymous_caller_get_nothing(worker, tag: str) -> None:
+    path = f"/warehouse/{tag}/x"
+    assert hdfs(worker, "etl").create(path, b"x").status == 201
+    assert_denied(hdfs(worker, "mallory").read(path), "mallory", "READ", path)
+    assert_denied(hdfs(worker, "mallory").status(path), "mallory", "READ", path)
+    anonymous = hdfs(worker, "").request("GET", f"/webhdfs/v1{path}?op=GETFILESTATUS")
+    assert_denied(anonymous, "dr.who", "READ", path)
+    # doas is the effective user, as in HDFS: etl acting as mallory has mallory's rights.
+    assert_denied(hdfs(worker, "etl").call("GET", path, "OPEN", doas="mallory"), "mallory", "READ", path)
+
+
+def test_a_warm_read_answered_from_memory_is_still_refused_to_a_user_without_read(worker, tag: str) -> None:
+    path = f"/warehouse/{tag}/warm.bin"
+    etl = hdfs(worker, "etl")
+    assert etl.create(path, b"w" * 5000).status == 201
+    before = scrape(worker.webhdfs_url).get('lakecache_warm_requests_total{op="OPEN"}', 0)
+    for _ in range(3):
+        assert etl.read(path).body == b"w" * 5000
+    assert scrape(worker.webhdfs_url)['lakecache_warm_requests_total{op="OPEN"}'] > before  # the fast path answers
+    assert_denied(hdfs(worker, "mallory").read(path), "mallory", "READ", path)
+    assert_denied(hdfs(worker, "mallory").status(path), "mallory", "READ", path)
+
+
+def test_rename_needs_write_on_both_ends(worker, s3_client, lake: str, tag: str) -> None:
+    etl, analyst = hdfs(worker, "etl"), hdfs(worker, "analyst")
+    assert analyst.create(f"/open/{tag}/a", b"a").status == 201  # /open has no table: everyone writes
+    assert etl.create(f"/warehouse/{tag}/b", b"b").status == 201
+    into = analyst.rename(f"/open/{tag}/a", f"/warehouse/{tag}/a")
+    assert_denied(into, "analyst", "WRITE", f"/warehouse/{tag}/a")
+    out_of = analyst.rename(f"/warehouse/{tag}/b", f"/open/{tag}/b")
+    assert_denied(out_of, "analyst", "WRITE", f"/warehouse/{tag}/b")
+    assert _exists(s3_client, lake, f"open/{tag}/a") and _exists(s3_client, lake, f"warehouse/{tag}/b")
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/a") and not _exists(s3_client, lake, f"open/{tag}/b")
+    assert etl.rename(f"/open/{tag}/a", f"/warehouse/{tag}/a").json() == {"boolean": True}
+    assert _exists(s3_client, lake, f"warehouse/{tag}/a")
+
+
+def test_concat_needs_write_on_its_sources_too(worker, tag: str) -> None:
+    etl, analyst = hdfs(worker, "etl"), hdfs(worker, "analyst")
+    assert analyst.create(f"/open/{tag}/target", b"t").status == 201
+    assert etl.create(f"/warehouse/{tag}/source", b"s").status == 201
+    reply = analyst.call("POST", f"/open/{tag}/target", "CONCAT", sources=f"/warehouse/{tag}/source")
+    assert_denied(reply, "analyst", "WRITE", f"/warehouse/{tag}/source")
+    assert etl.read(f"/warehouse/{tag}/source").body == b"s"
+
+
+def test_check_access_answers_as_the_table_does(worker, tag: str) -> None:
+    path = f"/warehouse/{tag}/f"
+    assert hdfs(worker, "etl").create(path, b"f").status == 201
+    answers = {
+        (user, action): hdfs(worker, user).call("GET", path, "CHECKACCESS", fsaction=action).status
+        for user in ("etl", "analyst", "mallory")
+        for action in ("r--", "rw-")
+    }
+    assert answers == {
+        ("etl", "r--"): 200,
+        ("etl", "rw-"): 200,
+        ("analyst", "r--"): 200,
+        ("analyst", "rw-"): 403,
+        ("mallory", "r--"): 403,
+        ("mallory", "rw-"): 403,
+    }
+
+
+def test_a_read_only_mount_refuses_every_change_to_everyone(worker, s3_client, lake: str, tag: str) -> None:
+    s3_client.put_object(Bucket=lake, Key=f"ro/{tag}/ref.csv", Body=b"reference")
+    anyone = hdfs(worker, "anyone")
+    assert anyone.read(f"/ro/{tag}/ref.csv").body == b"reference"
+    assert_denied(anyone.create(f"/ro/{tag}/new", b"x"), "anyone", "WRITE", f"/ro/{tag}/new")
+    assert_denied(anyone.delete(f"/ro/{tag}/ref.csv"), "anyone", "WRITE", f"/ro/{tag}/ref.csv")
+    assert _exists(s3_client, lake, f"ro/{tag}/ref.csv") and not _exists(s3_client, lake, f"ro/{tag}/new")
+
+
+def test_fsspecs_client_is_allowed_and_refused_by_its_user(worker, s3_client, lake: str, tag: str) -> None:
+    url = URL(worker.webhdfs_url)
+    etl = WebHDFS(host=url.host, port=url.port, user="etl", skip_instance_cache=True)
+    analyst = WebHDFS(host=url.host, port=url.port, user="analyst", skip_instance_cache=True)
+    etl.pipe_file(f"/warehouse/{tag}/nb.txt", b"from a notebook")
+    assert analyst.cat(f"/warehouse/{tag}/nb.txt") == b"from a notebook"
+    assert analyst.ls(f"/warehouse/{tag}", detail=False) == [f"/warehouse/{tag}/nb.txt"]
+    with pytest.raises(PermissionError, match="user=analyst, access=WRITE"):
+        analyst.pipe_file(f"/warehouse/{tag}/sneaky.txt", b"no")
+    with pytest.raises(PermissionError):
+        analyst.rm(f"/warehouse/{tag}/nb.txt")
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/sneaky.txt")
+    assert _exists(s3_client, lake, f"warehouse/{tag}/nb.txt")
