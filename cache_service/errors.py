@@ -6,6 +6,10 @@ Inside the service a missing path is a ``FileNotFoundError``, an existing one a 
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class UnderStoreUnavailableError(ConnectionError):
     """S3 (the under store) could not be reached or kept failing after retries."""
@@ -25,3 +29,26 @@ class StagedDataError(PermissionError):
 
 class DirectoryNotEmptyError(OSError):
     """A non-recursive delete of a directory that has children."""
+
+
+class DiskFullError(OSError):
+    """The cache's disk had no room for a file being written locally (staged, or spooled before its upload).
+
+    Nothing of the file was kept and nothing acknowledged before is touched: the write may be sent again once purges
+    or eviction have made room, so the APIs answer it as a retriable failure, never as an internal error.
+    """
+
+
+@contextmanager
+def disk_full_as(path: str) -> Iterator[None]:
+    """Turn a full disk (``ENOSPC``, ``EDQUOT``) met inside the block into ``DiskFullError`` naming ``path``."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFullError(
+            exc.errno, f"no room left on the cache's disk to write {path} ({exc.strerror}); retry once room is freed"
+        ) from exc

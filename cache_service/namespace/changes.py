@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from cache_service.errors import disk_full_as
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.paths import parent
 from cache_service.namespace.reads import ObjectReader
@@ -149,9 +150,10 @@ class FileChanges:
         if st.staged:
             tmp = self.fs.staging.new_file(path)
             try:
-                with open(tmp, "wb") as out:
-                    await fill(out)
-                size = self.fs.staging.commit(tmp, path)
+                with disk_full_as(path):
+                    with open(tmp, "wb") as out:
+                        await fill(out)
+                    size = self.fs.staging.commit(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
             return FileStatus(path=path, is_dir=False, length=size, staged=True)
@@ -160,7 +162,7 @@ class FileChanges:
         metadata = None if current is None else current.metadata  # the new version keeps Content-Type and the rest
         spool = self.fs.uploader.spool_file()
         try:
-            with open(spool, "wb") as out:
+            with disk_full_as(path), open(spool, "wb") as out:
                 await fill(out)
             obj = await self.fs.uploader.upload(loc.bucket, loc.key, spool, metadata)
         finally:

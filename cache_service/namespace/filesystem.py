@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from cache_service.config import WriteConfig
-from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError
+from cache_service.errors import DirectoryNotEmptyError, UnsupportedOperationError, disk_full_as
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import Location, MountTable
 from cache_service.namespace.paths import basename, is_within, join, parent
@@ -233,14 +233,16 @@ class CacheFileSystem:
         if self.is_staging(path):
             tmp = self.staging.new_file(path)
             try:
-                await _drain_to(body, tmp.as_posix())
-                size = self.staging.commit(tmp, path)
+                with disk_full_as(path):
+                    await _drain_to(body, tmp.as_posix())
+                    size = self.staging.commit(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
             return FileStatus(path=path, is_dir=False, length=size, staged=True)
         spool = self.uploader.spool_file()
         try:
-            await _drain_to(body, spool.as_posix())
+            with disk_full_as(path):
+                await _drain_to(body, spool.as_posix())
             obj = await self.uploader.upload(loc.bucket, loc.key, spool)
         finally:
             spool.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import logging
 from aiohttp import web
 
 from cache_service.api.s3.xml import XmlError, document, element
-from cache_service.errors import StaleObjectError, UnderStoreUnavailableError
+from cache_service.errors import DiskFullError, StaleObjectError, UnderStoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "RequestHeaderSectionTooLarge": (400, "Your request header section exceeds the maximum allowed size."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
     "ServiceUnavailable": (503, "Please reduce your request rate."),
+    "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
         403,
         "The request signature we calculated does not match the signature you provided. Check your key and "
@@ -89,6 +90,8 @@ def as_s3_error(exc: BaseException) -> S3Error:
             return exc
         case XmlError():
             return S3Error("MalformedXML")
+        case DiskFullError():
+            return S3Error("SlowDown", exc.strerror or str(exc))
         case UnderStoreUnavailableError() | StaleObjectError():
             # 503 makes every SDK retry; by then S3 is back or the object's new version is known.
             return S3Error("ServiceUnavailable", str(exc))

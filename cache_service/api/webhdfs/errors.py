@@ -9,6 +9,7 @@ from aiohttp import web
 
 from cache_service.errors import (
     DirectoryNotEmptyError,
+    DiskFullError,
     StagedDataError,
     StaleObjectError,
     UnderStoreUnavailableError,
@@ -81,6 +82,8 @@ def error_response(exc: BaseException) -> JsonBody:
             return remote_exception(400, "IllegalArgumentException", str(exc))
         case UnderStoreUnavailableError():
             return remote_exception(503, "RetriableException", str(exc))
+        case DiskFullError():  # Hadoop's client (and its failover policy) retries a RetriableException
+            return remote_exception(503, "RetriableException", exc.strerror or str(exc))
         case StaleObjectError():
             return remote_exception(503, "RetriableException", f"{exc}; retry the read")
         case ConnectionError():  # another worker of the cluster did not answer

@@ -64,8 +64,12 @@ class DiskTier:
                 self._write_meta(owner, directory)
             final = directory / f"{index}.{checksum:016x}"
             tmp = directory / f".{index}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            except OSError:
+                tmp.unlink(missing_ok=True)  # a full disk must not keep the part that fitted
+                raise
             os.replace(tmp, final)
             old = self._pages.get(key)
             if old is not None:
