@@ -36,6 +36,12 @@ class CacheMetrics:
             ["reason"],
             registry=r,
         )
+        self.s3_requests = Counter(
+            f"{PREFIX}_s3_requests",
+            "S3 requests sent, every attempt (retries included), by outcome (see under_store.s3.ATTEMPT_OUTCOMES)",
+            ["outcome"],
+            registry=r,
+        )
         self.page_hits = Counter(f"{PREFIX}_page_hits", "Page reads served from a tier", ["tier"], registry=r)
         self.page_misses = Counter(f"{PREFIX}_page_misses", "Page reads that went to S3", registry=r)
         self.metadata_hits = Counter(f"{PREFIX}_metadata_hits", "Status/listing lookups served from cache", registry=r)
@@ -75,6 +81,10 @@ class CacheMetrics:
     def count_s3_retry(self, reason: str) -> None:
         """Count one S3 request sent again (or one body resumed) after a failure of kind ``reason``."""
         self.s3_retries.labels(reason=reason).inc()
+
+    def count_s3_attempt(self, outcome: str) -> None:
+        """Count one attempt at an S3 request, ended as ``outcome``."""
+        self.s3_requests.labels(outcome=outcome).inc()
 
     def add_gauges(self, source: Callable[[], Iterable[Metric]]) -> None:
         """Register a callback that yields gauge families from live state at every scrape."""

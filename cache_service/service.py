@@ -45,7 +45,9 @@ class CacheService:
         self.config = config
         self.metrics = CacheMetrics()
         self.executor = ThreadPoolExecutor(max_workers=config.under_store.max_connections, thread_name_prefix="io")
-        self.under: UnderStore = under or S3UnderStore(config.under_store, on_retry=self.metrics.count_s3_retry)
+        self.under: UnderStore = under or S3UnderStore(
+            config.under_store, on_retry=self.metrics.count_s3_retry, on_attempt=self.metrics.count_s3_attempt
+        )
         self.mounts = MountTable(config.mounts)
         disk = config.store.disk_tier
         assert disk is not None and disk.path is not None, "config validation requires a disk tier"
@@ -173,6 +175,11 @@ class CacheService:
             pages.add_metric([usage.medium], usage.pages)
         staged = gauge("staged_bytes", "Bytes held only in the cache, waiting to be published")
         staged.add_metric([], self.staging.used_bytes)
+        watermark = gauge(
+            "store_watermark", "The fill (0 to 1) at which pressure purges start (high) and stop (low)", ["level"]
+        )
+        watermark.add_metric(["high"], self.config.store.high_watermark)
+        watermark.add_metric(["low"], self.config.store.low_watermark)
         pinned = gauge("pinned_bytes", "Cached bytes protected from eviction by pins")
         pinned.add_metric([], self.pages.protected_bytes())
         jobs = gauge("jobs", "Jobs remembered, by kind and state", ["kind", "state"])
@@ -185,7 +192,7 @@ class CacheService:
                 progress.add_metric([job.id, job.kind, "total"], job.progress.bytes_total)
         for (kind, state), n in counts.items():
             jobs.add_metric([kind, state], n)
-        return [capacity, used, pages, staged, pinned, jobs, progress, *self._cluster_gauges()]
+        return [capacity, used, pages, watermark, staged, pinned, jobs, progress, *self._cluster_gauges()]
 
     def _cluster_gauges(self) -> list[Metric]:
         view = self.cluster_view()

@@ -55,6 +55,12 @@ _FAILURE = "lakecache_failure"  # key of botocore's per-call context: why the la
 RetryListener = Callable[[str], None]
 """Told the reason (one of ``RETRY_REASONS``) each time a request is sent again."""
 
+ATTEMPT_OUTCOMES = ("ok", "client_error", "throttled", "server_error", "timeout", "connection")
+"""How one attempt at an S3 request ended: an answer below 400, another 4xx (a missing key, a failed precondition:
+S3 answered), a throttling answer, another 5xx, a timeout, another failure of the connection."""
+AttemptListener = Callable[[str], None]
+"""Told the outcome (one of ``ATTEMPT_OUTCOMES``) of every attempt, the first and each retry."""
+
 
 def _uri(bucket: str, key: str = "") -> str:
     return f"s3://{bucket}/{key}"
@@ -80,12 +86,20 @@ class S3UnderStore:
     errors and timeouts) are retried with backoff by botocore up to ``config.max_attempts`` attempts in total; what is
     still failing then surfaces as ``UnderStoreUnavailableError``. A missing object or bucket is a
     ``FileNotFoundError``, a 403 a ``PermissionError``, an object whose ETag changed a ``StaleObjectError``.
-    ``on_retry`` is told why each time a request is sent again (``RETRY_REASONS``).
+    ``on_retry`` is told why each time a request is sent again (``RETRY_REASONS``); ``on_attempt`` how every attempt
+    ended (``ATTEMPT_OUTCOMES``).
     """
 
-    def __init__(self, config: UnderStoreConfig, *, on_retry: RetryListener | None = None) -> None:
+    def __init__(
+        self,
+        config: UnderStoreConfig,
+        *,
+        on_retry: RetryListener | None = None,
+        on_attempt: AttemptListener | None = None,
+    ) -> None:
         self._config = config
         self._on_retry = on_retry
+        self._on_attempt = on_attempt
         self._endpoint = config.endpoint_url or f"AWS ({config.region})"
         botocore_config = Config(
             region_name=config.region,
@@ -107,17 +121,20 @@ class S3UnderStore:
         # would fail botocore's parameter checks): the calling thread's headers are added before signing.
         self._headers = threading.local()
         self._client.meta.events.register("before-sign.s3", self._add_headers)
-        if on_retry is not None:
+        if on_retry is not None or on_attempt is not None:
             self._client.meta.events.register("needs-retry.s3", self._note_failure)
+        if on_retry is not None:
             self._client.meta.events.register("request-created.s3", self._count_retry)
 
-    @staticmethod
     def _note_failure(
-        request_dict: dict[str, Any], response: Any = None, caught_exception: Any = None, **_: Any
+        self, request_dict: dict[str, Any], response: Any = None, caught_exception: Any = None, **_: Any
     ) -> None:
         # Called after every attempt, before botocore's retry handler decides; the next attempt's request-created
         # event (if botocore retries) reads what failed from the call's context.
-        request_dict["context"][_FAILURE] = _failure_reason(response, caught_exception)
+        reason = _failure_reason(response, caught_exception)
+        request_dict["context"][_FAILURE] = reason
+        if self._on_attempt is not None:
+            self._on_attempt("ok" if reason is None else "client_error" if reason == "other" else reason)
 
     def _count_retry(self, request: Any, **_: Any) -> None:
         context = request.context

@@ -65,6 +65,9 @@ def test_health_readiness_and_baseline_metrics(cache_factory, bucket, s3_client)
     assert samples['lakecache_bytes_served_total{tier="memory"}'] == 1000
     assert samples['lakecache_tier_pages{tier="disk"}'] == 1 and samples['lakecache_tier_pages{tier="memory"}'] == 1
     assert samples['lakecache_tier_capacity_bytes{tier="memory"}'] > 0
+    assert samples['lakecache_s3_requests_total{outcome="ok"}'] >= 2  # the HEAD and the GET, at least
+    assert samples['lakecache_store_watermark{level="high"}'] == 0.9
+    assert samples['lakecache_store_watermark{level="low"}'] < 0.9
 
 
 def test_a_half_configured_s3_api_is_one_line_at_start(tmp_path) -> None:

@@ -366,6 +366,26 @@ def test_every_retry_is_told_with_its_reason(s3_client, bucket, proxy):
     assert retries == ["throttled", "throttled", "server_error", "body_broke_off", "timeout"]
 
 
+def test_every_attempt_is_told_with_its_outcome(s3_client, bucket, proxy):
+    s3_client.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
+    etag = s3_client.head_object(Bucket=bucket, Key="k")["ETag"].strip('"')
+    attempts: list[str] = []
+    store = S3UnderStore(
+        UnderStoreConfig(endpoint_url=proxy.url, access_key_id="test", secret_access_key="test", max_attempts=3),
+        on_attempt=attempts.append,
+    )
+
+    proxy.inject(2)  # two 503 SlowDowns, then S3's answer
+    assert store.get_range(bucket, "k", 0, 4, etag) == b"0123"
+    proxy.status, proxy.code = 500, "InternalError"
+    proxy.inject(1)
+    assert store.head(bucket, "k").etag == etag
+    with pytest.raises(FileNotFoundError):
+        store.head(bucket, "missing")
+
+    assert attempts == ["throttled", "throttled", "ok", "server_error", "ok", "client_error"]
+
+
 def test_get_fails_unavailable_when_slowdowns_outlast_max_attempts(s3_client, bucket, proxy):
     s3_client.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
     store = make_store(proxy.url, max_attempts=3)
