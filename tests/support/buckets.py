@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,3 +30,14 @@ def remove_bucket(client: S3Client, bucket: str) -> None:
         client.delete_bucket(Bucket=bucket)
     except (ClientError, BotoCoreError):
         pass  # the emulator's memory goes when it stops; a leftover bucket harms no other test
+
+
+@contextmanager
+def throwaway_bucket(client: S3Client, prefix: str = "test") -> Iterator[str]:
+    """A new bucket (named after ``prefix``) for the ``with`` block, removed with its objects after it."""
+    name = unique_bucket_name(prefix)
+    client.create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        remove_bucket(client, name)

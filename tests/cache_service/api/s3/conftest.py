@@ -11,7 +11,7 @@ import pytest
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
 from tests.cache_service.api.s3.support import s3_client
-from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.support.buckets import throwaway_bucket
 from tests.support.caches import CacheFactory
 from tests.support.webhdfs import WebHdfsClient
 
@@ -22,11 +22,8 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="package")
 def s3_bucket(s3_emulator: S3Emulator) -> Iterator[str]:
     """A bucket whose ``warehouse/`` prefix is mounted at ``/warehouse``; the rest of it is outside every mount."""
-    client = s3_emulator.client()
-    name = unique_bucket_name("s3api")
-    client.create_bucket(Bucket=name)
-    yield name
-    remove_bucket(client, name)
+    with throwaway_bucket(s3_emulator.client(), "s3api") as name:
+        yield name
 
 
 @pytest.fixture(scope="package")

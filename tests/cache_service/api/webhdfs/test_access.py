@@ -12,7 +12,8 @@ from yarl import URL
 
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import S3Emulator
-from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.cache_service.api.webhdfs.test_warm_reads import RawConnection, get
+from tests.support.buckets import throwaway_bucket
 from tests.support.caches import CacheFactory
 from tests.support.metrics import scrape
 from tests.support.webhdfs import Reply, WebHdfsClient
@@ -20,11 +21,8 @@ from tests.support.webhdfs import Reply, WebHdfsClient
 
 @pytest.fixture(scope="module")
 def lake(s3_emulator: S3Emulator) -> Iterator[str]:
-    client = s3_emulator.client()
-    name = unique_bucket_name("hdfsusers")
-    client.create_bucket(Bucket=name)
-    yield name
-    remove_bucket(client, name)
+    with throwaway_bucket(s3_emulator.client(), "hdfsusers") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +89,20 @@ def test_a_user_not_in_the_table_and_an_anonymous_caller_get_nothing(worker, tag
 
 def test_a_warm_read_answered_from_memory_is_still_refused_to_a_user_without_read(worker, tag: str) -> None:
     path = f"/warehouse/{tag}/warm.bin"
-    etl = hdfs(worker, "etl")
-    assert etl.create(path, b"w" * 5000).status == 201
+    assert hdfs(worker, "etl").create(path, b"w" * 5000).status == 201
     before = scrape(worker.webhdfs_url).get('lakecache_warm_requests_total{op="OPEN"}', 0)
-    for _ in range(3):
-        assert etl.read(path).body == b"w" * 5000
-    assert scrape(worker.webhdfs_url)['lakecache_warm_requests_total{op="OPEN"}'] > before  # the fast path answers
-    assert_denied(hdfs(worker, "mallory").read(path), "mallory", "READ", path)
-    assert_denied(hdfs(worker, "mallory").status(path), "mallory", "READ", path)
+    conn = RawConnection(worker)  # one idle keep-alive connection, as the fast path wants
+    try:
+        for _ in range(3):
+            conn.send(get(f"/webhdfs/v1{path}?op=OPEN&user.name=etl"))
+            assert conn.answer().body == b"w" * 5000
+        assert scrape(worker.webhdfs_url)['lakecache_warm_requests_total{op="OPEN"}'] > before  # it answered
+        for op in ("OPEN", "GETFILESTATUS"):
+            conn.send(get(f"/webhdfs/v1{path}?op={op}&user.name=mallory"))
+            refused = conn.answer()
+            assert refused.status == 403 and b"user=mallory, access=READ" in refused.body, refused
+    finally:
+        conn.close()
 
 
 def test_rename_needs_write_on_both_ends(worker, s3_client, lake: str, tag: str) -> None:
