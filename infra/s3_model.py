@@ -24,9 +24,10 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -207,9 +208,9 @@ async def _sleep_until(deadline: float) -> None:
         await asyncio.sleep(wait)
 
 
-async def serve(upstream: str, host: str, port: int, config: S3ModelConfig) -> None:
-    """Serve the model on ``host``:``port`` until cancelled."""
-    runner = web.AppRunner(S3ModelProxy(upstream, config).application(), access_log=None, shutdown_timeout=1.0)
+async def serve(proxy: S3ModelProxy, host: str, port: int) -> None:
+    """Serve ``proxy`` (the model, or a proxy built on it) on ``host``:``port`` until cancelled."""
+    runner = web.AppRunner(proxy.application(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024, reuse_address=True).start()
     try:
@@ -218,14 +219,43 @@ async def serve(upstream: str, host: str, port: int, config: S3ModelConfig) -> N
         await runner.cleanup()
 
 
-class S3Model(ProcessService):
+class ProxyProcess(ProcessService):
+    """A proxy of ours in front of S3 (``python -m <module> <args>``) as a child process listening on loopback
+    ``port``, logging to ``log_path``; use ``url`` in place of the S3 endpoint it forwards to."""
+
+    _process: ServiceProcess
+
+    def __init__(
+        self, name: str, module: str, args: Sequence[str], *, port: int, log_path: Path, detach: bool = False
+    ) -> None:
+        self.port = port
+        root = Path(__file__).resolve().parent.parent
+        argv = [sys.executable, "-m", module, *args]
+        self._process = ServiceProcess(name, argv, log_path=log_path, env=_child_env(root), cwd=root, detach=detach)
+
+    @property
+    def url(self) -> str:
+        """The proxy's endpoint: an S3 endpoint URL for boto3, pyarrow or the cache's under store."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the proxy and wait until it accepts connections.
+
+        Raises ``infra.service_process.ServiceStartError`` with its log tail if it does not come up.
+        """
+        self._process.start(lambda: is_listening(self.port), timeout)
+
+    def stop(self) -> None:
+        """Stop the proxy."""
+        self._process.stop()
+
+
+class S3Model(ProxyProcess):
     """The model as a child process on a free loopback port in front of ``upstream``; use ``url`` instead of it.
 
     Logs to ``state_dir/s3-model.log``. A context manager, or ``start()`` and ``stop()``. ``detach`` lets it outlive
     this process (``python -m infra.stack up``).
     """
-
-    _process: ServiceProcess
 
     def __init__(
         self,
@@ -241,40 +271,10 @@ class S3Model(ProcessService):
         self.config = S3ModelConfig.from_flags(latency_ms, bandwidth_mbps)
         self.latency_ms = latency_ms
         self.bandwidth_mbps = bandwidth_mbps
-        self.port = port or free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            MODEL_MARKER,
-            "--upstream",
-            upstream,
-            "--port",
-            str(self.port),
-            "--latency-ms",
-            str(latency_ms),
-            "--bandwidth-mbps",
-            str(bandwidth_mbps),
-        ]
-        root = Path(__file__).resolve().parent.parent
-        self._process = ServiceProcess(
-            "S3 model", argv, log_path=state_dir / "s3-model.log", env=_child_env(root), cwd=root, detach=detach
-        )
-
-    @property
-    def url(self) -> str:
-        """The model's endpoint: an S3 endpoint URL for boto3, pyarrow or the cache's under store."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the proxy and wait until it accepts connections.
-
-        Raises ``infra.service_process.ServiceStartError`` with its log tail if it does not come up.
-        """
-        self._process.start(lambda: is_listening(self.port), timeout)
-
-    def stop(self) -> None:
-        """Stop the proxy."""
-        self._process.stop()
+        port = port or free_port()
+        args = ["--upstream", upstream, "--port", str(port)]
+        args += ["--latency-ms", str(latency_ms), "--bandwidth-mbps", str(bandwidth_mbps)]
+        super().__init__("S3 model", MODEL_MARKER, args, port=port, log_path=state_dir / "s3-model.log", detach=detach)
 
 
 def _child_env(root: Path) -> dict[str, str]:
@@ -308,16 +308,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.latency_ms:g} ms to first byte, {args.bandwidth_mbps:g} MB/s per connection",
         flush=True,
     )
+    run_until_interrupted(serve(S3ModelProxy(args.upstream, config), args.host, args.port))
+    return 0
+
+
+def run_until_interrupted(server: Coroutine[Any, Any, None]) -> None:
+    """Run a proxy's ``serve`` coroutine on uvloop (asyncio's own loop without it) until Ctrl-C or SIGTERM."""
     try:
         try:
             import uvloop
 
-            uvloop.run(serve(args.upstream, args.host, args.port, config))
+            uvloop.run(server)
         except ImportError:
-            asyncio.run(serve(args.upstream, args.host, args.port, config))
+            asyncio.run(server)
     except KeyboardInterrupt:
         pass
-    return 0
 
 
 if __name__ == "__main__":
