@@ -167,3 +167,20 @@ def aws_chunked(data: bytes, chunk: int, seed: str, amz_date: str, secret: str =
         previous = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
         out.append(f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n")
     return b"".join(out)
+
+
+def streaming_put(
+    url: str, data: bytes, *, tamper: bool = False, access_key: str = "test", secret: str = "test"
+) -> Reply:
+    """A PutObject of ``data`` as a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body in 8 KiB chunks (one byte run changed
+    after signing if ``tamper``)."""
+    headers = {"Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data))}
+    # The framed length depends only on the chunk sizes, so it is known before the seed signature exists.
+    headers["Content-Length"] = str(len(aws_chunked(data, 8192, "0" * 64, "20000101T000000Z")))
+    streaming = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    signed_headers = sign("PUT", url, b"", headers, access_key=access_key, secret=secret, content_sha256=streaming)
+    seed = signed_headers["Authorization"].rsplit("Signature=", 1)[1]
+    chunked = aws_chunked(data, 8192, seed, signed_headers["X-Amz-Date"], secret=secret)
+    if tamper:
+        chunked = chunked.replace(data[9000:9010], b"X" * 10, 1)
+    return send("PUT", url, chunked, signed_headers)

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.cache_process import CacheProcess
-from tests.cache_service.api.s3.support import aws_chunked, s3_client, send, sign, signed
+from tests.cache_service.api.s3.support import s3_client, send, sign, signed, streaming_put
 
 
 def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -159,34 +159,17 @@ def test_content_md5_and_checksum_mismatches_are_bad_digest(
     assert signed("PUT", url, b"data", {"Content-MD5": right_md5}).status == 200
 
 
-def _streaming_put(url: str, data: bytes, *, tamper: bool = False):
-    chunked = b""
-    headers = {
-        "Content-Encoding": "aws-chunked",
-        "x-amz-decoded-content-length": str(len(data)),
-    }
-    # The framed length depends only on the chunk sizes, so it is known before the seed signature exists.
-    framed = len(aws_chunked(data, 8192, "0" * 64, "20000101T000000Z"))
-    headers["Content-Length"] = str(framed)
-    signed_headers = sign("PUT", url, b"", headers, content_sha256="STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
-    seed = signed_headers["Authorization"].rsplit("Signature=", 1)[1]
-    chunked = aws_chunked(data, 8192, seed, signed_headers["X-Amz-Date"])
-    if tamper:
-        chunked = chunked.replace(data[9000:9010], b"X" * 10, 1)
-    return send("PUT", url, chunked, signed_headers)
-
-
 @pytest.mark.parametrize("where", ["warehouse", "outside"])
 def test_streaming_signed_uploads_are_verified_chunk_by_chunk(
     s3_cache: CacheProcess, s3_client_direct, s3_bucket: str, where: str
 ) -> None:
     data = bytes(range(256)) * 100  # 25,600 bytes: three full chunks and a partial one
     key = f"{where}/{uuid.uuid4().hex}/streamed"
-    reply = _streaming_put(f"{s3_cache.s3_url}/{s3_bucket}/{key}", data)
+    reply = streaming_put(f"{s3_cache.s3_url}/{s3_bucket}/{key}", data)
     assert reply.status == 200, reply.body
     assert s3_client_direct.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
     bad_key = f"{where}/{uuid.uuid4().hex}/tampered"
-    reply = _streaming_put(f"{s3_cache.s3_url}/{s3_bucket}/{bad_key}", data, tamper=True)
+    reply = streaming_put(f"{s3_cache.s3_url}/{s3_bucket}/{bad_key}", data, tamper=True)
     assert reply.status == 403 and reply.code == "SignatureDoesNotMatch", reply.body
     with pytest.raises(ClientError):
         s3_client_direct.head_object(Bucket=s3_bucket, Key=bad_key)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
-from tests.cache_service.api.s3.support import s3_client, send
+from tests.cache_service.api.s3.support import s3_client, send, streaming_put
 from tests.support.caches import CacheFactory
 
 if TYPE_CHECKING:
@@ -245,3 +245,33 @@ def test_secrets_appear_neither_in_the_log_nor_in_metrics(worker: CacheProcess, 
     assert '"op": "PutObject"' in log or "PutObject" in log  # debug logging is on: the requests were logged
     for secret in (ETL_SECRET, ANALYST_SECRET):
         assert secret not in log and secret not in text
+
+
+def test_streaming_signed_uploads_are_checked_with_the_signers_secret_and_rights(
+    worker: CacheProcess, s3_client, lake: str, tag: str
+) -> None:
+    data = bytes(range(256)) * 100
+    url = f"{worker.s3_url}/{lake}/warehouse/{tag}/streamed"
+    assert streaming_put(url, data, access_key="etl", secret=ETL_SECRET).status == 200
+    assert s3_client.get_object(Bucket=lake, Key=f"warehouse/{tag}/streamed")["Body"].read() == data
+    refused = streaming_put(f"{url}-2", data, access_key="analyst", secret=ANALYST_SECRET)
+    assert refused.status == 403 and refused.code == "AccessDenied"
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/streamed-2")
+
+
+def test_a_writer_completes_a_multipart_upload_the_reader_may_not_touch(
+    etl, analyst, s3_client, lake: str, tag: str
+) -> None:
+    key = f"warehouse/{tag}/multi.bin"
+    upload = etl.create_multipart_upload(Bucket=lake, Key=key)["UploadId"]
+    with pytest.raises(ClientError) as excinfo:
+        analyst.upload_part(Bucket=lake, Key=key, UploadId=upload, PartNumber=1, Body=b"theirs")
+    assert _error(excinfo)[0] == "AccessDenied"
+    assert analyst.list_parts(Bucket=lake, Key=key, UploadId=upload).get("Parts", []) == []  # reading is allowed
+    etag = etl.upload_part(Bucket=lake, Key=key, UploadId=upload, PartNumber=1, Body=b"ours")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    with pytest.raises(ClientError) as excinfo:
+        analyst.complete_multipart_upload(Bucket=lake, Key=key, UploadId=upload, MultipartUpload=parts)
+    assert _error(excinfo)[0] == "AccessDenied"
+    etl.complete_multipart_upload(Bucket=lake, Key=key, UploadId=upload, MultipartUpload=parts)
+    assert s3_client.get_object(Bucket=lake, Key=key)["Body"].read() == b"ours"
