@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 
 ETL_SECRET = "etl-s3cr3t-7f1c9a"
 ANALYST_SECRET = "analyst-s3cr3t-44b2e0"
+ADMIN_SECRET = "admin-s3cr3t-0d93aa"
 
 
 def users_config(bucket: str) -> dict[str, Any]:
     """``etl`` (its secret from the environment) and ``analyst``, as the issue's example has them."""
     return {
         "s3_api": {
+            "access_key": "lake-admin",
+            "secret_key": ADMIN_SECRET,
             "users": [
                 {
                     "access_key": "etl",
@@ -43,7 +46,7 @@ def users_config(bucket: str) -> dict[str, Any]:
                     "secret_key": ANALYST_SECRET,
                     "grants": [{"bucket": bucket, "prefix": "warehouse/", "access": "read"}],
                 },
-            ]
+            ],
         },
         "mounts": [
             {"path": "/warehouse", "uri": f"s3://{bucket}/warehouse", "users": {"etl": "write", "analyst": "read"}},
@@ -67,14 +70,18 @@ def worker(s3_emulator: S3Emulator, lake: str, tmp_path_factory: pytest.TempPath
     factory.stop_all()
 
 
+def s3_client_of(worker: CacheProcess, access_key: str, secret: str) -> S3Client:
+    return s3_client(worker.s3_url, access_key=access_key, secret=secret, signature_version="s3v4")
+
+
 @pytest.fixture
 def etl(worker: CacheProcess) -> S3Client:
-    return s3_client(worker.s3_url, access_key="etl", secret=ETL_SECRET, signature_version="s3v4")
+    return s3_client_of(worker, "etl", ETL_SECRET)
 
 
 @pytest.fixture
 def analyst(worker: CacheProcess) -> S3Client:
-    return s3_client(worker.s3_url, access_key="analyst", secret=ANALYST_SECRET, signature_version="s3v4")
+    return s3_client_of(worker, "analyst", ANALYST_SECRET)
 
 
 @pytest.fixture
@@ -243,7 +250,7 @@ def test_secrets_appear_neither_in_the_log_nor_in_metrics(worker: CacheProcess, 
         text = response.read().decode()
     log = worker.log_path.read_text()
     assert '"op": "PutObject"' in log or "PutObject" in log  # debug logging is on: the requests were logged
-    for secret in (ETL_SECRET, ANALYST_SECRET):
+    for secret in (ETL_SECRET, ANALYST_SECRET, ADMIN_SECRET):
         assert secret not in log and secret not in text
 
 
@@ -275,3 +282,13 @@ def test_a_writer_completes_a_multipart_upload_the_reader_may_not_touch(
     assert _error(excinfo)[0] == "AccessDenied"
     etl.complete_multipart_upload(Bucket=lake, Key=key, UploadId=upload, MultipartUpload=parts)
     assert s3_client.get_object(Bucket=lake, Key=key)["Body"].read() == b"ours"
+
+
+def test_the_s3_api_key_pair_beside_users_keeps_every_right(
+    worker: CacheProcess, s3_client, lake: str, bucket: str, tag: str
+) -> None:
+    admin = s3_client_of(worker, "lake-admin", ADMIN_SECRET)
+    admin.put_object(Bucket=lake, Key=f"other/{tag}", Body=b"anywhere")
+    assert s3_client.get_object(Bucket=lake, Key=f"other/{tag}")["Body"].read() == b"anywhere"
+    assert admin.list_objects_v2(Bucket=lake, Prefix="")["KeyCount"] > 0
+    assert {lake, bucket} <= {b["Name"] for b in admin.list_buckets()["Buckets"]}
