@@ -41,6 +41,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(TYPED_DIRS)
+	$(BIN)/python -m infra.monitoring generate --check
 
 # pytest exits 5 when it collected no tests: a suite that proves nothing is a failure.
 # Two test processes (one per core here), each taking whole files so that a module's fixtures start once: most tests
