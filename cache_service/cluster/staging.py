@@ -58,9 +58,21 @@ class StagingHomes:
     """Drops the workers known to be down (the router's suspects)."""
     _known: dict[str, list[str]] = field(default_factory=dict)
 
-    async def home(self, root: str) -> Home:
-        """The home of staging directory ``root``, assigned on first use, grown back to ``replicas`` live workers
-        when some are gone. Works on the last known homes, or on the ring, while Redis does not answer."""
+    def in_ring(self) -> bool:
+        """True once this worker is an active (or draining) member of its own view: before it has joined the
+        cluster it knows no live worker, so it can neither find a home nor make one."""
+        view = self.view()
+        return view.self_id in view.leaving.workers
+
+    async def home(self, root: str, *, holder: bool = False) -> Home:
+        """The home of staging directory ``root``, assigned on first use (never empty: with no active worker there is
+        none). Works on the last known homes, or on the ring, while Redis does not answer.
+
+        A home that lost workers is grown back to ``replicas`` live workers only by the worker that will give the
+        new ones a copy of the files: its first live worker, or this one if ``holder`` (a draining worker handing it
+        over). A home none of whose workers is live stays as it is, and empty: its files are on the disks of workers
+        that will be back, and a new home would hide them.
+        """
         view = self.view()
         try:
             ids = _ids(await self.redis.get(HOMES + root))
@@ -68,10 +80,13 @@ class StagingHomes:
             ids = self._known.get(root)
         if ids is None:
             ids = view.ring.owners(BlockId("", root, 0), most=self.replicas)
+            if not ids:
+                return Home(())
             ids = await self._claim(root, ids)
         live = self.usable([view.members[i] for i in ids if i in view.members and view.members[i].state in _SERVING])
         joined: list[Member] = []
-        if len(live) < min(self.replicas, len(view.ring)):
+        gives_copies = holder or bool(live and live[0].id == view.self_id)
+        if gives_copies and len(live) < min(self.replicas, len(view.ring)):
             taken = {m.id for m in live}
             for worker in view.ring.owners(BlockId("", root, 0)):
                 if len(live) + len(joined) >= self.replicas:
@@ -87,7 +102,7 @@ class StagingHomes:
     async def hand_over(self, root: str, copies: StagingCopies) -> bool:
         """Give staging directory ``root``, held here, to the workers now in its home (this worker is draining: it is
         no longer among them); True once every one of them has a copy."""
-        home = await self.home(root)
+        home = await self.home(root, holder=True)
         view = self.view()
         given = [m for m in home.members if m.id != view.self_id]
         results = [await copies.copy_tree(root, m) for m in given]

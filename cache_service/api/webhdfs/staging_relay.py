@@ -60,8 +60,12 @@ class StagingRelay:
         root = self._root(request, path, op)
         if root is None:
             return await local()
+        if not self.homes.in_ring():
+            raise ConnectionError("this worker is still joining the cluster; retry")
         home = await self.homes.home(root)
-        if role == FORWARDED or home.primary is None or home.primary.id == self.worker:
+        if home.primary is None:  # its workers are down, and hold its files: serving here would hide them
+            raise ConnectionError(f"no worker holding {root} is up; retry")
+        if role == FORWARDED or home.primary.id == self.worker:
             return await self._serve(request, op, path, root, home, local)
         for member in home.members:
             if member.id == self.worker:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.cache_process import CacheProcess
+from infra.service_process import http_ok
 from tests.support.caches import wait_for_ring
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -119,3 +123,57 @@ def test_append_truncate_and_concat_of_staged_files_reach_every_copy(workers: li
     url = f"{workers[0].webhdfs_url}/webhdfs/v1{path}?op=OPEN&user.name=etl"
     with NO_PROXY.open(url, timeout=30) as response:
         assert response.read() == expected
+
+
+def refused(call: Callable[[], object]) -> int:
+    """The HTTP status of ``call``'s refusal (it must raise ``HTTPError``)."""
+    try:
+        call()
+    except urllib.error.HTTPError as error:
+        assert json.load(error)["RemoteException"]["exception"] == "RetriableException"
+        return error.code
+    raise AssertionError("the request was not refused")
+
+
+def test_a_worker_still_starting_refuses_staged_writes_rather_than_keeping_them_alone(
+    workers: list[CacheProcess],
+) -> None:
+    webhdfs(workers[0], "PUT", TASK, "MKDIRS")
+    restarting = workers[2]
+    restarting.kill()
+    starter = threading.Thread(target=restarting.start)
+    starter.start()  # it waits for its claim in Redis (member_timeout) before it joins and is ready
+    wait_until(lambda: http_ok(f"{restarting.webhdfs_url}/healthz"), timeout=30, what="the port answers")
+    assert not http_ok(f"{restarting.webhdfs_url}/readyz")
+
+    path = f"{TASK}/part-00000.bin"
+    try:
+        status = refused(lambda: webhdfs(restarting, "PUT", path, "CREATE", b"x", data="true", overwrite="false"))
+    finally:
+        starter.join()
+    assert status == 503
+    assert holders(workers, path) == []
+
+
+def test_staged_files_stay_publishable_when_the_whole_cluster_is_killed_and_a_worker_outside_their_home_starts_first(
+    workers: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    written = write_task_output(workers[0])
+    home = holders(workers, next(iter(written)))
+    (outsider,) = [w for w in workers if w not in home]
+    for worker in workers:
+        worker.kill()
+    outsider.start()
+    wait_for_ring([outsider], 1)
+
+    status = refused(lambda: webhdfs(outsider, "GET", TASK, "LISTSTATUS"))  # not an empty new home: retry later
+    for worker in home:
+        worker.start()
+    wait_for_ring(workers, 3)
+
+    assert status == 503
+    for path in written:
+        assert webhdfs(outsider, "PUT", path, "RENAME", destination=path.replace(f"{TASK}/", "/lake/out/"))["boolean"]
+    for path, data in written.items():
+        key = path.replace(f"{TASK}/", "lake/out/").lstrip("/")
+        assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
