@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed
 TYPED_DIRS := $(wildcard cache_service plugins dags spark_jobs infra bench)
 
 # Debian packages the suite runs for real: Redis, Chromium for the browser tests of the Airflow UI, Prometheus and
-# Alertmanager for monitoring (python -m infra.monitoring up).
-SYSTEM_PACKAGES := redis-server chromium prometheus prometheus-alertmanager
+# Alertmanager (and Redis's exporter) for monitoring (python -m infra.monitoring up).
+SYSTEM_PACKAGES := redis-server chromium prometheus prometheus-alertmanager prometheus-redis-exporter
 
 .PHONY: venv system-deps lint test demo bench airflow clean
 

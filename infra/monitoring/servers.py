@@ -109,3 +109,21 @@ class Alertmanager(_MonitoringServer):
     def marker(self) -> str:
         """In this process's command line only (its data dir): finds it by pid after a restart of ours."""
         return f"--storage.path={self.data_dir}"
+
+
+class RedisExporter(_MonitoringServer):
+    """``prometheus-redis-exporter`` for the Redis at ``redis_url``: ``redis_up`` and Redis's own statistics."""
+
+    def __init__(
+        self, redis_url: str, state_dir: Path, *, host: str = LOOPBACK, port: int | None = None, detach: bool = False
+    ) -> None:
+        port = port or free_port(host)
+        self.marker = f"--web.listen-address={host}:{port}"
+        argv = [_binary("prometheus-redis-exporter"), f"--redis.addr={redis_url}", self.marker]
+        super().__init__(
+            "Redis exporter", argv, host=host, port=port, log_path=state_dir / "redis-exporter.log", detach=detach
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the exporter and wait until its ``/metrics`` answers."""
+        self._process.start(lambda: http_ok(self.url + "/metrics"), timeout)
