@@ -1,5 +1,6 @@
 """Users and rights over WebHDFS (HDFS simple auth): ``/warehouse`` lets ``etl`` write and ``analyst`` read, ``/open``
-has no table (everyone writes, as before users existed), ``/ro`` is read-only; with plain HTTP and fsspec's client."""
+has no table (everyone writes, as before users existed), ``/ro`` is read-only; with plain HTTP, fsspec's client and
+Hadoop's FsShell."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from infra.s3_emulator import S3Emulator
 from tests.cache_service.api.webhdfs.test_warm_reads import RawConnection, get
 from tests.support.buckets import throwaway_bucket
 from tests.support.caches import CacheFactory
+from tests.support.hadoop_shell import fs_shell
 from tests.support.metrics import scrape
 from tests.support.webhdfs import Reply, WebHdfsClient
 
@@ -168,3 +170,24 @@ def test_fsspecs_client_is_allowed_and_refused_by_its_user(worker, s3_client, la
         analyst.rm(f"/warehouse/{tag}/nb.txt")
     assert not _exists(s3_client, lake, f"warehouse/{tag}/sneaky.txt")
     assert _exists(s3_client, lake, f"warehouse/{tag}/nb.txt")
+
+
+@pytest.mark.timeout(300)
+def test_hadoops_fs_shell_is_allowed_and_refused_by_its_login_user(
+    worker, s3_client, lake: str, tag: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = URL(worker.webhdfs_url)
+    target = f"webhdfs://{url.host}:{url.port}/warehouse/{tag}"
+    local = tmp_path / "rows.csv"
+    local.write_bytes(b"1,2\n")
+    assert hdfs(worker, "etl").mkdirs(f"/warehouse/{tag}").json() == {"boolean": True}
+    monkeypatch.setenv("HADOOP_USER_NAME", "analyst")  # simple auth: Hadoop's client sends it as user.name
+    refused = fs_shell(tmp_path / "conf", ["-put", str(local), f"{target}/by-analyst.csv"])
+    assert refused.returncode != 0
+    assert b"Permission denied: user=analyst, access=WRITE" in refused.stderr, refused.stderr[-2000:]
+    assert not _exists(s3_client, lake, f"warehouse/{tag}/by-analyst.csv")
+    monkeypatch.setenv("HADOOP_USER_NAME", "etl")
+    assert fs_shell(tmp_path / "conf", ["-put", str(local), f"{target}/by-etl.csv"]).returncode == 0
+    monkeypatch.setenv("HADOOP_USER_NAME", "analyst")
+    shown = fs_shell(tmp_path / "conf", ["-cat", f"{target}/by-etl.csv"])
+    assert shown.returncode == 0 and shown.stdout == b"1,2\n"
