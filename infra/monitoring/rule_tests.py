@@ -16,12 +16,15 @@ from infra.monitoring.model import CauseAlert, Role, Scenario, Service, SliKind,
 from infra.monitoring.prometheus import rule_file
 from infra.monitoring.standards import (
     FAST_BURN,
+    RECORD_PREFIX,
     BurnAlert,
     burn_alert_name,
     burn_alerts,
     burn_rule,
     cause_rule,
     duration,
+    selector,
+    slo_labels,
 )
 
 EVALUATION_INTERVAL = "1m"
@@ -207,7 +210,24 @@ def events_slo_tests(service: Service, slo: Slo, runbook_base: str) -> list[dict
             for t in ("30m", "65m", "95m", "105m", "135m", "175m")
         ],
     }
-    return [incident, quiet]
+    clean_series: list[dict[str, Any]] = []
+    for example in slo.examples:
+        if example.role is not Role.BAD:  # a counter that has never counted a bad event does not exist yet
+            clean_series.append({"series": with_label(example.series, "instance", "w1:9870"), "values": "0+1000x60"})
+    labels = slo_labels(service, slo)
+    clean = {
+        "name": f"{service.name} {slo.name}: no bad event yet, so no series of them: the error ratio is 0",
+        "interval": "1m",
+        "input_series": clean_series,
+        "promql_expr_test": [
+            {
+                "expr": f"{RECORD_PREFIX}1h{selector(labels)}",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": f"{RECORD_PREFIX}1h{selector(labels)}", "value": 0}],
+            }
+        ],
+    }
+    return [incident, quiet, clean]
 
 
 def _restarted(slo: Slo, instance: str, before: Rates, after: Rates) -> list[dict[str, str]]:

@@ -95,9 +95,11 @@ def error_ratio(slo: Slo, window: str, labels: dict[str, str]) -> str:
     if slo.sli is SliKind.FRESHNESS:
         return f"1 - avg_over_time(slo:sli_good:bool{selector(labels)}[{window}])"
     total = f"sum(rate({slo.total}[{window}]))"
+    # A labelled counter has no series until its first event: no error yet is a ratio of 0, not no data (which
+    # would leave the budget unknown). No traffic at all is still no data: 0/0 answers nothing.
     if slo.errors:
-        return f"sum(rate({slo.errors}[{window}])) / {total}"
-    return f"1 - sum(rate({slo.good}[{window}])) / {total}"
+        return f"(sum(rate({slo.errors}[{window}])) or vector(0)) / {total}"
+    return f"1 - (sum(rate({slo.good}[{window}])) or vector(0)) / {total}"
 
 
 def slo_recording_rules(service: Service, slo: Slo) -> list[dict[str, Any]]:
