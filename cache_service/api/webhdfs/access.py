@@ -17,16 +17,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cache_service.access import READ, WRITE, allows
+from cache_service.api.webhdfs.request import caller
 from cache_service.namespace.mounts import MountTable
 from cache_service.namespace.paths import normalize
 
 ANONYMOUS = "dr.who"
 """HDFS's name for a caller that sent no ``user.name``; a mount's table may list it."""
-
-
-def effective_user(params: Mapping[str, str]) -> str:
-    """Whom a request acts as: ``doas``, else ``user.name``, else ``dr.who``."""
-    return params.get("doas") or params.get("user.name") or ANONYMOUS
 
 
 class MountAccess:
@@ -41,7 +37,7 @@ class MountAccess:
         path the request names. Raises ``ValueError`` for a named path that is not absolute."""
         if self._open:
             return
-        user = effective_user(params)
+        user = caller(params, ANONYMOUS)
         need = READ if method in ("GET", "HEAD") else WRITE
         if op == "CHECKACCESS":
             need = WRITE if "w" in params.get("fsaction", "") else READ

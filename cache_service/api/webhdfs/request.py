@@ -15,9 +15,10 @@ Routes = dict[str, dict[str, Handler]]
 """Handlers by HTTP method, then by op."""
 
 
-def caller(params: Mapping[str, str]) -> str:
-    """The caller's name from a request's parameters: ``user.name`` or ``doas`` (HDFS simple auth)."""
-    return params.get("user.name") or params.get("doas") or "lakecache"
+def caller(params: Mapping[str, str], anonymous: str = "lakecache") -> str:
+    """Whom a request acts as (HDFS simple auth): ``doas`` when given (HDFS's effective user), else ``user.name``,
+    else ``anonymous``."""
+    return params.get("doas") or params.get("user.name") or anonymous
 
 
 class WebHdfsRequest:
