@@ -58,7 +58,7 @@ class CacheMetrics:
         )
         self.warm_requests = Counter(
             f"{PREFIX}_warm_requests",
-            "WebHDFS requests answered from memory as they arrived, by op (OPEN, GETFILESTATUS)",
+            "Requests answered from memory as they arrived, by op (OPEN, GETFILESTATUS, GetObject, HeadObject)",
             ["op"],
             registry=r,
         )

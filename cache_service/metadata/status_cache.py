@@ -95,15 +95,21 @@ class StatusCache:
             self._objects[(bucket, key)] = _Entry(status, self.clock() + self.ttl)
         return status
 
+    def known_metadata(self, bucket: str, key: str, etag: str) -> ObjectMetadata | None:
+        """The metadata of version ``etag`` of the object if the cache holds it with its status; None otherwise
+        (``metadata`` then asks S3). Never asks S3, counts nothing."""
+        entry = self._objects.get((bucket, key))
+        known = None if entry is None else entry.value
+        return known.metadata if known is not None and known.etag == etag else None
+
     async def metadata(self, bucket: str, key: str, etag: str) -> ObjectMetadata:
         """The metadata of version ``etag`` of the object: cached, else asked of S3 with one HEAD and kept with the
         status (a status learned from a listing has none). Metadata of another version found meanwhile is returned
         too (S3's latest word). Raises ``FileNotFoundError`` if the object is gone, ``UnderStoreUnavailableError``.
         """
-        entry = self._objects.get((bucket, key))
-        known = None if entry is None else entry.value
-        if known is not None and known.etag == etag and known.metadata is not None:
-            return known.metadata
+        known = self.known_metadata(bucket, key, etag)
+        if known is not None:
+            return known
         generation = self._generation
         status = await self._call("head", bucket, key, lambda: self._lookup(bucket, key))
         if status is None:

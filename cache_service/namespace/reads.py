@@ -219,6 +219,13 @@ class ObjectReader:
         count = st.read_count(offset, length)
         if count > most:
             return None
+        return self.span_in_memory(st, offset, count)
+
+    def span_in_memory(self, st: FileStatus, offset: int, count: int) -> Sequence[Chunk] | None:
+        """Bytes ``[offset, offset + count)`` of the published file ``st`` (a status ``known_status`` gave), now, if
+        every page they span is in memory; None otherwise, with nothing counted or touched."""
+        if st.object is None:
+            return None
         return self.pages.read_in_memory(st.object, offset, count)
 
     # --- reads of any object (S3 UploadPartCopy) -------------------------------------------------------------------

@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, Target, parse_target, virtual_host_bucket
 from cache_service.api.s3.uploads import MultipartUploads, is_local_upload_id
 from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
+from cache_service.api.s3.warm_reads import WarmObjectReads
 from cache_service.api.s3.xml import visible_buckets
 from cache_service.config import CacheConfig
 from cache_service.service import CacheService
@@ -137,6 +139,26 @@ def virtual_host_domains(config: CacheConfig) -> frozenset[str]:
     return frozenset(names)
 
 
+@dataclass
+class _Seen:
+    """What ``handle`` learned of a request before it failed, for its error, its metrics and its log line."""
+
+    resource: str
+    op: str = "Unknown"
+    access_key: str = ""
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A request that passed ``S3Api._admit``: its query, signature, target, operation and user."""
+
+    params: QueryParams
+    auth: Authorization
+    target: Target
+    op: str
+    user: S3User
+
+
 class S3Api:
     """Authenticates, routes and answers requests on the S3 port."""
 
@@ -160,26 +182,16 @@ class S3Api:
         """Answer one request; every failure becomes S3's XML error."""
         started = time.perf_counter()
         request_id = uuid.uuid4().hex[:16].upper()
-        op, resource, access_key = "Unknown", http.path, ""
+        seen = _Seen(resource=http.path)
         try:
-            raw_path, _, raw_query = http.raw_path.partition("?")
-            params = QueryParams.parse(raw_query)
-            if sum(len(k) + len(v) + 4 for k, v in http.raw_headers) > MAX_HEADER_SECTION:
-                raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
-            if http.method not in _METHODS:
-                raise S3Error("MethodNotAllowed", Method=http.method, ResourceType="OBJECT")
-            auth = self._verifier.verify(SignedRequest(http.method, raw_path, params.pairs, http.headers, raw_query))
-            access_key = auth.access_key
-            target = parse_target(raw_path, virtual_host_bucket(http.headers.get("Host"), self._domains))
-            resource = target.resource
-            op = operation(http.method, target, params, http.headers)
-            user = self._access.user(access_key)
-            self._access.check(user, op, http.method, target, params, http.headers)
-            response = await self._dispatch(http, op, target, params, auth, user, request_id)
+            header_bytes = sum(len(k) + len(v) + 4 for k, v in http.raw_headers)
+            a = self._admit(http.method, http.raw_path, http.headers, header_bytes, seen)
+            response = await self._dispatch(http, a.op, a.target, a.params, a.auth, a.user, request_id)
         except Exception as exc:  # every failure is S3's XML error; none escapes as a stack trace
             response = error_response(
-                as_s3_error(exc), resource=resource, request_id=request_id, head=http.method == "HEAD"
+                as_s3_error(exc), resource=seen.resource, request_id=request_id, head=http.method == "HEAD"
             )
+        op, resource, access_key = seen.op, seen.resource, seen.access_key
         if http.method in ("PUT", "POST", "DELETE"):
             await self._service.status.settled()  # the other workers hear of a change before its caller does
         metrics = self._service.metrics
@@ -198,6 +210,41 @@ class S3Api:
                 },
             )
         return response
+
+    def _admit(
+        self, method: str, raw_target: str, headers: MultiMapping[str], header_bytes: int, seen: _Seen
+    ) -> _Admitted:
+        """What every request passes before its operation runs, in S3's order: the query, the size of the headers
+        (``header_bytes``), the method, the signature, the target, the operation and the user's grants. Raises the
+        ``S3Error`` S3 would answer; ``seen`` keeps what was learned before, for the error, the metrics and the log."""
+        raw_path, _, raw_query = raw_target.partition("?")
+        params = QueryParams.parse(raw_query)
+        if header_bytes > MAX_HEADER_SECTION:
+            raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
+        if method not in _METHODS:
+            raise S3Error("MethodNotAllowed", Method=method, ResourceType="OBJECT")
+        auth = self._verifier.verify(SignedRequest(method, raw_path, params.pairs, headers, raw_query))
+        seen.access_key = auth.access_key
+        target = parse_target(raw_path, virtual_host_bucket(headers.get("Host"), self._domains))
+        seen.resource = target.resource
+        seen.op = op = operation(method, target, params, headers)
+        user = self._access.user(auth.access_key)
+        self._access.check(user, op, method, target, params, headers)
+        return _Admitted(params, auth, target, op, user)
+
+    def admit_read(
+        self, method: str, raw_target: str, headers: MultiMapping[str], header_bytes: int
+    ) -> tuple[str, Target] | None:
+        """The operation and target of a GetObject or HeadObject admitted exactly as ``handle`` admits it (signature,
+        target, grants), for the S3 port's warm fast path (``WarmObjectReads``); None for any other request and for
+        anything ``handle`` would refuse, which ``handle`` then answers with S3's error."""
+        try:
+            admitted = self._admit(method, raw_target, headers, header_bytes, _Seen(resource=""))
+        except Exception:
+            return None
+        if admitted.op not in ("GetObject", "HeadObject") or admitted.params.names() & _OBJECT_SUBRESOURCES:
+            return None
+        return admitted.op, admitted.target
 
     async def _dispatch(
         self,
@@ -280,6 +327,10 @@ class S3Api:
         raise S3Error("InvalidRequest", f"{op} does not take an uploadId")
 
 
+S3_API = web.AppKey("s3_api", S3Api)
+"""The application's ``S3Api``, which the warm fast path asks to admit requests."""
+
+
 def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Application:
     """The aiohttp application serving the S3 port. ``env`` resolves ``[s3_api] secret_key_env``.
 
@@ -298,6 +349,7 @@ def build_s3_app(service: CacheService, env: Mapping[str, str]) -> web.Applicati
     service.reservations.add(uploads)
     api = S3Api(service, users, proxy, uploads)
     app = web.Application()
+    app[S3_API] = api
     # [\s\S]: any raw path reaches the handler, which alone decides what it addresses.
     app.router.add_route("*", r"/{tail:[\s\S]*}", api.handle)
 
@@ -326,6 +378,11 @@ class _S3Connection(ApiConnection):
 
 
 async def start_s3_api(service: CacheService, env: Mapping[str, str]) -> ApiPort:
-    """Serve the S3 API on ``server.s3_port``; returns the port to ``cleanup()`` at shutdown."""
+    """Serve the S3 API on ``server.s3_port``, warm reads answered as they arrive (``WarmObjectReads``); returns the
+    port to ``cleanup()`` at shutdown."""
     server = service.config.server
-    return await serve(build_s3_app(service, env), server.host, server.s3_port, _S3Connection, **HANDLER_ARGS)
+    app = build_s3_app(service, env)
+    warm = WarmObjectReads(
+        admit=app[S3_API].admit_read, fs=service.fs, reads=service.reads, status=service.status, metrics=service.metrics
+    )
+    return await serve(app, server.host, server.s3_port, _S3Connection, early=warm, **HANDLER_ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, unquote_to_bytes
 
 from cache_service.api.s3.errors import S3Error
@@ -89,8 +90,10 @@ class Target:
         return f"/{uri_encode(self.bucket)}" + ("" if self.key is None else "/" + uri_encode(self.key, keep_slash=True))
 
 
+@lru_cache(maxsize=1024)
 def virtual_host_bucket(host: str | None, domains: frozenset[str]) -> str | None:
-    """The bucket named by a virtual-host-style ``Host`` (``bucket.localhost:9878``), or None for path-style."""
+    """The bucket named by a virtual-host-style ``Host`` (``bucket.localhost:9878``), or None for path-style
+    (memoised: a client sends the same few hosts, and ``ipaddress`` is slow)."""
     if not host:
         return None
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host

@@ -124,8 +124,10 @@ def amz_date(seconds: float) -> str:
     return time.strftime(_AMZ_DATE, time.gmtime(seconds))
 
 
+@lru_cache(maxsize=256)
 def parse_amz_date(text: str) -> float | None:
-    """Seconds since the epoch of an ``X-Amz-Date`` value; None if it is not one."""
+    """Seconds since the epoch of an ``X-Amz-Date`` value; None if it is not one (memoised: ``strptime`` is a tenth
+    of a warm read's time, and every request of a second carries the same date)."""
     try:
         return float(calendar.timegm(time.strptime(text, _AMZ_DATE)))
     except ValueError:

@@ -49,12 +49,15 @@ class RawConnection:
         self.buffer += chunk
         return bool(chunk)
 
-    def answer(self) -> Answer:
+    def answer(self, *, bodyless: bool = False) -> Answer:
+        """The next answer; ``bodyless`` for one that has no body whatever its headers say (HEAD, 304)."""
         while b"\r\n\r\n" not in self.buffer:
             assert self._fill(), f"connection closed mid-head: {self.buffer!r}"
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        if bodyless:
+            return Answer(int(lines[0].split()[1]), headers, b"")
         length = int(headers["content-length"])
         while len(self.buffer) < length:
             assert self._fill(), "connection closed mid-body"
