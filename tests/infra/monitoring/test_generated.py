@@ -186,3 +186,21 @@ def test_dashboards_and_their_provisioning_are_grafana_json_and_yaml() -> None:
     provisioning = GENERATED_DIR / "grafana" / "provisioning"
     assert load(provisioning / "datasources" / "prometheus.yml")["datasources"][0]["type"] == "prometheus"
     assert load(provisioning / "dashboards" / "lakecache.yml")["providers"][0]["type"] == "file"
+
+
+def test_every_dashboard_query_is_promql_that_promtool_parses(tmp_path) -> None:
+    exprs = sorted(
+        {
+            target["expr"].replace("$__rate_interval", "5m")
+            for path in (GENERATED_DIR / "grafana" / "dashboards").glob("*.json")
+            for panel in json.loads(path.read_text())["panels"]
+            for target in panel.get("targets", [])
+        }
+    )
+    rules = {
+        "groups": [{"name": "panels", "rules": [{"record": f"panel:query{i}", "expr": e} for i, e in enumerate(exprs)]}]
+    }
+    path = tmp_path / "panels.yml"
+    path.write_text(yaml.safe_dump(rules))
+    done = run("promtool", "check", "rules", path)
+    assert done.returncode == 0, done.stdout + done.stderr
