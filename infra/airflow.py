@@ -38,8 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from infra.airflow_environment import airflow_environment, stack_connections
+from infra.airflow_environment import airflow_environment, otel_metrics_env, stack_connections
 from infra.cache_process import REPO_ROOT
+from infra.monitoring.record import DEFAULT_STATE_DIR as MONITORING_STATE_DIR
+from infra.monitoring.record import MonitoringInfo
 from infra.ports import LOOPBACK, free_port
 from infra.service_process import (
     ManagedService,
@@ -125,6 +127,7 @@ class LocalAirflow(ManagedService):
         dags_folder: Path = REPO_ROOT / "dags",
         plugins_folder: Path = REPO_ROOT / "plugins",
         extra_env: Mapping[str, str] | None = None,
+        metrics_endpoint: str = "",
         detach: bool = False,
     ) -> None:
         self.state_dir = state_dir.resolve()
@@ -134,6 +137,7 @@ class LocalAirflow(ManagedService):
         self.dags_folder = dags_folder
         self.plugins_folder = plugins_folder
         self.extra_env = dict(extra_env or {})
+        self.metrics_endpoint = metrics_endpoint
         self.detach = detach
         self._processes: dict[str, ServiceProcess] = {}
 
@@ -192,11 +196,14 @@ class LocalAirflow(ManagedService):
         return path.read_text().strip()
 
     def _airflow(self, name: str, args: Sequence[str]) -> ServiceProcess:
+        env = self.env()
+        if self.metrics_endpoint:  # each component pushes its metrics under its own name
+            env.update(otel_metrics_env(self.metrics_endpoint, name))
         return ServiceProcess(
             f"airflow {name}",
             [sys.executable, "-m", "airflow", *args],
             log_path=self.state_dir / "logs" / f"{name}.log",
-            env=self.env(),
+            env=env,
             cwd=REPO_ROOT,
             detach=self.detach,
         )
@@ -318,7 +325,10 @@ def _start(state_dir: Path, stack_dir: Path, *, detach: bool) -> tuple[LocalAirf
     if recorded is not None and any(recorded.running.values()):
         raise RuntimeError(f"Airflow already runs from {state_dir}; stop it with `python -m infra.airflow down`")
     stack, started_stack = _stack(stack_dir)
-    airflow = LocalAirflow(state_dir, stack, detach=detach)
+    # With the monitoring up (python -m infra.monitoring up), Airflow's metrics go to its bridge.
+    monitoring = MonitoringInfo.read(MONITORING_STATE_DIR)
+    endpoint = monitoring.airflow_metrics_endpoint if monitoring is not None and monitoring.running else ""
+    airflow = LocalAirflow(state_dir, stack, metrics_endpoint=endpoint, detach=detach)
     try:
         airflow.start()
     except BaseException:

@@ -49,6 +49,19 @@ def stack_connections(stack: StackInfo, *, nameservice: str | None = None) -> di
     }
 
 
+def otel_metrics_env(endpoint: str, component: str, *, interval_ms: int = 10_000) -> dict[str, str]:
+    """The variables that make an Airflow process push its metrics as OTLP/HTTP to ``endpoint`` (the metrics bridge
+    of ``infra.monitoring.airflow_metrics``, which serves them to Prometheus) every ``interval_ms``, named
+    ``airflow-<component>`` so that the bridge serves each component as a target of its own."""
+    return {
+        "AIRFLOW__METRICS__OTEL_ON": "True",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+        "OTEL_METRIC_EXPORT_INTERVAL": str(interval_ms),
+        "OTEL_SERVICE_NAME": f"airflow-{component}",
+    }
+
+
 def airflow_environment(
     home: Path,
     *,

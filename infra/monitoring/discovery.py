@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,15 +30,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from infra.monitoring.record import DISCOVERY_MARKER
+from infra.monitoring.servers import MonitoringServer
 from infra.ports import LOOPBACK, free_port
-from infra.service_process import ProcessService, ServiceProcess, http_ok
 
 CACHE_SD_PATH = "/sd/cache-workers"
 SPARK_SD_PATH = "/sd/spark-workers"
 WEBHOOK_PATH = "/alerts"
 WORKER_TARGETS = "/admin/v1/cluster/targets"
 RUNNING_STATES = frozenset({"ALIVE", "DECOMMISSIONED"})
-DISCOVERY_MARKER = "infra.monitoring.discovery"
 _TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
@@ -124,10 +123,8 @@ def discovery_app(
     return app
 
 
-class DiscoveryServer(ProcessService):
+class DiscoveryServer(MonitoringServer):
     """This module's server as a child process on ``host``:``port``, logging to ``state_dir/discovery.log``."""
-
-    _process: ServiceProcess
 
     def __init__(
         self,
@@ -140,31 +137,16 @@ class DiscoveryServer(ProcessService):
         port: int | None = None,
         detach: bool = False,
     ) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        argv = [sys.executable, "-m", DISCOVERY_MARKER, "--host", host, "--port", str(self.port)]
+        port = port or free_port(host)
+        argv = [sys.executable, "-m", DISCOVERY_MARKER, "--host", host, "--port", str(port)]
         for url in cache_workers:
             argv += ["--cache-worker", url]
         if spark_master_ui:
             argv += ["--spark-master-ui", spark_master_ui]
         if notification_log is not None:
             argv += ["--notification-log", str(notification_log)]
-        self._process = ServiceProcess(
-            "monitoring discovery", argv, log_path=state_dir / "discovery.log", env=dict(os.environ), detach=detach
-        )
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the server and wait until it answers. Raises ``ServiceStartError`` with its log."""
-        self._process.start(lambda: http_ok(self.url + "/-/ready"), timeout)
-
-    def stop(self) -> None:
-        """Stop the server."""
-        self._process.stop()
+        log_path = state_dir / "discovery.log"
+        super().__init__("monitoring discovery", argv, host=host, port=port, log_path=log_path, detach=detach)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,9 @@ def _binary(name: str) -> str:
     return path
 
 
-class _MonitoringServer(ProcessService):
-    """One server of the pair: its URL, readiness (``/-/ready``) and the marker that finds its pid later."""
+class MonitoringServer(ProcessService):
+    """A server of the monitoring as a child process: its URL, readiness (``/-/ready``, as Prometheus and
+    Alertmanager answer it and ours do too) and stop."""
 
     _process: ServiceProcess
 
@@ -51,7 +52,7 @@ class _MonitoringServer(ProcessService):
         self._process.stop()
 
 
-class Prometheus(_MonitoringServer):
+class Prometheus(MonitoringServer):
     """``prometheus`` reading ``config_dir/prometheus/prometheus.yml``, its TSDB in ``state_dir/prometheus-data``."""
 
     def __init__(
@@ -83,7 +84,7 @@ class Prometheus(_MonitoringServer):
         return f"--storage.tsdb.path={self.data_dir}"
 
 
-class Alertmanager(_MonitoringServer):
+class Alertmanager(MonitoringServer):
     """``prometheus-alertmanager`` reading ``config_dir/alertmanager/alertmanager.yml``, its silences and
     notification log in ``state_dir/alertmanager-data``."""
 
@@ -111,7 +112,7 @@ class Alertmanager(_MonitoringServer):
         return f"--storage.path={self.data_dir}"
 
 
-class RedisExporter(_MonitoringServer):
+class RedisExporter(MonitoringServer):
     """``prometheus-redis-exporter`` for the Redis at ``redis_url``: ``redis_up`` and Redis's own statistics."""
 
     def __init__(
