@@ -206,3 +206,40 @@ def cluster(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     )
     reads.set_title("warm 64 KiB reads, 2 cores")
     return _save(figure, path, "cache cluster: Spark scan, bytes served per worker, re-reads after scaling, requests/s")
+
+
+ALERT_COLORS = {"first generation": "#d62728", "generated": "#1f77b4"}
+
+
+def fleet_alerts(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """Notifications per hour of the fleet day for each configuration (log scale, pages darker), the incidents
+    shaded, and the hosts running under it."""
+    start = int(results["start_minute"]) / 60
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    width = 0.4
+    for offset, (name, outcome) in enumerate(results["outcomes"].items()):
+        hours = [start + h + (offset - 0.5) * width + 0.5 for h in range(len(outcome["per_hour"]))]
+        color = ALERT_COLORS.get(name, "#7f7f7f")
+        top.bar(hours, outcome["per_hour"], width=width, color=color, alpha=0.45, label=f"{name}: notifications")
+        top.bar(hours, outcome["pages_per_hour"], width=width, color=color, label=f"{name}: pages")
+    for incident in results["incidents"]:
+        top.axvspan(incident["start"] / 60, incident["end"] / 60, color="#ffbb78", alpha=0.35, zorder=0)
+        top.annotate(
+            incident["kind"].replace("_", " "),
+            (incident["start"] / 60, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    top.set_yscale("symlog", linthresh=1)
+    top.set_ylabel("notifications per hour (log)")
+    top.legend(loc="upper left", bbox_to_anchor=(0, 0.9), fontsize=8)
+    top.set_title("Alertmanager notifications per hour of the fleet day (incidents shaded)")
+    running = results["hosts_running_per_minute"]
+    bottom.plot([start + m / 60 for m in range(len(running))], running, color="black", linewidth=1)
+    bottom.set_ylabel("hosts running")
+    bottom.set_xlabel("hour of the day")
+    for axes in (top, bottom):
+        axes.grid(alpha=0.3)
+    return _save(figure, path, "notifications per hour, first generation and generated configuration, over a fleet day")

@@ -62,6 +62,11 @@ GOALS: dict[str, Goal] = {
     "cluster_two_workers_64k_rps_vs_nginx": Goal(
         "warm 64 KiB requests/s, 2 workers (one per core) / nginx worker_processes auto", ">=", 0.5
     ),
+    "alert_notifications_reduction": Goal(
+        "fleet day: notifications with the first-generation configuration / with the generated one", ">=", 100.0
+    ),
+    "alert_incidents_paged": Goal("fleet day: injected incidents the generated configuration paged (of 5)", ">=", 5),
+    "alert_churn_pages": Goal("fleet day: pages for churn alone with the generated configuration", "<=", 0),
 }
 
 

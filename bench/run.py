@@ -20,6 +20,7 @@ from typing import Any
 from bench import (
     cluster,
     eviction,
+    fleet_alerts,
     http_reads,
     parquet_lookups,
     plots,
@@ -62,6 +63,7 @@ SECTIONS: dict[str, Callable[[bool], Section]] = {
     "warmup": warmup.run,
     "ring": ring_with_plot,
     "cluster": cluster.run,
+    "fleet_alerts": fleet_alerts.run,
 }
 
 
