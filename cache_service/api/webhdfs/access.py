@@ -34,7 +34,7 @@ class MountAccess:
 
     def check(self, method: str, op: str, path: str, params: Mapping[str, str]) -> None:
         """Raise ``PermissionError`` (HDFS's message) unless the caller may do ``op`` on ``path`` and every other
-        path the request names. Raises ``ValueError`` for a named path that is not absolute."""
+        path the request names. Raises ``ValueError`` for a named path ``normalize`` refuses (the handler would)."""
         if self._open:
             return
         user = caller(params, ANONYMOUS)
