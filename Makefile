@@ -15,7 +15,7 @@ TYPED_DIRS := $(wildcard cache_service plugins dags spark_jobs infra bench)
 # Alertmanager (and Redis's exporter) for monitoring (python -m infra.monitoring up).
 SYSTEM_PACKAGES := redis-server chromium prometheus prometheus-alertmanager prometheus-redis-exporter
 
-.PHONY: venv system-deps lint test demo bench airflow clean
+.PHONY: venv system-deps lint test demo bench chaos airflow clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,12 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.run
+
+# The reliability campaigns against real processes, quick (under 15 minutes; CHAOS_FULL=1 for the long ones); rewrites
+# docs/reliability.md and bench/results/reliability.json, and fails if a guarantee broke. One campaign:
+# python -m bench.reliability --only NAME.
+chaos: venv system-deps
+	$(BIN)/python -m bench.reliability
 
 # Airflow's UI on the local stack, in the foreground until Ctrl-C (detached: python -m infra.airflow up|down|status).
 airflow: venv

@@ -22,15 +22,16 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "t
 EMULATOR_MARKER = "moto.server"  # in the emulator's command line; identifies it by pid later
 
 
-def s3_client(endpoint_url: str) -> S3Client:
-    """A boto3 S3 client for the emulator at ``endpoint_url`` (path-style addressing, the fixed credentials)."""
+def s3_client(endpoint_url: str, *, attempts: int = 3) -> S3Client:
+    """A boto3 S3 client for the emulator at ``endpoint_url`` (path-style addressing, the fixed credentials), making
+    up to ``attempts`` attempts of each request."""
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url,
         region_name=EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
         aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": attempts, "mode": "standard"}),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 
@@ -83,3 +84,27 @@ class GuaranteeResult:
     def ok(self) -> bool:
         """True when the guarantee held (the name ``CampaignResult`` uses too)."""
         return self.held
+
+    @classmethod
+    def judged(
+        cls,
+        name: str,
+        guarantee: str,
+        counts: dict[str, int],
+        violations: list[str],
+        *,
+        campaign: str,
+        full: bool,
+        started: float,
+    ) -> GuaranteeResult:
+        """The result of a run that began at ``started`` (``time.monotonic()``): held if it found no ``violations``
+        (the first 20 are kept), with the command that runs ``campaign`` (its name in the suite) alone."""
+        return cls(
+            name=name,
+            guarantee=guarantee,
+            counts=counts,
+            held=not violations,
+            violations=violations[:20],
+            seconds=round(time.monotonic() - started, 1),
+            command=f"{'CHAOS_FULL=1 ' if full else ''}python -m bench.reliability --only {campaign}",
+        )

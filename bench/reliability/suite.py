@@ -1,0 +1,23 @@
+"""The campaigns ``make chaos`` runs, in the order of ``docs/reliability.md``: one line each.
+
+A campaign is a function of a ``Budget`` (``QUICK`` or ``FULL``) that starts and stops every process it needs and
+returns its results: ``CampaignResult`` records (inputs tried, crashes, 5xx) or ``GuaranteeResult`` records (a
+guarantee, its counts, held or broken), both in ``campaign``. To add one, append ``("name", function)`` below and a
+paragraph about it to ``report.ABOUT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from bench.reliability.campaign import Budget, CampaignResult, GuaranteeResult
+from bench.reliability.crash_consistency import crash_consistency
+from bench.reliability.fuzzing import fuzz_parsers
+
+Result = CampaignResult | GuaranteeResult
+Campaign = Callable[[Budget], Sequence[Result]]
+
+CAMPAIGNS: tuple[tuple[str, Campaign], ...] = (
+    ("crash_consistency", crash_consistency),
+    ("fuzzing", fuzz_parsers),
+)
