@@ -1,5 +1,6 @@
 """``python -m infra.monitoring COMMAND``: ``generate`` writes ``infra/monitoring/generated/`` from the spec;
-``generate --check`` only says which committed files differ (exit 1), as ``make lint`` runs it.
+``generate --check`` only says which committed files differ (exit 1), as ``make lint`` runs it. ``up``, ``deploy``
+and ``down`` run the monitoring of the local stack (``infra.monitoring.local``).
 
 Each command is one entry of ``COMMANDS``: a name, a help line, a function adding its arguments and one running it.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from infra.monitoring import local
 from infra.monitoring.generate import GENERATED_DIR, differences, generate, write
 from infra.monitoring.loading import SPEC_PATH, load_spec
 from infra.monitoring.model import SpecError
@@ -62,6 +64,9 @@ COMMANDS: list[Command] = [
     Command(
         "generate", "write Prometheus, Alertmanager and Grafana files from the spec", _generate_arguments, _generate
     ),
+    Command("up", "start Prometheus and Alertmanager against the local stack", local.add_up_arguments, local.run_up),
+    Command("deploy", "check, write and reload the running servers' files", local.add_arguments, local.run_deploy),
+    Command("down", "stop what up started", local.add_arguments, local.run_down),
 ]
 
 
