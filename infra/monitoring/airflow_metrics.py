@@ -14,6 +14,10 @@ encodes with) and served with ``prometheus_client``: the translation in between 
   ``stale_after`` seconds, so Prometheus's ``up`` for its target falls to 0 when the component stops. Without
   ``component``: every component's, labelled ``component``.
 
+One metric is derived, as Airflow has no gauge of it: ``airflow_dag_run_last_success_timestamp_seconds{dag_id}``,
+the time of the push in which the count of a DAG's ``dagrun.duration.success`` timer rose (a run succeeded since the
+last push), which the ETL's freshness SLO and the autoscaler's alert read.
+
 Translation, as OpenTelemetry's Prometheus compatibility spec says: names lose their dots (``airflow.ti.finish`` is
 ``airflow_ti_finish``), a monotonic sum is a counter (``_total``; delta points are added up), any other sum and a
 gauge a gauge, an explicit-bucket histogram a histogram, an exponential histogram (Airflow's timers) its count and sum
@@ -53,6 +57,8 @@ from infra.ports import LOOPBACK, free_port
 
 METRICS_PATH = "/metrics"
 SERVICE_PREFIX = "airflow-"
+RUN_SUCCEEDED = "airflow_dagrun_duration_success"
+LAST_SUCCESS = "airflow_dag_run_last_success_timestamp_seconds"
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 Labels = tuple[tuple[str, str], ...]
 
@@ -150,7 +156,15 @@ def _take(component: Component, metric: Metric) -> None:
         series = component.metrics.setdefault(base, Series("summary", metric.description))
         for exp in metric.exponential_histogram.data_points:
             labels = _labels(exp.attributes)
+            if base == RUN_SUCCEEDED and exp.count > series.counts.get(labels, 0):
+                _run_succeeded(component, labels, exp.time_unix_nano / 1e9)
             series.sums[labels], series.counts[labels] = exp.sum, int(exp.count)
+
+
+def _run_succeeded(component: Component, labels: Labels, at: float) -> None:
+    dag = tuple((k, v) for k, v in labels if k == "dag_id")
+    help_text = "When a run of the DAG last succeeded (derived by the bridge from dagrun.duration.success)"
+    component.metrics.setdefault(LAST_SUCCESS, Series("gauge", help_text)).values[dag] = at
 
 
 def _number(point: object) -> float:

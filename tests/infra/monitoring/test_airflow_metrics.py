@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -82,7 +83,10 @@ def test_airflow_pushes_its_own_metrics_through_the_bridge(bridge: AirflowMetric
         "Stats.incr('triggerer_heartbeat')\n"
         "Stats.gauge('triggers.running', 2, tags={'hostname': 'h1'})\n"
         "Stats.timing('lakecache.test_seconds', 250)\n"
+        "Stats.incr('ti.finish', tags={'dag_id': 'daily', 'task_id': 'validate_events', 'state': 'success'})\n"
+        "Stats.timing('dagrun.duration.success', 1234, tags={'dag_id': 'daily', 'run_type': 'scheduled'})\n"
     )
+    started = time.time()
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -90,3 +94,6 @@ def test_airflow_pushes_its_own_metrics_through_the_bridge(bridge: AirflowMetric
     assert triggerer.get("airflow_triggerer_heartbeat_total{}") == 1, sorted(triggerer)
     assert 2 in [v for k, v in triggerer.items() if k.startswith("airflow_triggers_running")], sorted(triggerer)
     assert triggerer["airflow_lakecache_test_seconds_count{}"] == 1
+    # What the spec's ETL SLOs read: Airflow's ti.finish, and the last success the bridge derives.
+    assert triggerer["airflow_ti_finish_total{dag_id=daily,state=success,task_id=validate_events}"] == 1
+    assert started <= triggerer["airflow_dag_run_last_success_timestamp_seconds{dag_id=daily}"] <= time.time()
