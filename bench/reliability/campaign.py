@@ -18,7 +18,11 @@ class Budget:
             raise ValueError("a budget needs cases, seconds or both")
 
 
-QUICK = Budget(cases=3000, seconds=10)
+class BudgetSpentError(Exception):
+    """Raised inside a property-based campaign to stop it once its time is spent (hypothesis would go on drawing)."""
+
+
+QUICK = Budget(cases=3000, seconds=25)
 """The budget of ``make test`` and of the quick ``make chaos``."""
 FULL = Budget(cases=1_000_000, seconds=600)
 """The budget of ``CHAOS_FULL=1``."""
@@ -38,8 +42,13 @@ class CampaignResult:
     """The outcome of one campaign against one target.
 
     ``crashes`` counts inputs that raised an exception other than the target's documented errors (or broke one of its
-    invariants); ``server_errors`` counts 5xx answers; ``server_alive`` is None for in-process targets, else whether
-    the worker still answered ``/healthz`` after the campaign. ``failures`` holds one example per distinct failure.
+    invariants), or, against a server, requests it did not answer at all; ``server_errors`` counts 5xx answers (but
+    501 NotImplemented, which S3 and the cache answer by design to what they do not do; ``statuses`` counts those);
+    ``upstream_errors`` counts 5xx answers that were S3's own (the under store failed a request the worker forwarded,
+    and the worker passed its failure on, as its S3 API must), which are not the worker's;
+    ``nonconforming`` counts answers below 500 that are not what the API's description lists (status, content type,
+    body); ``server_alive`` is None for in-process targets, else whether the worker still answered ``/healthz``
+    after the campaign. ``failures`` holds one example per distinct failure.
     """
 
     name: str
@@ -48,15 +57,21 @@ class CampaignResult:
     cases: int = 0
     crashes: int = 0
     server_errors: int = 0
+    upstream_errors: int = 0
+    nonconforming: int = 0
     server_alive: bool | None = None
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     command: str = ""
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Answers by HTTP status (live campaigns): shows how many requests got past parsing and authentication."""
 
     @property
     def ok(self) -> bool:
         """True when the campaign found nothing: no crash, no 5xx, and the server (if any) alive."""
-        return self.crashes == 0 and self.server_errors == 0 and self.server_alive is not False
+        return (
+            self.crashes == 0 and self.server_errors == 0 and self.nonconforming == 0 and self.server_alive is not False
+        )
 
     def note(self, kind: str, message: str, example: str) -> None:
         """Keep one example of failure ``kind`` (the first seen), at most 20 kinds."""

@@ -24,6 +24,7 @@ from aiohttp import web
 from cache_service.admin_client import job_route
 from cache_service.api.admin import fields
 from cache_service.api.admin.errors import AdminError, invalid, translate
+from cache_service.api.admin.openapi import load_description
 from cache_service.cluster.drain import DrainRefusedError, check_drainable
 from cache_service.cluster.fanout import everywhere
 from cache_service.cluster.identity import is_worker_id
@@ -80,6 +81,7 @@ class AdminApi:
     def __init__(self, service: CacheService) -> None:
         self._service = service
         self._manager: CacheManager = service.manager
+        self._description = load_description()
         self._routes = [
             _route("status", GET=_Endpoint(self._status)),
             _route("mounts", GET=_Endpoint(self._mounts)),
@@ -112,7 +114,12 @@ class AdminApi:
             _route("jobs", GET=_Endpoint(self._jobs)),
             _route("jobs/{id}", GET=_Endpoint(self._job), DELETE=_Endpoint(self._cancel)),
             _route("jobs/{id}/cancel", POST=_Endpoint(self._cancel, body=frozenset())),
+            _route("openapi.json", GET=_Endpoint(self._openapi)),
         ]
+
+    def endpoints(self) -> dict[str, frozenset[str]]:
+        """Every route (``/admin/v1/jobs/{id}``) and the methods it takes: what ``docs/admin-api.yaml`` describes."""
+        return {f"{PREFIX}/{route.name}": frozenset(route.methods) for route in self._routes}
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the API under ``/admin/v1`` (before any catch-all route of ``app``)."""
@@ -188,6 +195,9 @@ class AdminApi:
             raise AdminError(403, "Forbidden", "the admin token is not valid")
 
     # --- reads -------------------------------------------------------------------------------------------------
+
+    async def _openapi(self, _: _Call) -> web.Response:
+        return web.json_response(self._description)
 
     async def _status(self, _: _Call) -> web.Response:
         report = (await self._manager.status()).to_json()
