@@ -63,6 +63,8 @@ class CampaignResult:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     command: str = ""
+    passed_on: list[Failure] = field(default_factory=list)
+    """Examples of 5xx answers not counted as the worker's (``upstream_errors``, 501 NotImplemented)."""
     statuses: dict[str, int] = field(default_factory=dict)
     """Answers by HTTP status (live campaigns): shows how many requests got past parsing and authentication."""
 
@@ -73,10 +75,12 @@ class CampaignResult:
             self.crashes == 0 and self.server_errors == 0 and self.nonconforming == 0 and self.server_alive is not False
         )
 
-    def note(self, kind: str, message: str, example: str) -> None:
-        """Keep one example of failure ``kind`` (the first seen), at most 20 kinds."""
-        if len(self.failures) < 20 and all(f.kind != kind for f in self.failures):
-            self.failures.append(Failure(kind, message[:500], example[:2000]))
+    def note(self, kind: str, message: str, example: str, *, failure: bool = True) -> None:
+        """Keep one example of ``kind`` (the first seen, at most 20 kinds): a failure, or with ``failure`` false an
+        answer ``passed_on``."""
+        examples = self.failures if failure else self.passed_on
+        if len(examples) < 20 and all(f.kind != kind for f in examples):
+            examples.append(Failure(kind, message[:500], example[:2000]))
 
 
 @dataclass

@@ -265,12 +265,10 @@ def _campaign(
             result.crashes += 1
             result.note(f"{name}: no answer", "the connection closed or timed out before a status line", example)
         elif status == NOT_IMPLEMENTED:
-            result.note(
-                f"{name}: 501 to {request.method}", "NotImplemented, as S3 answers what it does not do", example
-            )
+            result.note(f"{name}: 501", "NotImplemented, as S3 answers what it does not do", example, failure=False)
         elif status >= 500 and log is not None and UPSTREAM_FAILURE in log.new_text():
             result.upstream_errors += 1
-            result.note(f"{name}: S3's own {status} passed on", UPSTREAM_FAILURE, example)
+            result.note(f"{name}: S3's own {status} passed on", UPSTREAM_FAILURE, example, failure=False)
         elif status >= 500:
             result.server_errors += 1
             result.note(f"{name}: {status} to {request.method}", f"answered {status}", example)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from bench.reliability.bad_input import admin_schema_campaign, live_http_campaign
 from bench.reliability.campaign import Budget, CampaignResult, GuaranteeResult
 from bench.reliability.crash_consistency import crash_consistency
 from bench.reliability.fuzzing import fuzz_parsers
@@ -20,4 +21,6 @@ Campaign = Callable[[Budget], Sequence[Result]]
 CAMPAIGNS: tuple[tuple[str, Campaign], ...] = (
     ("crash_consistency", crash_consistency),
     ("fuzzing", fuzz_parsers),
+    ("live_http", live_http_campaign),
+    ("admin_schema", admin_schema_campaign),
 )
