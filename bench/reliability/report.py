@@ -25,6 +25,27 @@ ABOUT: dict[str, str] = {
         "acknowledged may be visible whole (*unacknowledged visible*), as in HDFS and S3. On one worker, and on "
         "three with Redis (staged files on two workers)."
     ),
+    "s3_faults": (
+        "The cache's S3 is behind a fault proxy (`infra/s3_faults.py`: seeded 500 InternalErrors, 503 SlowDowns, "
+        "connection resets, GET bodies cut short under their whole Content-Length, bodies stalled past the worker's "
+        "S3 read timeout) while telemetry_daily_etl's Spark jobs run through the cache, submitted with the DAG's "
+        "arguments (quick: the ingest job on one worker; `CHAOS_FULL=1`: ingest and aggregates on a bigger day, on "
+        "one worker and on three). The jobs must succeed and their tables, read back from S3 row by row, equal a "
+        "clean run's on an empty cache; meanwhile a reader compares random ranges the cache serves with S3's bytes "
+        "(*reads same*; a *different* or *short* read would be a corrupt or truncated page served), every object is "
+        "then read whole through the cache and compared (*objects swept*), and the workers' "
+        "`lakecache_s3_retries_total` must count the retries (*retries*, by reason)."
+    ),
+    "disk_faults": (
+        "The worker's disk tier (pages, staged files, spooled writes) is a tmpfs of a few MiB, far below the tier's "
+        "configured capacity. With staged files acknowledged, a filler takes the last byte: every read must still be "
+        "S3's bytes (pages that do not fit come from S3), staged and write-through CREATEs and an APPEND must answer "
+        "503 `RemoteException` `org.apache.hadoop.ipc.RetriableException` (which Hadoop's client and its failover "
+        "policy retry), never a 500, and acknowledged staged files must read back whole; with room again the "
+        "refused writes succeed when retried and a RENAME publishes everything acknowledged to S3. Then bits are "
+        "flipped in page files on disk: every read, in the same process and after a restart, must be S3's bytes, "
+        "each rotten page counted in `lakecache_corrupt_pages_total` and fetched again. One worker."
+    ),
     "fuzzing": (
         "Coverage-guided fuzzing (atheris) of the parsers at the cache's edge, in process: WebHDFS paths and "
         "parameters, the S3 request parser, SigV4 verification, the S3 XML bodies and the config loader. A crash "

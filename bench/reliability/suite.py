@@ -13,13 +13,17 @@ from collections.abc import Callable, Sequence
 from bench.reliability.bad_input import admin_schema_campaign, live_http_campaign
 from bench.reliability.campaign import Budget, CampaignResult, GuaranteeResult
 from bench.reliability.crash_consistency import crash_consistency
+from bench.reliability.disk_faults import disk_faults
 from bench.reliability.fuzzing import fuzz_parsers
+from bench.reliability.s3_faults import s3_faults
 
 Result = CampaignResult | GuaranteeResult
 Campaign = Callable[[Budget], Sequence[Result]]
 
 CAMPAIGNS: tuple[tuple[str, Campaign], ...] = (
     ("crash_consistency", crash_consistency),
+    ("s3_faults", s3_faults),
+    ("disk_faults", disk_faults),
     ("fuzzing", fuzz_parsers),
     ("live_http", live_http_campaign),
     ("admin_schema", admin_schema_campaign),
