@@ -1,10 +1,11 @@
-"""Parquet point lookups through pyarrow: straight from S3 (the latency model) against the warm cache over WebHDFS.
+"""Parquet point lookups through pyarrow: straight from S3 (the latency model) against the warm cache, through its
+WebHDFS port and through its S3 API, and against the same lookups in memory (the most any cache could give).
 
-A lookup finds one event by ``event_id`` the way a query engine would: open the file (its size: a HEAD on S3,
-GETFILESTATUS on the cache), read the footer, pick the row group whose ``event_id`` statistics hold the id, read
-that row group (all columns, ranges coalesced by ``pre_buffer``) and filter it. Each lookup opens the file afresh,
-so the footer is read every time, as by a fresh task or a new query. Both paths keep their connections between
-lookups (pyarrow's S3 client pools them; the WebHDFS client keeps one).
+A lookup finds one event by ``event_id`` the way a query engine would: open the file (its size: a HEAD on S3 and on
+the cache's S3 API, GETFILESTATUS over WebHDFS), read the footer, pick the row group whose ``event_id`` statistics
+hold the id, read that row group (all columns, ranges coalesced by ``pre_buffer``) and filter it. Each lookup opens
+the file afresh, so the footer is read every time, as by a fresh task or a new query. Every path keeps its
+connections between lookups (pyarrow's S3 client pools them; the WebHDFS client keeps one).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import json
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import plots
 from bench.measured import fresh_work_dir, measured_section
@@ -40,6 +43,8 @@ BUCKET = "bench"
 KEY = "lookups/events.parquet"
 USER = "bench"
 STRING_COLUMNS = ("event_type", "platform", "country")
+S3_MODEL, WEBHDFS, S3_API, IN_MEMORY = "S3 model", "cache, WebHDFS", "cache, S3 API", "in memory"
+CACHE_PATHS = {WEBHDFS: "webhdfs", S3_API: "s3_api"}  # the cache's two doors, and their names in target keys
 
 
 @dataclass(frozen=True)
@@ -135,13 +140,30 @@ def lookup(open_file: Opener, event_id: int) -> dict[str, Any]:
     raise KeyError(event_id)
 
 
-def _timed(open_file: Opener, ids: Sequence[int]) -> tuple[list[float], list[dict[str, Any]]]:
+def _timed(open_file: Opener, ids: Sequence[int]) -> tuple[list[float], list[dict[str, Any]], float]:
+    """Each lookup's milliseconds, its row, and the CPU seconds this process (every thread) spent on them all."""
     times, rows = [], []
+    cpu = time.process_time()
     for event_id in ids:
         started = time.perf_counter()
         rows.append(lookup(open_file, event_id))
         times.append((time.perf_counter() - started) * 1000)
-    return times, rows
+    return times, rows, time.process_time() - cpu
+
+
+_LOOKUP_OPS = frozenset({"GETFILESTATUS", "OPEN", "HeadObject", "GetObject"})
+
+
+def _request_seconds(webhdfs_url: str) -> float:
+    """The seconds the worker has spent answering the requests of lookups so far (by its own request timer)."""
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(f"{webhdfs_url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "lakecache_request_seconds_sum" and sample.labels.get("op") in _LOOKUP_OPS
+    )
 
 
 def _upload(s3: S3Emulator, plan: Plan) -> tuple[bytes, int]:
@@ -176,35 +198,48 @@ def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_di
             overrides={"metadata": {"sync_interval": "1h"}},
         ) as cache:
             _warm(cache)
-            s3fs = pafs.S3FileSystem(
-                endpoint_override=model.url,
-                scheme="http",
-                access_key=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                secret_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                region=EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
-            )
+            keys = {
+                "access_key": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "secret_key": EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
+            }
+            # pyarrow's own S3 client at its defaults, once against the model and once against the cache's S3 API.
+            s3fs = pafs.S3FileSystem(endpoint_override=model.url, scheme="http", **keys)
+            cache_s3 = pafs.S3FileSystem(endpoint_override=f"{LOOPBACK}:{cache.s3_port}", scheme="http", **keys)
             connection = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=60)
             openers: dict[str, Opener] = {
-                "S3 model": lambda: s3fs.open_input_file(f"{BUCKET}/{KEY}"),
-                "cache": lambda: pa.PythonFile(WebHdfsFile(connection, f"/{KEY}"), mode="r"),
-                # No I/O at all: what pyarrow itself spends, the floor under both paths.
-                "in memory": lambda: pa.BufferReader(body),
+                S3_MODEL: lambda: s3fs.open_input_file(f"{BUCKET}/{KEY}"),
+                WEBHDFS: lambda: pa.PythonFile(WebHdfsFile(connection, f"/{KEY}"), mode="r"),
+                S3_API: lambda: cache_s3.open_input_file(f"{BUCKET}/{KEY}"),
+                # No I/O at all: what pyarrow itself spends, the floor under every path.
+                IN_MEMORY: lambda: pa.BufferReader(body),
             }
             rng = np.random.default_rng(5)
             times: dict[str, list[list[float]]] = {name: [] for name in openers}
+            client_cpu = dict.fromkeys(openers, 0.0)
+            worker_seconds = dict.fromkeys(CACHE_PATHS, 0.0)
             before = CacheCounters.scrape(cache.webhdfs_url)
             for index in range(plan.runs):
                 ids = [int(i) for i in rng.integers(0, plan.events, size=plan.lookups)]
                 answers = []
                 for name in sorted(openers, reverse=index % 2 == 1):
-                    run_times, rows = _timed(openers[name], ids)
+                    answered = _request_seconds(cache.webhdfs_url) if name in CACHE_PATHS else 0.0
+                    run_times, rows, cpu = _timed(openers[name], ids)
+                    if name in CACHE_PATHS:
+                        worker_seconds[name] += _request_seconds(cache.webhdfs_url) - answered
                     times[name].append(run_times)
+                    client_cpu[name] += cpu
                     answers.append(rows)
                 if any(rows != answers[0] for rows in answers):
                     raise RuntimeError("the paths returned different rows for the same lookups")
             delta = CacheCounters.scrape(cache.webhdfs_url) - before
             connection.close()
-    return _section(plan, len(body), row_groups, times, delta, model, full=full, img_dir=img_dir)
+    lookups = plan.runs * plan.lookups
+    costs = {
+        "client_cpu_ms_per_lookup": {name: seconds * 1000 / lookups for name, seconds in client_cpu.items()},
+        "worker_ms_per_lookup": {name: seconds * 1000 / lookups for name, seconds in worker_seconds.items()},
+    }
+    return _section(plan, len(body), row_groups, times, costs, delta, model, full=full, img_dir=img_dir)
 
 
 def _section(
@@ -212,6 +247,7 @@ def _section(
     size: int,
     row_groups: int,
     times: dict[str, list[list[float]]],
+    costs: dict[str, dict[str, float]],
     delta: CacheCounters,
     model: S3Model,
     *,
@@ -219,11 +255,14 @@ def _section(
     img_dir: Path,
 ) -> Section:
     medians = {name: [statistics.median(run) for run in runs] for name, runs in times.items()}
-    speedups = [s / c for s, c in zip(medians["S3 model"], medians["cache"], strict=True)]
-    floor = [s / m for s, m in zip(medians["S3 model"], medians["in memory"], strict=True)]
+    bound = [s / m for s, m in zip(medians[S3_MODEL], medians[IN_MEMORY], strict=True)]
+    speedups = {p: [s / c for s, c in zip(medians[S3_MODEL], medians[p], strict=True)] for p in CACHE_PATHS}
+    # A path's speedup over the bound's, run by run: the in-memory time over the path's, measured side by side.
+    fractions = {p: [s / b for s, b in zip(speedups[p], bound, strict=True)] for p in CACHE_PATHS}
+    speedup = {p: statistics.median(v) for p, v in speedups.items()}
+    fraction = {p: statistics.median(v) for p, v in fractions.items()}
     pooled = {name: [t for run in runs for t in run] for name, runs in times.items()}
     p99 = {name: float(np.percentile(values, 99)) for name, values in pooled.items()}
-    speedup = statistics.median(speedups)
     results: dict[str, Any] = {
         "plan": asdict(plan),
         "file_bytes": size,
@@ -232,34 +271,75 @@ def _section(
         "lookup_ms": pooled,
         "median_ms_per_run": medians,
         "speedup_per_run": speedups,
-        "in_memory_speedup_per_run": floor,
+        "in_memory_speedup_per_run": bound,
+        "fraction_of_bound_per_run": fractions,
         "p99_ms": p99,
+        **costs,
         "cache_s3_bytes_read_while_measuring": delta.s3_bytes_read,
+        "cache_bytes_served_while_measuring": dict(delta.bytes_served),
     }
     image = plots.parquet_lookups(results, img_dir / "parquet_lookups.png")
-    rows = [[name, f"{statistics.median(medians[name]):.2f}", f"{p99[name]:.2f}"] for name in times]
+    client_cpu, worker = costs["client_cpu_ms_per_lookup"], costs["worker_ms_per_lookup"]
+    rows = [
+        [
+            name,
+            f"{statistics.median(medians[name]):.2f}",
+            f"{p99[name]:.2f}",
+            "-" if name == S3_MODEL else f"{statistics.median(speedups.get(name, bound)):.1f}x",
+            f"{fraction[name]:.2f}" if name in fraction else ("1" if name == IN_MEMORY else "-"),
+            f"{client_cpu[name]:.2f}",
+            f"{worker[name]:.2f}" if name in worker else "-",
+        ]
+        for name in times
+    ]
+    mib = {tier: delta.bytes_served.get(tier, 0) / 2**20 for tier in ("memory", "disk", "s3")}
     text = (
         f"Point lookups by `event_id` in one Snappy Parquet file of {plan.events:,} game events "
         f"({size / 2**20:.1f} MiB, {row_groups} row groups of {plan.row_group_rows:,} rows), with pyarrow "
-        f"{pa.__version__}: {plan.runs} runs of {plan.lookups} lookups of random ids per path, the same ids on both "
-        "paths in each run, which answer the same rows. **S3 model**: pyarrow's `S3FileSystem` through the "
-        f"latency model ({model.latency_ms:g} ms to first byte, {model.bandwidth_mbps:g} MB/s per connection; see "
-        "*The S3 latency model* above). **cache**: pyarrow over WebHDFS `OPEN` with `offset`/`length` "
-        "(`bench.parquet_lookups.WebHdfsFile`), the file warm in the cache (the cache itself reads S3 through the "
-        f"same model, and read {delta.s3_bytes_read:,.0f} bytes of it while measuring). A lookup is a HEAD or "
-        "GETFILESTATUS, the footer, and one row group read with `pre_buffer` (string columns kept as dictionaries); "
+        f"{pa.__version__}: {plan.runs} runs of {plan.lookups} lookups of random ids per path, the same ids on "
+        "every path in each run, which answer the same rows. **S3 model**: pyarrow's `S3FileSystem` at its defaults "
+        f"through the latency model ({model.latency_ms:g} ms to first byte, {model.bandwidth_mbps:g} MB/s per "
+        "connection; see *The S3 latency model* above). **cache, WebHDFS**: pyarrow over WebHDFS `OPEN` with "
+        "`offset`/`length`, through a `pyarrow.PythonFile` over a small client on the standard library's "
+        "`http.client` that keeps one connection open (`bench.parquet_lookups.WebHdfsFile`). **cache, S3 API**: the "
+        "same `S3FileSystem`, at the same defaults, pointed at the cache's S3 port. The file is warm in the cache's "
+        "memory (the cache itself reads S3 through the same model, and read "
+        f"{delta.s3_bytes_read:,.0f} bytes of it while measuring; it served {mib['memory']:,.1f} MiB from memory, "
+        f"{mib['disk']:,.1f} MiB from disk and {mib['s3']:,.1f} MiB from S3). A lookup is a HEAD or GETFILESTATUS, "
+        "the footer, and one row group read with `pre_buffer` (string columns kept as dictionaries): three requests; "
         "per-run medians, and the p99 of every lookup. **in memory**: the same lookups on a copy of the file in "
-        "memory, no I/O at all: pyarrow's own time, which both paths pay.\n\n"
-        + markdown_table(["path", "median ms per lookup", "p99 ms"], rows, "lrr")
-        + f"\nSpeedup, S3 model over warm cache (median of per-run ratios): **{speedup:.1f}x**. S3 model over "
-        f"in-memory, the most any cache could give here: {statistics.median(floor):.1f}x.\n\n"
+        "memory, no I/O at all: pyarrow's own time, which every path pays, and the most any cache could give. *Of "
+        "the bound* is a path's speedup over the in-memory speedup (the in-memory time over the path's), run by run, "
+        "median. *Client CPU* is this process's CPU time per lookup, every thread (pyarrow's decoding included: the "
+        "in-memory row is that alone); *worker* is the time the cache spent answering a lookup's requests, by its "
+        "own request timer.\n\n"
+        + markdown_table(
+            [
+                "path",
+                "median ms per lookup",
+                "p99 ms",
+                "speedup over S3 model",
+                "of the bound",
+                "client CPU ms",
+                "worker ms",
+            ],
+            rows,
+            "lrrrrrr",
+        )
+        + f"\nSpeedup over the S3 model, median of per-run ratios: WebHDFS **{speedup[WEBHDFS]:.1f}x**, S3 API "
+        f"**{speedup[S3_API]:.1f}x**, against **{statistics.median(bound):.1f}x** in memory, the most any cache could "
+        f"give here: **{fraction[WEBHDFS]:.2f}** and **{fraction[S3_API]:.2f}** of it.\n\n"
         + f"![{image[0]}]({image[1]})\n"
     )
     return measured_section(
         "parquet_lookups",
-        "Parquet point lookups: S3 model against warm cache",
+        "Parquet point lookups: S3 model against warm cache, over WebHDFS and the S3 API",
         full=full,
         markdown=text,
         results=results,
-        targets={"parquet_lookup_speedup_vs_s3": round(speedup, 2)},
+        targets={
+            "parquet_lookup_speedup_vs_s3": round(speedup[WEBHDFS], 2),
+            "parquet_lookup_speedup_s3_api": round(speedup[S3_API], 2),
+            **{f"parquet_lookup_fraction_of_bound_{key}": round(fraction[p], 3) for p, key in CACHE_PATHS.items()},
+        },
     )

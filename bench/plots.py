@@ -91,14 +91,14 @@ def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     series = results["lookup_ms"]
     names = list(series)
     axes.boxplot([series[n] for n in names], whis=(1, 99), showfliers=False)
-    axes.set_xticks(range(1, len(names) + 1), names)
+    axes.set_xticks(range(1, len(names) + 1), [name.replace(", ", "\n") for name in names])
     axes.set_yscale("log")
     axes.set_ylabel("ms per lookup (log scale)")
     axes.set_title(
         "Parquet point lookup: footer + one row group\n(boxes: quartiles; whiskers: 1st to 99th percentile)",
         fontsize=10,
     )
-    return _save(figure, path, "Parquet point lookups: S3 model, warm cache, in memory")
+    return _save(figure, path, "Parquet point lookups: S3 model, warm cache over WebHDFS and the S3 API, in memory")
 
 
 def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:

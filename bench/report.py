@@ -43,7 +43,18 @@ GOALS: dict[str, Goal] = {
     "warm_range_read_p99_ms": Goal("warm 64 KiB range read, p99 latency (ms)", "<=", 1.0),
     "warm_64k_rps_vs_nginx": Goal("warm 64 KiB requests/s at 32 connections, cache / nginx", ">=", 0.5),
     "sequential_vs_nginx": Goal("warm sequential read GB/s, cache / nginx", ">=", 0.7),
-    "parquet_lookup_speedup_vs_s3": Goal("Parquet point lookup, S3 model time / warm cache time", ">=", 50.0),
+    "parquet_lookup_speedup_vs_s3": Goal(
+        "Parquet point lookup over WebHDFS, S3 model time / warm cache time", ">=", 50.0
+    ),
+    "parquet_lookup_speedup_s3_api": Goal(
+        "Parquet point lookup over the S3 API, S3 model time / warm cache time", ">=", 50.0
+    ),
+    "parquet_lookup_fraction_of_bound_webhdfs": Goal(
+        "Parquet point lookup over WebHDFS, speedup / in-memory speedup", ">=", 0.8
+    ),
+    "parquet_lookup_fraction_of_bound_s3_api": Goal(
+        "Parquet point lookup over the S3 API, speedup / in-memory speedup", ">=", 0.8
+    ),
     "spark_warm_speedup_vs_passthrough": Goal("Spark scan, pass-through time / warm cache time", ">=", 3.0),
     "spark_cold_vs_passthrough": Goal("Spark scan, cold cache time / pass-through time", "<=", 1.15),
     "eviction_s3fifo_beats_lru_on_scans": Goal("S3-FIFO beats LRU on every scan-mixed trace", "is", True),

@@ -44,11 +44,20 @@ def test_http_reads_smoke_measures_cache_and_nginx(tmp_path):
     assert section.results["s3_bytes_read_while_measuring"] == 0
 
 
-def test_parquet_lookups_smoke_compares_the_s3_model_with_the_cache(tmp_path):
+def test_parquet_lookups_smoke_compares_the_s3_model_with_the_cache_over_webhdfs_and_the_s3_api(tmp_path):
     section = parquet_lookups.run(False, smoke=True, work_dir=tmp_path / "work", img_dir=tmp_path / "img")
 
-    _assert_section(section, "parquet_lookups", {"parquet_lookup_speedup_vs_s3"}, tmp_path / "img")
+    targets = {
+        "parquet_lookup_speedup_vs_s3",
+        "parquet_lookup_speedup_s3_api",
+        "parquet_lookup_fraction_of_bound_webhdfs",
+        "parquet_lookup_fraction_of_bound_s3_api",
+    }
+    _assert_section(section, "parquet_lookups", targets, tmp_path / "img")
     assert section.results["cache_s3_bytes_read_while_measuring"] == 0
+    served = section.results["cache_bytes_served_while_measuring"]
+    assert served["memory"] > 0 and served.get("disk", 0) == served.get("s3", 0) == 0
+    assert set(section.results["worker_ms_per_lookup"]) == {parquet_lookups.WEBHDFS, parquet_lookups.S3_API}
 
 
 def test_warmup_smoke_times_boto3_and_load_jobs_on_one_worker_and_on_three(tmp_path):
