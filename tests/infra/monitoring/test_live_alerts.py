@@ -282,9 +282,10 @@ def test_s3_stopped_raises_s3_unavailable_until_it_answers(
     s3.start()  # an empty S3 again, with the bucket
     for i in range(3):
         client.put_object(Bucket=BUCKET, Key=f"lake/s3/{i}", Body=bytes([i]) * PAGE)
+    wait_until(lambda: read_through(workers[0], "/lake/s3/1") == 200, timeout=30, what="reads through S3 again")
     deadline = time.monotonic() + 60
     while monitoring.alerts("S3Unavailable") and time.monotonic() < deadline:
-        assert read_through(workers[0], f"/lake/s3/{int(time.monotonic()) % 3}") == 200
+        read_through(workers[0], f"/lake/s3/{int(time.monotonic()) % 3}")  # successes bring the error ratio down
     monitoring.resolves("S3Unavailable", timeout=10)
 
 
