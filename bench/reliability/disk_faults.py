@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.served import check_read, metric_samples, refusal, webhdfs
+from cache_service.page_store.identity import checksum
 from infra.cache_process import REPO_ROOT, CacheProcess
 from infra.s3_emulator import S3Emulator
 
@@ -239,17 +240,15 @@ class DiskRun:
             violations += [f"a read {when} after bits flipped was {o}" for o in set(outcomes) if o != "same"]
             counts[f"corrupt_pages_counted_{slug}"] = int(sum(v for _, v in metric_samples(url, CORRUPT_PAGES)))
             if when == "in the same process":
-                for page in flipped:  # refetched pages are whole again, under the same names: rot them again
-                    if page.exists():
-                        flip_bit(page, rng)
+                counts["pages_rotten_at_restart"] = rot_again(flipped, rng)
                 worker.stop()
                 worker.start()
         if flipped and not counts["corrupt_pages_counted_in_the_same_process"]:
             violations.append(f"{len(flipped)} page files rotten, yet lakecache_corrupt_pages_total counted none")
-        if counts["corrupt_pages_counted_after_a_restart"] != len(flipped):
+        if counts["corrupt_pages_counted_after_a_restart"] != counts["pages_rotten_at_restart"]:
             # after a restart no page is in memory: every rotten one is read from disk, and must be caught
             violations.append(
-                f"{len(flipped)} page files rotten before the restart, "
+                f"{counts['pages_rotten_at_restart']} page files rotten at the restart, "
                 f"{counts['corrupt_pages_counted_after_a_restart']} caught after it"
             )
 
@@ -300,6 +299,20 @@ def flip_bit(page: Path, rng: random.Random) -> None:
     if data:
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
         page.write_bytes(bytes(data))
+
+
+def rot_again(pages: list[Path], rng: random.Random) -> int:
+    """Flip a bit again in those of ``pages`` that are whole (refetched under the same name, ``<index>.<checksum>``)
+    and leave the still rotten ones be; returns how many are rotten now (a refetched page that did not fit on the
+    disk again is gone)."""
+    rotten = 0
+    for page in pages:
+        if not page.exists():
+            continue
+        if checksum(page.read_bytes()) == int(page.name.split(".")[1], 16):
+            flip_bit(page, rng)
+        rotten += 1
+    return rotten
 
 
 def _intact(url: str, acknowledged: dict[str, bytes], violations: list[str], when: str) -> int:
