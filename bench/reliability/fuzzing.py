@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.reliability.campaign import QUICK, Budget, CampaignResult
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET_NAMES = ("webhdfs_path", "webhdfs_params", "s3_request", "sigv4", "s3_xml", "config_loader")
+TARGET_NAMES = ("webhdfs_path", "webhdfs_params", "s3_request", "sigv4", "s3_payload", "s3_xml", "config_loader")
 """The names of ``parsers.TARGETS``, known without importing the parsers (the child imports them instrumented)."""
 _DONE = re.compile(r"Done (\d+) runs in")
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bench.reliability.campaign import QUICK, Budget, BudgetSpentError, CampaignResult
 from cache_service.api.s3.request import QueryParams
-from cache_service.api.s3.sigv4 import UNSIGNED_PAYLOAD, Credentials, sign_headers
+from cache_service.api.s3.sigv4 import STREAMING_MODES, UNSIGNED_PAYLOAD, Credentials, sign_headers
 
 UPSTREAM_FAILURE = "the under store failed a forwarded request"
 """What the worker logs when it passes on S3's own 5xx (``forward._relay``)."""
@@ -152,11 +152,14 @@ _XML = _tokens(
     "<CompleteMultipartUpload>", "</CompleteMultipartUpload>", "<Part>", "</Part>", "<PartNumber>1</PartNumber>",
     "<ETag>x</ETag>", "<Quiet>true</Quiet>", "<!DOCTYPE a>", "&amp;", "<?xml version='1.0'?>",
 )  # fmt: skip
+_CHUNKS = _tokens("5", "0", "-5", "+5", "ffffffff", ";chunk-signature=" + "0" * 64, "\r\n", "hello",
+                  "x-amz-checksum-crc32:AAAAAA==", "x-amz-trailer-signature:" + "0" * 64)  # fmt: skip
+STREAMING = sorted(STREAMING_MODES)
 _S3_HEADERS = st.tuples(
     _names("Range", "Content-Type", "x-amz-meta-a", "x-amz-copy-source", "Content-MD5", "If-Match", "x-amz-acl",
-            "x-amz-checksum-crc32", "Content-Encoding", "x-amz-decoded-content-length"),
+            "x-amz-checksum-crc32", "Content-Encoding", "x-amz-decoded-content-length", "x-amz-trailer"),
     _tokens("bytes=0-1", "bytes=-5", "bytes=99999-", "text/plain", "v", "/other/key", "1B2M2Y8AsgTpgAmY7PhCfg==",
-            '"etag"', "private", "AAAAAA==", "aws-chunked", "5"),
+            '"etag"', "private", "AAAAAA==", "aws-chunked", "5", "x-amz-checksum-crc32"),
 )  # fmt: skip
 
 
@@ -168,12 +171,17 @@ def s3_requests(draw: Any, bucket: str) -> tuple[RawRequest, bool, str]:
     key += draw(_joined(_SEGMENT, 4))
     path = f"/{name}/{key}" if key or draw(st.booleans()) else f"/{name}"
     query = draw(_query(_S3_PARAMS, _S3_VALUES))
-    body = draw(_joined(_XML, 10)).encode() if draw(st.booleans()) else draw(st.binary(max_size=64))
+    body = draw(st.one_of(_joined(_XML, 10), _joined(_CHUNKS, 8), st.binary(max_size=64).map(_latin1)))
+    body_bytes = body.encode("utf-8", "surrogateescape")
     headers = tuple(draw(st.lists(_S3_HEADERS, max_size=3)))
     signed = draw(st.sampled_from([True] * 4 + [False]))
-    payload = draw(st.sampled_from([UNSIGNED_PAYLOAD, hashlib.sha256(body).hexdigest(), "0" * 64]))
+    payload = draw(st.sampled_from([UNSIGNED_PAYLOAD, hashlib.sha256(body_bytes).hexdigest(), "0" * 64, *STREAMING]))
     target = f"{path}?{query}" if query else path
-    return RawRequest(draw(_METHODS), target, headers, body), signed, payload
+    return RawRequest(draw(_METHODS), target, headers, body_bytes), signed, payload
+
+
+def _latin1(data: bytes) -> str:
+    return data.decode("latin-1")
 
 
 def _signed(request: RawRequest, host: str, payload: str, credentials: Credentials, region: str) -> RawRequest:

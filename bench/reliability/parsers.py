@@ -11,6 +11,7 @@ arbitrary text, so that coverage guidance starts from structure rather than from
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -18,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import StreamReader
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.test_utils import make_mocked_request
 from atheris import FuzzedDataProvider as Provider
 from multidict import CIMultiDict
@@ -26,9 +29,17 @@ from cache_service.api.s3.buckets import check_listing
 from cache_service.api.s3.errors import S3Error
 from cache_service.api.s3.object_metadata import request_metadata
 from cache_service.api.s3.objects import byte_range
+from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, parse_target, virtual_host_bucket
-from cache_service.api.s3.sigv4 import PRESIGN_PARAMS, Credentials, sign_headers
-from cache_service.api.s3.verifier import SignedRequest, SigV4Verifier
+from cache_service.api.s3.sigv4 import (
+    EMPTY_SHA256,
+    PRESIGN_PARAMS,
+    STREAMING_MODES,
+    UNSIGNED_PAYLOAD,
+    Credentials,
+    sign_headers,
+)
+from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
 from cache_service.api.s3.xml import XmlError, parse_complete, parse_delete
 from cache_service.api.webhdfs.request import WebHdfsRequest, caller
 from cache_service.api.webhdfs.warm_reads import _parse as parse_warm_head
@@ -428,6 +439,61 @@ def sigv4(fdp: Provider) -> None:
     _verify(method, raw_path, raw_query, headers)
 
 
+# --- request bodies (aws-chunked, digests) ---------------------------------------------------------------------
+
+_CHUNK_TOKENS = [
+    "0",
+    "5",
+    "-5",
+    "+5",
+    "0x5",
+    " 5",
+    "ffffffff",
+    "1" * 20,
+    ";chunk-signature=",
+    "0" * 64,
+    "\r\n",
+    "\n",
+    "hello",
+    "x-amz-checksum-crc32:",
+    "AAAAAA==",
+    "x-amz-trailer-signature:",
+    ":",
+]
+_PAYLOAD_MODES = [*sorted(STREAMING_MODES), UNSIGNED_PAYLOAD, EMPTY_SHA256]
+_PAYLOAD_HEADERS = [
+    ("x-amz-decoded-content-length", ["5", "0", "-1", "x", "99999999999"]),
+    ("Content-Length", ["5", "0", "-1"]),
+    ("Content-MD5", ["XUFAKrxLKna5cZ2REBfFkg==", "x", ""]),
+    ("x-amz-checksum-crc32", ["NhCmhg==", "AAAAAA==", "!"]),
+    ("x-amz-checksum-sha256", ["LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=", ""]),
+    ("x-amz-trailer", ["x-amz-checksum-crc32", "x-amz-checksum-md5", ""]),
+]
+_LOOP = asyncio.new_event_loop()
+
+
+def s3_payload(fdp: Provider) -> None:
+    """``Payload``: a request body (aws-chunked in every streaming mode, or plain) checked against its declared
+    length, payload hash, chunk and trailer signatures, Content-MD5 and checksums; read whole, as DeleteObjects
+    does. A body that never ends a chunk must fail, not spin: libFuzzer's ``-timeout`` counts a hang as a crash."""
+    mode = fdp.PickValueInList(_PAYLOAD_MODES)
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, values in _PAYLOAD_HEADERS:
+        if fdp.ConsumeBool():
+            headers[name] = fdp.PickValueInList(values)
+    body = pieces(fdp, _CHUNK_TOKENS, 16).encode("utf-8", "surrogateescape")
+    auth = Authorization(_CREDENTIALS.access_key, "20260528T202640Z", "20260528/us-east-1/s3/aws4_request",
+                         "0" * 64, b"k" * 32, mode, presigned=False)  # fmt: skip
+
+    async def read() -> None:
+        content = StreamReader(BaseProtocol(_LOOP), 1 << 16, loop=_LOOP)
+        content.feed_data(body)
+        content.feed_eof()
+        await Payload(content, headers, auth, md5=fdp.ConsumeBool()).read(1 << 20)
+
+    _LOOP.run_until_complete(read())
+
+
 # --- XML bodies ----------------------------------------------------------------------------------------------
 
 _XML_TOKENS = [
@@ -631,6 +697,7 @@ TARGETS: dict[str, Target] = {
         Target("webhdfs_params", webhdfs_params, (ValueError, UnsupportedOperationError)),
         Target("s3_request", s3_request, (S3Error,)),
         Target("sigv4", sigv4, (S3Error,)),
+        Target("s3_payload", s3_payload, (S3Error,)),
         Target("s3_xml", s3_xml, (XmlError,)),
         Target("config_loader", config_loader, (ConfigError,)),
     )

@@ -2,21 +2,26 @@
 
 Before the fix each raised something a handler answers with a 500 (or a loader with a stack trace): a non-UTF-8 or
 deeply nested config, sizes past a float, a zero page size with a cluster block size, an IPv6 host left open, bytes
-that are not UTF-8 in an S3 path or query, and digits ``str.isdigit`` takes but ``int`` refuses.
+that are not UTF-8 in an S3 path or query, and digits ``str.isdigit`` takes but ``int`` refuses; and one hung the
+worker: an aws-chunked body with a negative chunk size.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from aiohttp import StreamReader
+from aiohttp.base_protocol import BaseProtocol
 from multidict import CIMultiDict
 
 from cache_service.api.s3.buckets import check_listing
 from cache_service.api.s3.errors import S3Error
+from cache_service.api.s3.payload import Payload
 from cache_service.api.s3.request import QueryParams, parse_target
-from cache_service.api.s3.sigv4 import Credentials, canonical_uri
-from cache_service.api.s3.verifier import SignedRequest, SigV4Verifier
+from cache_service.api.s3.sigv4 import STREAMING_UNSIGNED_TRAILER, Credentials, canonical_uri
+from cache_service.api.s3.verifier import Authorization, SignedRequest, SigV4Verifier
 from cache_service.config import ConfigError, load_config
 from cache_service.units import parse_duration, parse_size
 
@@ -97,3 +102,20 @@ def test_max_keys_in_digits_int_refuses_is_invalid_argument(value: str) -> None:
     with pytest.raises(S3Error) as refused:
         check_listing(QueryParams.parse(f"max-keys={value}"))
     assert refused.value.code == "InvalidArgument"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("size", [b"-5", b"+5", b" 5", b"0x5", b"5_0"])
+def test_an_aws_chunked_size_that_is_not_hex_digits_is_incomplete_body(size: bytes) -> None:
+    # int("-5", 16) is -5: a negative chunk size once read nothing forever, spinning the worker's event loop.
+    async def read() -> None:
+        loop = asyncio.get_running_loop()
+        content = StreamReader(BaseProtocol(loop), 1 << 16, loop=loop)
+        content.feed_data(size + b"\r\nhello\r\n0\r\n\r\n")
+        content.feed_eof()
+        auth = Authorization("AKID", "20260528T202640Z", "scope", "0" * 64, b"k", STREAMING_UNSIGNED_TRAILER, False)
+        await Payload(content, CIMultiDict({"x-amz-decoded-content-length": "5"}), auth).read(1 << 20)
+
+    with pytest.raises(S3Error) as refused:
+        asyncio.run(read())
+    assert refused.value.code == "IncompleteBody"

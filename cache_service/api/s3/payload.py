@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from cache_service.api.s3.verifier import Authorization
 MAX_OBJECT_SIZE = 5 * 1024**3  # S3's limit for one PUT (and one part)
 _PIECE = 1 << 20
 _MAX_CHUNK_HEADER = 4096
+_CHUNK_SIZE = re.compile(r"[0-9a-fA-F]{1,16}")
 # Algorithms whose checksums S3 accepts; the cache computes those the standard library can (others pass unchecked).
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
@@ -212,10 +214,10 @@ class Payload:
         if not line.endswith(b"\r\n") or len(line) > _MAX_CHUNK_HEADER:
             raise S3Error("IncompleteBody", "The aws-chunked body has a malformed chunk header")
         size_text, _, extension = line[:-2].decode("latin-1").partition(";")
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise S3Error("IncompleteBody", f"Invalid chunk size {size_text!r} in the aws-chunked body") from None
+        # Hex digits only: int(..., 16) also takes "-5", and a negative size would read nothing forever.
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise S3Error("IncompleteBody", f"Invalid chunk size {size_text!r} in the aws-chunked body")
+        size = int(size_text, 16)
         name, _, signature = extension.partition("=")
         if signed and (name.strip() != "chunk-signature" or not signature):
             raise S3Error("SignatureDoesNotMatch", "A chunk of the aws-chunked body is not signed")
