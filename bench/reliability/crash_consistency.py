@@ -47,6 +47,7 @@ CLUSTER = {
     "cluster": {"block_size": "1MiB", "heartbeat_interval": "250ms", "member_timeout": "3s", "peer_timeout": "2s"}
 }
 MEMORY, DISK = "64MiB", "2GiB"
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 Ring = Callable[[list[CacheProcess]], None]
 """Waits until every worker of a list routes by a ring of them all (does nothing for one worker)."""
@@ -68,8 +69,8 @@ class CrashPlan:
 
     @property
     def label(self) -> str:
-        """``one worker`` or ``N workers``."""
-        return "one worker" if self.workers == 1 else f"{self.workers} workers"
+        """``one worker``, ``three workers``..."""
+        return "one worker" if self.workers == 1 else f"{_NUMBERS.get(self.workers, self.workers)} workers"
 
 
 def plans(budget: Budget) -> list[CrashPlan]:

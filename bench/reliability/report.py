@@ -101,8 +101,11 @@ def render(campaigns: Mapping[str, Sequence[Mapping[str, Any]]], when: str, full
         lines += [f"## {name.replace('_', ' ').capitalize()}", ""]
         if name in ABOUT:
             lines += [ABOUT[name], ""]
-        for command in dict.fromkeys(r["command"] for r in results if r.get("command")):
-            lines += [f"Reproduce: `{command}`", ""]
+        commands = list(dict.fromkeys(r["command"] for r in results if r.get("command")))
+        if len(commands) == 1:
+            lines += [f"Reproduce: `{commands[0]}`", ""]
+        elif commands:
+            lines += ["Reproduce each:", "", *(f"- `{command}`" for command in commands), ""]
         guarantees = [r for r in results if r["kind"] == "guarantee"]
         inputs = [r for r in results if r["kind"] == "inputs"]
         if guarantees:
@@ -119,8 +122,11 @@ def _summary(campaigns: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
         for r in results:
             if r["kind"] == "guarantee":
                 claim, counts = r["guarantee"], list(r["counts"].items())[:6]
+            elif r.get("server_alive") is None:  # in process: no server to answer 5xx or to die
+                claim = f"{r['target']} ({r['engine']}): no crash, no broken invariant"
+                counts = [(k, r[k]) for k in ("cases", "crashes")]
             else:
-                claim = f"{r['target']} ({r['engine']}): no crash, no 5xx, answers as documented"
+                claim = f"{r['target']} ({r['engine']}): no crash, no 5xx, answers as documented, worker alive"
                 counts = [(k, r[k]) for k in ("cases", "crashes", "server_errors", "nonconforming") if k in r]
             shown = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts)
             rows.append([_cell(r["name"]), _cell(claim), shown, "held" if r["ok"] else "**broken**"])
