@@ -70,7 +70,7 @@ def plan_for(full: bool, smoke: bool) -> FleetPlan:
     """The full day (``full`` changes nothing: the day is the figure), or the smoke test's two hours and 50 hosts."""
     del full
     if smoke:
-        return FleetPlan(instances=50, start=330, minutes=120, preroll=60, incidents=SMOKE)
+        return FleetPlan(instances=50, start=330, minutes=150, preroll=60, incidents=SMOKE)
     return FleetPlan(incidents=DAY)
 
 

@@ -82,9 +82,9 @@ DAY = (
 
 SMOKE = (
     Incident(IncidentKind.REDIS_DOWN, 370, 390, "Redis is down for 20 minutes"),
-    Incident(IncidentKind.WORKER_CRASH, 410, 440, "a corrupt object crashes 3 cache workers", hosts=3),
+    Incident(IncidentKind.S3_SLOWDOWN, 410, 450, "S3 slows down: first bytes 1-5 s, 5% of requests time out"),
 )
-"""Two incidents inside the smoke window (05:30-07:30, the morning scale-out)."""
+"""Two incidents inside the smoke window (05:30-08:00, the morning scale-out)."""
 
 
 def covering(incidents: tuple[Incident, ...], minute: float, grace: int) -> Incident | None:
