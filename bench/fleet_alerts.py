@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -60,6 +61,17 @@ class GeneratedConfig:
             {k: str(v) for k, v in (settings.get("external_labels") or {}).items()},
             yaml.safe_load((directory / "alertmanager" / "alertmanager.yml").read_text()),
         )
+
+
+def generated_version(directory: Path) -> str:
+    """The commit that last changed ``directory``, and whether the working tree changes it further."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("log", "-1", "--format=%h", "--", ".") or "uncommitted"
+    return commit + (" with uncommitted changes" if git("status", "--porcelain", "--", ".") else "")
 
 
 def _log(message: str) -> None:
@@ -179,6 +191,7 @@ def run(
         for name in configs
     }
     results = _results(fleet, outcomes, time.monotonic() - began)
+    results["generated_version"] = generated_version(generated_dir)
     title, link = plots.fleet_alerts(results, img_dir / "fleet_alerts.png")
     markdown = _markdown(results, plan.incidents) + f"\n![{title}]({link})\n"
     return measured_section(
@@ -316,6 +329,8 @@ def _method(results: dict[str, Any], incidents: tuple[Incident, ...]) -> str:
             "Spark's cores, the Airflow bridge's DAG timestamps. Incidents: "
             + "; ".join(f"{i.clock} {i.title}" for i in incidents)
             + ".",
+            "",
+            f"The generated configuration is `infra/monitoring/generated/` at {results['generated_version']}.",
             "",
             "**Evaluation.** The series are backfilled (`promtool tsdb create-blocks-from openmetrics`) twice: the "
             "day, and its churn-only twin (the same fleet, load and random draws without the incidents). A Prometheus "

@@ -361,23 +361,18 @@ def _singletons(writer: OpenMetricsWriter, fleet: Fleet, incidents: Sequence[Inc
 
 
 def _airflow(writer: OpenMetricsWriter, minutes: np.ndarray, incidents: Sequence[Incident]) -> None:
-    """The Airflow metrics bridge: DAG runs' last success and the ETL's validations."""
-    bridge = {"job": "airflow-bridge", "instance": "10.0.250.4:9112"}
+    """What the Airflow metrics bridge serves for the scheduler: DAG runs' last success, the ETL's validations."""
+    scheduler = {"job": "airflow-scheduler", "instance": "10.0.250.4:8793", "service": "airflow-scheduler"}
     late = any(i.kind is IncidentKind.LATE_ETL for i in incidents)
     success = LATE_ETL_SUCCESS if late else ETL_SUCCESS
     start = int(DAY_START.timestamp())
+    name = "airflow_dag_run_last_success_timestamp_seconds"
     etl = [start + 60 * (success if m >= success else ETL_SUCCESS - 1440) for m in minutes]
-    writer.series(
-        "airflow_dag_run_last_success_timestamp_seconds", {**bridge, "dag_id": "telemetry_daily_etl"}, minutes, etl
-    )
+    writer.series(name, {**scheduler, "dag_id": "telemetry_daily_etl"}, minutes, etl)
     scaler = [start + 60 * (10 * math.floor((m - 1) / 10) + 1) for m in minutes]
-    writer.series(
-        "airflow_dag_run_last_success_timestamp_seconds", {**bridge, "dag_id": "cluster_autoscale"}, minutes, scaler
-    )
+    writer.series(name, {**scheduler, "dag_id": "cluster_autoscale"}, minutes, scaler)
     for task in ("validate_events", "validate_aggregates"):
-        labels = {**bridge, "dag_id": "telemetry_daily_etl", "task_id": task}
+        labels = {**scheduler, "dag_id": "telemetry_daily_etl", "task_id": task}
         passed = [2 if m >= success else 1 for m in minutes]
-        writer.series("airflow_task_instance_finished_total", {**labels, "state": "success"}, minutes, passed)
-        writer.series(
-            "airflow_task_instance_finished_total", {**labels, "state": "failed"}, minutes, [0] * len(minutes)
-        )
+        writer.series("airflow_ti_finish_total", {**labels, "state": "success"}, minutes, passed)
+        writer.series("airflow_ti_finish_total", {**labels, "state": "failed"}, minutes, [0] * len(minutes))
