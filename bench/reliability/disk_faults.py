@@ -215,11 +215,12 @@ class DiskRun:
 
     def rotten_pages(self) -> None:
         """Step 4: bits flipped in page files on disk, then reads in the same process and after a restart."""
-        plan, worker, s3, keys, rng = self.plan, self.worker, self.s3, self.keys, self.rng
+        plan, worker, s3, rng = self.plan, self.worker, self.s3, self.rng
         counts, violations = self.counts, self.violations
         url = worker.webhdfs_url
-        published = s3.list_objects_v2(Bucket=BUCKET, Prefix="lake" + PUBLISHED.removeprefix(MOUNT) + "/")
-        keys = keys + [item["Key"] for item in published.get("Contents", [])]  # their pages were cached as published
+        # every object under the mount: the data, and the files written through the cache (their pages cached as
+        # they were written)
+        keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="lake/").get("Contents", [])]
         for key in keys:  # their pages on disk, as far as the small filesystem holds them
             check_read(url, s3, BUCKET, key, "/" + key)
         pages = sorted((worker.data_dir / "pages").rglob("[0-9]*.*"))
