@@ -1,7 +1,8 @@
 """``make chaos``: run the reliability campaigns, store their results, and rewrite ``docs/reliability.md``.
 
 The quick budget by default; ``--full`` (``CHAOS_FULL=1``) the long one. ``--only NAME`` runs some campaigns and keeps
-the others' last results in the page. Exits 1 when a campaign of this run found a broken guarantee.
+the others' last results in the page. Exits 1 when a campaign of this run found a broken guarantee, or raised
+(it is then a broken guarantee of its own on the page, and the other campaigns still run).
 
     python -m bench.reliability [--only NAME ...] [--full]
 """
@@ -14,12 +15,13 @@ import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.reliability import report
-from bench.reliability.campaign import FULL, QUICK
+from bench.reliability.campaign import FULL, QUICK, GuaranteeResult
 from bench.reliability.suite import CAMPAIGNS, Campaign
 from bench.report import machine
 
@@ -51,7 +53,11 @@ def main(
             continue
         print(f"chaos: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
         began = time.monotonic()
-        kept[name] = [report.as_json(r) for r in campaign(budget)]
+        try:
+            kept[name] = [report.as_json(r) for r in campaign(budget)]
+        except Exception as exc:  # the other campaigns still run, and the page says this one did not finish
+            traceback.print_exc()
+            kept[name] = [report.as_json(_unfinished(name, exc, full, began))]
         broken += [r["name"] for r in kept[name] if not r["ok"]]
         held = "held" if all(r["ok"] for r in kept[name]) else "BROKEN"
         print(f"chaos: {name} {held} in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
@@ -65,6 +71,15 @@ def main(
     for name in broken:
         print(f"chaos: BROKEN: {name}", file=sys.stderr)
     return 1 if broken else 0
+
+
+def _unfinished(name: str, exc: Exception, full: bool, started: float) -> GuaranteeResult:
+    """Campaign ``name`` raised ``exc`` instead of returning its results: a broken guarantee of its own."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    failure = f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno}: {exc}"
+    return GuaranteeResult.judged(
+        name, "the campaign runs to its end", {}, [failure], campaign=name, full=full, started=started
+    )
 
 
 def _load(path: Path) -> dict[str, Any]:

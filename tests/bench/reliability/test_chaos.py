@@ -94,3 +94,20 @@ def test_a_fuzzing_failure_is_listed_with_its_kind(tmp_path: Path) -> None:
 def test_every_campaign_of_the_suite_has_a_name_of_its_own() -> None:
     names = [name for name, _ in CAMPAIGNS]
     assert len(names) == len(set(names)) and "crash_consistency" in names
+
+
+def test_a_campaign_that_raises_is_broken_on_the_page_and_the_others_still_run(tmp_path: Path) -> None:
+    def raising(budget: Budget) -> list[Result]:
+        raise FileNotFoundError("no such log")
+
+    campaigns = (("raising", raising), ("held_one", held))
+    results, doc = tmp_path / "reliability.json", tmp_path / "reliability.md"
+
+    status = main([], campaigns=campaigns, results=results, doc=doc)
+
+    assert status == 1
+    stored = json.loads(results.read_text())["campaigns"]
+    assert stored["held_one"][0]["ok"] is True
+    assert stored["raising"][0]["ok"] is False
+    assert "FileNotFoundError at test_chaos.py" in stored["raising"][0]["violations"][0]
+    assert "| raising | the campaign runs to its end |  | **broken** |" in doc.read_text()
