@@ -94,9 +94,10 @@ class FaultPlan:
     workers: int
     events: int = 4000
     jobs: tuple[str, ...] = ("ingest_events", "daily_aggregates")
+    # Body faults only strike GETs with a body (a fraction of the requests), so their rates are the higher ones.
     rates: FaultRates = field(
         default_factory=lambda: FaultRates(
-            server_error=0.02, slow_down=0.03, reset=0.02, cut_body=0.015, slow_body=0.015, stall=2 * READ_TIMEOUT
+            server_error=0.015, slow_down=0.025, reset=0.015, cut_body=0.03, slow_body=0.03, stall=2 * READ_TIMEOUT
         )
     )
     seed: int = 16
@@ -119,7 +120,7 @@ def plans(budget: Budget) -> list[FaultPlan]:
     bigger day with more faults, on one worker and on three."""
     if (budget.cases or 0) > (QUICK.cases or 0):
         rates = FaultRates(
-            server_error=0.02, slow_down=0.04, reset=0.02, cut_body=0.02, slow_body=0.02, stall=2 * READ_TIMEOUT
+            server_error=0.02, slow_down=0.03, reset=0.02, cut_body=0.04, slow_body=0.04, stall=2 * READ_TIMEOUT
         )
         return [FaultPlan(1, events=60_000, rates=rates), FaultPlan(3, events=60_000, rates=rates)]
     return [FaultPlan(1, jobs=("ingest_events",))]
@@ -149,6 +150,8 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
         if clean_failure:
             violations.append(f"the clean run failed: {clean_failure}")
         clean = {table: table_rows(s3.endpoint_url, table) for table in plan.tables}
+        if not any(clean.values()):
+            violations.append("the clean run wrote no rows: there is nothing to compare with")
 
         workers.restart_empty()
         proxy.set_rates(plan.rates)
