@@ -193,7 +193,7 @@ def run(
     results = _results(fleet, outcomes, time.monotonic() - began)
     results["generated_version"] = generated_version(generated_dir)
     title, link = plots.fleet_alerts(results, img_dir / "fleet_alerts.png")
-    markdown = _markdown(results, plan.incidents) + f"\n![{title}]({link})\n"
+    markdown = _markdown(results, plan.incidents) + f"\n\n![{title}]({link})\n"
     return measured_section(
         NAME,
         "Alerting on a fleet day: first generation against generated configuration",
