@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
-from bench.reliability.served import check_read, metric_samples, refusal, webhdfs
+from bench.reliability.served import WRONG, check_read, headline_first, metric_samples, refusal, webhdfs
 from cache_service.page_store.identity import checksum
 from infra.cache_process import REPO_ROOT, CacheProcess
 from infra.s3_emulator import S3Emulator
@@ -61,6 +61,15 @@ RETRIABLE = ("RetriableException", "org.apache.hadoop.ipc.RetriableException")
 PAGE = 64 * 1024
 WORKER_CONFIG = {"store": {"page_size": "64KiB"}}
 CORRUPT_PAGES = "lakecache_corrupt_pages_total"
+HEADLINE = (
+    "full_disk_reads_from_s3_ok",
+    "full_disk_writes_refused_retriable",
+    "staged_acknowledged",
+    "acknowledged_in_s3",
+    "pages_flipped",
+    "wrong_reads",
+)
+"""The counts the report's summary shows first."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,7 @@ def run(plan: DiskPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
     return GuaranteeResult.judged(
         "disk faults, 1 worker",
         GUARANTEE,
-        checks.counts,
+        headline_first(checks.counts, HEADLINE),
         checks.violations,
         campaign="disk_faults",
         full=full,
@@ -238,6 +247,7 @@ class DiskRun:
                 outcomes += [check_read(url, s3, BUCKET, key, "/" + key, offset, PAGE) for key in keys]
             slug = when.replace(" ", "_")
             counts[f"rot_reads_{slug}"] = len(outcomes)
+            counts["wrong_reads"] = counts.get("wrong_reads", 0) + sum(o in WRONG for o in outcomes)
             violations += [f"a read {when} after bits flipped was {o}" for o in set(outcomes) if o != "same"]
             counts[f"corrupt_pages_counted_{slug}"] = int(sum(v for _, v in metric_samples(url, CORRUPT_PAGES)))
             if when == "in the same process":

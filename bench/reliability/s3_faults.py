@@ -44,7 +44,7 @@ from pyarrow import fs as pafs
 from bench.cache_cluster import CacheCluster, cluster_report
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
-from bench.reliability.served import WRONG, check_read, metric_samples
+from bench.reliability.served import WRONG, check_read, headline_first, metric_samples
 from cache_service.cluster.client_settings import DEFAULT_NAMESERVICE, ha_settings
 from infra.cache_process import REPO_ROOT, CacheProcess
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
@@ -69,6 +69,8 @@ TABLES = {
     ),
 }
 """The tables each job writes, by the job's name."""
+HEADLINE = ("faults_injected", "retries", "wrong_reads", "rows_compared", "objects_swept", "events")
+"""The counts the report's summary shows first."""
 GUARANTEE = (
     "under S3 faults the ETL succeeds with a clean run's output, the cache never serves bytes S3 does not hold, and "
     "its metrics show the retries"
@@ -187,6 +189,8 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
         violations += wrong
 
     injected = sum(counts[f"injected_{kind}"] for kind in FAULTS)
+    counts["faults_injected"] = injected
+    counts["wrong_reads"] = sum(counts.get(f"reads_{outcome}", 0) for outcome in WRONG)
     if not injected:
         violations.append("no fault was injected")
     elif not counts["retries"]:
@@ -194,7 +198,7 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
     return GuaranteeResult.judged(
         f"S3 faults during the ETL, {plan.label}",
         GUARANTEE,
-        counts,
+        headline_first(counts, HEADLINE),
         violations,
         campaign="s3_faults",
         full=full,

@@ -108,3 +108,9 @@ def refusal(status: int, body: bytes) -> tuple[str, str]:
         return str(remote["exception"]), str(remote["javaClassName"])
     except (ValueError, KeyError, TypeError):
         return "", ""
+
+
+def headline_first(counts: dict[str, int], headline: tuple[str, ...]) -> dict[str, int]:
+    """``counts`` with the ``headline`` ones first (0 when missing), in that order: a report's summary shows the
+    first few."""
+    return {**{name: counts.get(name, 0) for name in headline}, **counts}
