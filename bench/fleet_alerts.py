@@ -38,6 +38,8 @@ GENERATED = ROOT / "infra" / "monitoring" / "generated"
 SPEEDUP = 600.0
 """A day in 144 s of Alertmanager's time."""
 FIRST, GENERATED_CONFIG = "first generation", "generated"
+RUNNING_EVERY = 5
+"""Minutes between the samples of hosts running kept in the results (for the plot)."""
 
 
 @dataclass(frozen=True)
@@ -212,12 +214,16 @@ def _results(fleet: Fleet, outcomes: dict[str, scoring.Outcome], seconds: float)
     plan = fleet.plan
     first, ours = outcomes[FIRST], outcomes[GENERATED_CONFIG]
     running = [sum(1 for h in fleet.hosts if h.running(m)) for m in range(plan.start, plan.end)]
+    every = RUNNING_EVERY
     drains = [(h.drain, h.end) for h in fleet.hosts if h.drain is not None and h.end is not None]
     shadowed = sum(1 for m in range(plan.start, plan.end) if any(d <= m and e > m - 15 for d, e in drains))
     return {
         "hosts": fleet.started_during_replay(),
         "hosts_per_simulated_node": fleet.scale,
-        "hosts_running_per_minute": running,
+        "hosts_running_at_most": max(running),
+        "hosts_running_at_least": min(running),
+        "hosts_running_every": every,
+        "hosts_running": running[::every],
         "start_minute": plan.start,
         "minutes": plan.minutes,
         "incidents": [
@@ -271,7 +277,8 @@ def _markdown(results: dict[str, Any], incidents: tuple[Incident, ...]) -> str:
         cells = [f"{incident.clock} {incident.kind.value}: {incident.title}"]
         for o in outcomes.values():
             if incident.kind.value in o["paged"]:
-                cells.append("paged (" + ", ".join(o["incident_alerts"].get(incident.kind.value, [])) + ")")
+                alerts = ", ".join(o["incident_alerts"].get(incident.kind.value, []))
+                cells.append(f"paged after {o['minutes_to_page'][incident.kind.value]:g} min ({alerts})")
             elif incident.kind.value in o["notified"]:
                 cells.append("ticket only")
             else:
@@ -320,8 +327,8 @@ def _method(results: dict[str, Any], incidents: tuple[Incident, ...]) -> str:
             f"{results['hosts']} hosts run over the day, {results['hosts_per_simulated_node']} for each node of the "
             "autoscaler's simulated Tuesday (`lakecache_airflow.scaling.simulate`, the deployed policy: morning ETL "
             "peak, office hours, evening reports, the reactive part), plus the Auto Scaling group's replacements (1% "
-            f"of the hosts an hour); at most {max(results['hosts_running_per_minute'])} and at least "
-            f"{min(results['hosts_running_per_minute'])} at once. A worker is draining within any 15 minutes for "
+            f"of the hosts an hour); at most {results['hosts_running_at_most']} and at least "
+            f"{results['hosts_running_at_least']} at once. A worker is draining within any 15 minutes for "
             f"{results['drain_shadow']:.0%} of the day. Every host runs a cache worker and a Spark worker; their "
             "metrics, minute by minute, are what the rules read (`bench/alerting/series.py`): requests and their "
             "latency histogram (a new worker starts cold and reads from S3), S3 attempts by outcome, the disk tier "

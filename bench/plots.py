@@ -236,8 +236,8 @@ def fleet_alerts(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     top.set_ylabel("notifications per hour (log)")
     top.legend(loc="upper left", bbox_to_anchor=(0, 0.9), fontsize=8)
     top.set_title("Alertmanager notifications per hour of the fleet day (incidents shaded)")
-    running = results["hosts_running_per_minute"]
-    bottom.plot([start + m / 60 for m in range(len(running))], running, color="black", linewidth=1)
+    running, every = results["hosts_running"], int(results["hosts_running_every"])
+    bottom.step([start + i * every / 60 for i in range(len(running))], running, where="post", color="black", lw=1)
     bottom.set_ylabel("hosts running")
     bottom.set_xlabel("hour of the day")
     for axes in (top, bottom):

@@ -42,6 +42,8 @@ class Outcome:
     """Alerts that fired (Prometheus's side, before Alertmanager), per alert name."""
     incident_alerts: dict[str, list[str]] = field(default_factory=dict)
     """For each incident paged, the names of the critical alerts it caused in its pages."""
+    minutes_to_page: dict[str, float] = field(default_factory=dict)
+    """For each incident paged, minutes from its start to its first page."""
 
 
 def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -89,6 +91,8 @@ def score(
         critical_caused = [labels for labels in caused if labels.get("severity") == "critical"]
         if critical_caused and incident is not None:
             paged.add(incident.kind)
+            delay = round(first_minute + (note.at - start) / 60 - incident.start, 1)
+            outcome.minutes_to_page.setdefault(incident.kind.value, delay)
             names = outcome.incident_alerts.setdefault(incident.kind.value, [])
             names += sorted({labels.get("alertname", "") for labels in critical_caused} - set(names))
         if not critical_caused:

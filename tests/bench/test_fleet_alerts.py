@@ -110,6 +110,7 @@ def test_a_small_fleet_day_pages_each_incident_and_nothing_for_churn(tmp_path):
     generated = section.results["outcomes"][fleet_alerts.GENERATED_CONFIG]
     assert generated["paged"] == ["redis_down", "s3_slowdown"]
     assert generated["churn_pages"] == 0
+    assert generated["minutes_to_page"]["redis_down"] <= 5  # its 2 minutes of for, then group_wait
     assert first["notifications"] > 10 * generated["notifications"]
     assert first["churn_pages"] > 0  # terminated hosts left in the static list
     assert section.targets["alert_incidents_paged"] == 2
