@@ -74,12 +74,12 @@ class CrashPlan:
 
 
 def plans(budget: Budget) -> list[CrashPlan]:
-    """One worker and three: at least 1,000 acknowledged writes each (any budget but ``FULL``), twenty times as many
+    """One worker and three: at least 1,000 acknowledged writes each (any budget but ``FULL``), ten times as many
     on ``FULL``."""
     if budget == FULL:
         return [
-            CrashPlan(1, writers=6, acknowledged=20_000, kills=60, seconds=3600, read_back=5000),
-            CrashPlan(3, writers=6, acknowledged=20_000, kills=60, seconds=3600, read_back=5000),
+            CrashPlan(1, writers=6, acknowledged=10_000, kills=40, seconds=3600, read_back=2000),
+            CrashPlan(3, writers=6, acknowledged=10_000, kills=40, seconds=3600, read_back=2000),
         ]
     return [CrashPlan(1), CrashPlan(3)]
 

@@ -21,11 +21,18 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def digest(body: bytes) -> str:
     """What the history keeps of a body: its BLAKE2b digest (hex), with which bytes read back are compared."""
-    return hashlib.blake2b(body, digest_size=20).hexdigest()
+    return running_digest(body).hexdigest()
+
+
+def running_digest(body: bytes) -> Any:
+    """A hash object started with ``body``: ``update`` it with more bytes, and its ``hexdigest()`` is ``digest`` of
+    them all (an APPEND's object, without keeping the file's bytes)."""
+    return hashlib.blake2b(body, digest_size=20)
 
 
 @dataclass(frozen=True)

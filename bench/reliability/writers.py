@@ -11,7 +11,6 @@ request: one attempt is one write.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import random
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from bench.reliability.history import History, StagedFile, digest
+from bench.reliability.history import History, StagedFile, digest, running_digest
 from infra.s3_emulator import s3_client
 
 if TYPE_CHECKING:
@@ -177,7 +176,7 @@ class Writer:
         ok = self._attempt(_answered, 201, self._endpoint().webhdfs_url, "PUT", path, "CREATE", body)
         self.history.record(s3_key(path), "CREATE", digest(body), len(body), ok)
         if ok:
-            self._files.append(_Published(path, hashlib.blake2b(body, digest_size=20), len(body)))
+            self._files.append(_Published(path, running_digest(body), len(body)))
 
     def overwrite(self) -> None:
         """CREATE with ``overwrite=true`` over one of this writer's files."""
@@ -189,7 +188,7 @@ class Writer:
         ok = self._attempt(_answered, 201, url, "PUT", file.path, "CREATE", body, overwrite="true")
         self.history.record(s3_key(file.path), "CREATE overwrite", digest(body), len(body), ok)
         if ok:
-            self._files.append(_Published(file.path, hashlib.blake2b(body, digest_size=20), len(body)))
+            self._files.append(_Published(file.path, running_digest(body), len(body)))
         return None
 
     def append(self) -> None:
