@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -192,7 +193,8 @@ class CacheService:
                 progress.add_metric([job.id, job.kind, "total"], job.progress.bytes_total)
         for (kind, state), n in counts.items():
             jobs.add_metric([kind, state], n)
-        return [capacity, used, pages, watermark, staged, pinned, jobs, progress, *self._cluster_gauges()]
+        store = [capacity, used, pages, watermark, staged, pinned]
+        return [*store, jobs, progress, *self._disk_gauges(), *self._cluster_gauges()]
 
     def _cluster_gauges(self) -> list[Metric]:
         view = self.cluster_view()
@@ -205,4 +207,32 @@ class CacheService:
             members.add_metric([str(state)], sum(m.state is state for m in view.members.values()))
         degraded = gauge("cluster_degraded", "1 while this worker cannot reach Redis and routes by its last ring")
         degraded.add_metric([], 1 if view.degraded else 0)
-        return [info, members, degraded]
+        # Lost workers are counted gone above (out of the ring either way); these tell a crash from a drain.
+        lost = gauge(
+            "cluster_worker_lost",
+            "1 for each worker whose heartbeat timed out without its having left (killed, crashed, cut off)",
+            ["worker"],
+        )
+        lost_capacity = gauge(
+            "cluster_lost_capacity_bytes", "Disk tier capacity of the lost workers, as they last reported it"
+        )
+        for worker in sorted(view.lost):
+            lost.add_metric([worker], 1)
+        lost_capacity.add_metric([], sum(view.members[w].stats.capacity_bytes for w in view.lost if w in view.members))
+        return [info, members, degraded, lost, lost_capacity]
+
+    def _disk_gauges(self) -> list[Metric]:
+        # The filesystem under each tier on disk (staged files live under the disk tier's path too): the room left
+        # whatever the tier's configured capacity says, read at each scrape (one statvfs per tier).
+        free = gauge("disk_free_bytes", "Free bytes of the filesystem holding each tier on disk", ["tier"])
+        size = gauge("disk_size_bytes", "Size of the filesystem holding each tier on disk", ["tier"])
+        for tier in self.config.store.tiers:
+            if tier.path is None:
+                continue
+            try:
+                usage = shutil.disk_usage(tier.path)
+            except OSError:
+                continue  # the tier's filesystem is gone: the worker's other errors say so
+            free.add_metric([tier.medium], usage.free)
+            size.add_metric([tier.medium], usage.total)
+        return [free, size]

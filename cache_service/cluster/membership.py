@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
-from cache_service.cluster.view import ClusterView, mark_liveness
+from cache_service.cluster.view import ClusterView, mark_liveness, timed_out
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ EVENTS = PREFIX + "events"
 # timeout to accept a connection, and a refused connection (Redis down) fails at once whatever this is.
 REDIS_TIMEOUT = 2.0
 _FORGET_AFTER = 600.0  # seconds after its last heartbeat that a gone member's record is dropped
+# A lost member (timed out without leaving) is remembered longer: while its record stays, every worker reports it
+# lost (lakecache_cluster_worker_lost), so its alert stands until it is back or an hour has passed.
+_FORGET_LOST_AFTER = 3600.0
 
 # KEYS[1] claim key, KEYS[2] members hash; ARGV: token, ttl ms, member id, record JSON (heartbeat_at filled in here).
 # Returns Redis's time in seconds, or the holder's token when another process holds the identity.
@@ -169,7 +172,9 @@ class Membership:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self._timeout)
         self._me = replace(self._me, state=MemberState.GONE)
-        self.view = self.view.with_members({**self.view.members, self._me.id: self._me}, self.view.degraded)
+        self.view = self.view.with_members(
+            {**self.view.members, self._me.id: self._me}, self.view.degraded, self.view.lost
+        )
         with contextlib.suppress(RedisError, OSError):
             await self._heartbeat()
             await self._redis.delete(PREFIX + "claim:" + self._me.id)
@@ -228,14 +233,17 @@ class Membership:
             except ValueError as exc:
                 log.warning("ignoring a malformed member record", extra={"id": _text(member_id), "error": str(exc)})
                 continue
-            if now - member.heartbeat_at > _FORGET_AFTER:
+            forget_after = _FORGET_AFTER if member.state is MemberState.GONE else _FORGET_LOST_AFTER
+            if now - member.heartbeat_at > forget_after:
                 stale.append(member.id)
                 continue
             members[member.id] = member
         if stale:
             await self._redis.hdel(MEMBERS, *stale)  # type: ignore[misc]
         before = self.view
-        self.view = before.with_members(mark_liveness(members, now, self._timeout))
+        self.view = before.with_members(
+            mark_liveness(members, now, self._timeout), lost=timed_out(members, now, self._timeout)
+        )
         if before.degraded:
             log.warning("Redis answers again: the cluster view is current", extra={"ring": self.view.digest})
             self._on_invalidation(None)  # announcements may have been missed while away

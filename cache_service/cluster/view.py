@@ -32,6 +32,9 @@ class ClusterView:
     block_size: int
     degraded: str | None = None
     """Why this view may be out of date (Redis unreachable), or None while it is current."""
+    lost: frozenset[str] = frozenset()
+    """The members whose heartbeat timed out without their having left (killed, crashed, cut off from Redis): gone
+    from the ring like a drained worker, but not by choice."""
     ring: Ring = field(init=False)
     leaving: Ring = field(init=False, repr=False)
     """The ring over the active and the draining workers: where blocks were before the draining ones left."""
@@ -92,13 +95,25 @@ class ClusterView:
             offset = stop
         return pieces
 
-    def with_members(self, members: Mapping[str, Member], degraded: str | None = None) -> ClusterView:
-        """The same worker's view with a new member list."""
-        return ClusterView(self.self_id, dict(members), self.block_size, degraded)
+    def with_members(
+        self, members: Mapping[str, Member], degraded: str | None = None, lost: frozenset[str] = frozenset()
+    ) -> ClusterView:
+        """The same worker's view with a new member list, ``lost`` those of them that timed out without leaving."""
+        return ClusterView(self.self_id, dict(members), self.block_size, degraded, lost)
 
     def marked_degraded(self, why: str) -> ClusterView:
         """This view, kept as it is (same ring), marked out of date for ``why``."""
-        return ClusterView(self.self_id, self.members, self.block_size, why)
+        return ClusterView(self.self_id, self.members, self.block_size, why, self.lost)
+
+
+def timed_out(members: Mapping[str, Member], now: float, timeout: float) -> frozenset[str]:
+    """The ids of ``members`` whose last heartbeat is older than ``timeout`` seconds at ``now`` though their own record
+    does not say gone: lost, where a drained worker left."""
+    return frozenset(
+        member_id
+        for member_id, member in members.items()
+        if member.state is not MemberState.GONE and now - member.heartbeat_at > timeout
+    )
 
 
 def mark_liveness(members: Mapping[str, Member], now: float, timeout: float) -> dict[str, Member]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -68,6 +69,15 @@ def test_health_readiness_and_baseline_metrics(cache_factory, bucket, s3_client)
     assert samples['lakecache_s3_requests_total{outcome="ok"}'] >= 2  # the HEAD and the GET, at least
     assert samples['lakecache_store_watermark{level="high"}'] == 0.9
     assert samples['lakecache_store_watermark{level="low"}'] < 0.9
+
+
+def test_the_room_left_on_the_disk_tiers_filesystem_is_exported(cache_factory, bucket) -> None:
+    cache: CacheProcess = cache_factory({"/warehouse": f"s3://{bucket}/warehouse"})
+    samples = scrape(cache.webhdfs_url)
+    disk = shutil.disk_usage(cache.data_dir)
+    assert samples['lakecache_disk_size_bytes{tier="disk"}'] == disk.total
+    assert abs(samples['lakecache_disk_free_bytes{tier="disk"}'] - disk.free) < 0.01 * disk.total
+    assert 'lakecache_disk_free_bytes{tier="memory"}' not in samples  # memory has no filesystem
 
 
 def test_a_half_configured_s3_api_is_one_line_at_start(tmp_path) -> None:

@@ -82,6 +82,8 @@ async def test_a_worker_that_leaves_is_out_of_the_others_ring_at_once(redis_url:
     await b.leave()
     await eventually(lambda: a.view.ring.workers == ("w-00000000000a",), within=INTERVAL * 3)
     assert a.view.members["w-00000000000b"].state is MemberState.GONE
+    await asyncio.sleep(TIMEOUT * 2)  # past the timeout, the record of one that left still says it left
+    assert a.view.lost == frozenset()
     await a.leave()
 
 
@@ -97,6 +99,7 @@ async def test_a_worker_without_heartbeats_is_out_of_the_ring_after_the_timeout(
         assert a.view.ring.workers == ("w-00000000000a", "w-00000000000d")
         await eventually(lambda: len(a.view.ring) == 1, within=TIMEOUT * 4)
         assert a.view.members["w-00000000000d"].state is MemberState.GONE
+        assert a.view.lost == {"w-00000000000d"}  # gone without having left
     finally:
         await a.leave()
 
