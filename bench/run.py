@@ -74,14 +74,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     full = os.environ.get("BENCH_FULL", "") not in ("", "0")
     names = args.only or list(SECTIONS)
-    previous = _load_latest()
-    sections: dict[str, Section] = {s["name"]: Section(**s) for s in previous.get("sections", [])}
     started = time.monotonic()
+    measured: dict[str, Section] = {}
     for name in names:
         print(f"bench: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
         began = time.monotonic()
-        sections[name] = SECTIONS[name](full)
+        measured[name] = SECTIONS[name](full)
         print(f"bench: {name} took {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    # Read the other sections' results only now: a run of another section that ended meanwhile is kept, not undone.
+    sections = {s["name"]: Section(**s) for s in _load_latest().get("sections", [])} | measured
     ordered = [sections[n] for n in SECTIONS if n in sections]
     now = dt.datetime.now(dt.UTC)
     host = report.machine()
