@@ -35,7 +35,7 @@ from infra.monitoring.site import Site
 from infra.ports import LOOPBACK, free_port
 from infra.s3_emulator import S3Emulator
 from tests.support.admin import AdminClient
-from tests.support.caches import CacheFactory
+from tests.support.caches import CacheFactory, cluster_report
 from tests.support.fill import load
 from tests.support.waiting import wait_until
 
@@ -43,7 +43,6 @@ CACHE_RULES = Path("prometheus/rules/cache.yml")
 S3_RULES = Path("prometheus/rules/s3.yml")
 BUCKET = "lake"
 PAGE = 64 * 1024
-DISK = 2 * 1024 * 1024  # each worker's disk tier: 32 pages
 WORKERS = {
     "cluster": {"heartbeat_interval": "250ms", "member_timeout": "2s", "peer_timeout": "1s", "block_size": "128KiB"},
     "store": {"page_size": "64KiB", "pressure_check_interval": "1h"},  # no purge under pressure: it stays full
@@ -109,7 +108,7 @@ def s3(tmp_path: Path) -> Iterator[S3Emulator]:
 def workers(s3: S3Emulator, redis_url: str, tmp_path: Path) -> Iterator[list[CacheProcess]]:
     factory = CacheFactory(tmp_path / "caches", s3.endpoint_url)
     try:
-        yield factory.cluster(
+        yield factory.cluster(  # disk tiers of 32 pages
             3, {"/lake": f"s3://{BUCKET}/lake"}, redis_url, WORKERS, memory_capacity="512KiB", disk_capacity="2MiB"
         )
     finally:
@@ -246,20 +245,20 @@ def assert_alert(alert: dict[str, Any], *, severity: str, service: str, scope: s
     assert annotations["summary"] and annotations["description"]
 
 
-def test_losing_two_of_three_workers_raises_capacity_lost_until_they_are_back(
+def test_a_killed_worker_raises_worker_lost_until_it_is_back(
     workers: list[CacheProcess], monitoring: Monitoring
 ) -> None:
-    whole = 3 * DISK
-    wait_until(lambda: monitoring.value("cache:disk_capacity_bytes:sum") == whole, 30, "the whole capacity recorded")
-    for worker in workers[1:]:
-        worker.kill()
-    alert = monitoring.fires("CacheCapacityLost")
-    assert_alert(alert, severity="critical", service="cache", scope="service", runbook="cache-capacity-lost")
-    assert monitoring.webhook.receivers("CacheCapacityLost") == {"cache-page"}
+    victim = workers[2]
+    victim_id = cluster_report(victim)["worker"]
+    victim.kill()
+    alert = monitoring.fires("CacheWorkerLost")
+    assert_alert(alert, severity="warning", service="cache", scope="instance", runbook="cache-worker-lost")
+    assert alert["labels"]["worker"] == victim_id
+    assert monitoring.webhook.receivers("CacheWorkerLost") == {"cache-ticket"}
+    assert monitoring.alerts("CacheCapacityLost") == []  # one worker is not more than one worker's capacity
 
-    for worker in workers[1:]:
-        worker.start()  # same disk tier, same worker id: the cluster is whole again
-    monitoring.resolves("CacheCapacityLost")
+    victim.start()  # same disk tier, same worker id: it heartbeats again
+    monitoring.resolves("CacheWorkerLost")
 
 
 def test_s3_stopped_raises_s3_unavailable_until_it_answers(
