@@ -16,6 +16,7 @@ generation's static host list keeps every host once added (``up`` 0 when it is g
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -170,16 +171,33 @@ def _up(fleet: Fleet, host: Host, runs: list[Life], view: View) -> dict[int, int
     return dict(sorted(up.items()))
 
 
+FORGET_LOST_AFTER = 60
+"""Minutes after its last heartbeat that the cluster forgets a lost worker (the membership's ``_FORGET_LOST_AFTER``)."""
+
+
 @dataclass(frozen=True)
 class _Members:
     joining: np.ndarray
     active: np.ndarray
     draining: np.ndarray
+    lost_capacity: np.ndarray
+    lost: dict[str, tuple[int, int]]
+    """Each crashed worker's id: the minutes [from, to) the others report it lost (its heartbeat timed out, 6 s)."""
 
 
 def _members(fleet: Fleet, incidents: Sequence[Incident]) -> _Members:
     size = fleet.plan.end - fleet.plan.first
     joining, active, draining = np.zeros(size), np.zeros(size), np.zeros(size)
+    lost_capacity = np.zeros(size)
+    lost: dict[str, tuple[int, int]] = {}
+    for host in fleet.hosts:
+        runs = lives(fleet, host, incidents)
+        for before, after in itertools.pairwise(runs):
+            # Two runs have a crash between them: lost to the others from the crash until back (or forgotten).
+            back = after.begin if after.begin < after.end else before.end + FORGET_LOST_AFTER
+            end = min(back, before.end + FORGET_LOST_AFTER, fleet.plan.end)
+            lost[host.worker_id] = (before.end, end)
+            lost_capacity[before.end - fleet.plan.first : end - fleet.plan.first] += CAPACITY
     for host in fleet.hosts:
         for life in lives(fleet, host, incidents):
             for minute in range(life.begin, life.end):
@@ -190,7 +208,7 @@ def _members(fleet: Fleet, incidents: Sequence[Incident]) -> _Members:
                     draining[i] += 1
                 else:
                     active[i] += 1
-    return _Members(joining, active, draining)
+    return _Members(joining, active, draining, lost_capacity, lost)
 
 
 def _in(incidents: Sequence[Incident], kind: IncidentKind, minutes: np.ndarray) -> np.ndarray:
@@ -267,6 +285,11 @@ def _cache_worker(
     _disk(writer, fleet, host, labels, minutes, misses, busy * serving, incidents, rng)
     for state, counts in (("joining", members.joining), ("active", members.active), ("draining", members.draining)):
         writer.series("lakecache_cluster_members", {**labels, "state": state}, minutes, counts[index])
+    writer.series("lakecache_cluster_lost_capacity_bytes", labels, minutes, members.lost_capacity[index])
+    for worker, (begin, end) in members.lost.items():
+        seen = minutes[(minutes >= begin) & (minutes < end)]
+        if worker != host.worker_id and len(seen):
+            writer.series("lakecache_cluster_worker_lost", {**labels, "worker": worker}, seen, np.ones(len(seen)))
     degraded = _in(incidents, IncidentKind.REDIS_DOWN, minutes).astype(int)
     writer.series("lakecache_cluster_degraded", labels, minutes, degraded)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-import pytest
-
 from bench import fleet_alerts
 from bench.alerting import engine, first_generation, notify
 from bench.alerting.fleet import FleetPlan, build_fleet
@@ -118,12 +116,6 @@ def test_a_small_fleet_day_pages_each_incident_and_nothing_for_churn(tmp_path):
     assert section.command == "python -m bench.run --only fleet_alerts"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="CacheCapacityLost says nothing while any worker drained in the last 15 minutes, and the autoscaler "
-    "drains or replaces one most of the day",
-)
 def test_three_workers_crashing_while_the_autoscaler_drains_one_are_paged(tmp_path, monkeypatch):
     crash = (Incident(IncidentKind.WORKER_CRASH, 410, 440, "3 cache workers crash", hosts=3),)
     monkeypatch.setattr(
