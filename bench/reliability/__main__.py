@@ -45,7 +45,7 @@ def main(
     args = parser.parse_args(argv)
     full = args.full or os.environ.get("CHAOS_FULL", "") not in ("", "0")
     budget = FULL if full else QUICK
-    kept: dict[str, list[dict[str, Any]]] = _load(results).get("campaigns", {})
+    fresh: dict[str, list[dict[str, Any]]] = {}
     broken = []
     started = time.monotonic()
     for name, campaign in campaigns:
@@ -54,13 +54,15 @@ def main(
         print(f"chaos: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
         began = time.monotonic()
         try:
-            kept[name] = [report.as_json(r) for r in campaign(budget)]
+            fresh[name] = [report.as_json(r) for r in campaign(budget)]
         except Exception as exc:  # the other campaigns still run, and the page says this one did not finish
             traceback.print_exc()
-            kept[name] = [report.as_json(_unfinished(name, exc, full, began))]
-        broken += [r["name"] for r in kept[name] if not r["ok"]]
-        held = "held" if all(r["ok"] for r in kept[name]) else "BROKEN"
+            fresh[name] = [report.as_json(_unfinished(name, exc, full, began))]
+        broken += [r["name"] for r in fresh[name] if not r["ok"]]
+        held = "held" if all(r["ok"] for r in fresh[name]) else "BROKEN"
         print(f"chaos: {name} {held} in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    # The others' results are read only now: a run of another campaign that ended meanwhile is kept, not undone.
+    kept: dict[str, list[dict[str, Any]]] = _load(results).get("campaigns", {}) | fresh
     ordered = {name: kept[name] for name in names if name in kept}
     now, host = dt.datetime.now(dt.UTC), machine()
     payload = {"generated_at": now.isoformat(timespec="seconds"), "full": full, "machine": host, "campaigns": ordered}

@@ -111,3 +111,20 @@ def test_a_campaign_that_raises_is_broken_on_the_page_and_the_others_still_run(t
     assert stored["raising"][0]["ok"] is False
     assert "FileNotFoundError at test_chaos.py" in stored["raising"][0]["violations"][0]
     assert "| raising | the campaign runs to its end |  | **broken** |" in doc.read_text()
+
+
+def test_a_run_keeps_what_another_run_wrote_while_it_ran(tmp_path: Path) -> None:
+    results, doc = tmp_path / "reliability.json", tmp_path / "reliability.md"
+    assert main([], campaigns=(("held_one", held), ("fuzzing", fuzzed)), results=results, doc=doc) == 0
+
+    def slow(budget: Budget) -> list[Result]:
+        # Meanwhile, a run of fuzzing alone ends and writes its results.
+        main(["--only", "fuzzing"], campaigns=(("held_one", held), ("fuzzing", fuzzed2)), results=results, doc=doc)
+        return held(budget)
+
+    def fuzzed2(budget: Budget) -> list[Result]:
+        return [CampaignResult("fuzz_sigv4", "sigv4", "atheris", cases=4321, seconds=30.0, command="cmd fuzz")]
+
+    main(["--only", "held_one"], campaigns=(("held_one", slow), ("fuzzing", fuzzed)), results=results, doc=doc)
+
+    assert json.loads(results.read_text())["campaigns"]["fuzzing"][0]["cases"] == 4321
