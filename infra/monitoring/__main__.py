@@ -1,6 +1,7 @@
 """``python -m infra.monitoring COMMAND``: ``generate`` writes ``infra/monitoring/generated/`` from the spec;
 ``generate --check`` only says which committed files differ (exit 1), as ``make lint`` runs it. ``up``, ``deploy``
-and ``down`` run the monitoring of the local stack (``infra.monitoring.local``).
+and ``down`` run the monitoring of the local stack (``infra.monitoring.local``); ``snapshots`` checks the dashboards'
+queries against its Prometheus and draws them (``infra.monitoring.snapshots``).
 
 Each command is one entry of ``COMMANDS``: a name, a help line, a function adding its arguments and one running it.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from infra.monitoring import local
+from infra.monitoring import local, snapshots
 from infra.monitoring.generate import GENERATED_DIR, differences, generate, write
 from infra.monitoring.loading import SPEC_PATH, load_spec
 from infra.monitoring.model import SpecError
@@ -67,6 +68,12 @@ COMMANDS: list[Command] = [
     Command("up", "start Prometheus and Alertmanager against the local stack", local.add_up_arguments, local.run_up),
     Command("deploy", "check, write and reload the running servers' files", local.add_arguments, local.run_deploy),
     Command("down", "stop what up started", local.add_arguments, local.run_down),
+    Command(
+        "snapshots",
+        "check every dashboard query against Prometheus and draw the dashboards as PNGs",
+        snapshots.add_arguments,
+        snapshots.run,
+    ),
 ]
 
 
