@@ -243,3 +243,50 @@ def fleet_alerts(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     for axes in (top, bottom):
         axes.grid(alpha=0.3)
     return _save(figure, path, "notifications per hour, first generation and generated configuration, over a fleet day")
+
+
+SOAK_EVENTS = {"drain": "#d62728", "stopped": "#ff7f0e", "join": "#2ca02c", "purge": "#7f7f7f"}
+
+
+def soak(series: Mapping[str, Any], path: Path) -> tuple[str, str]:
+    """The soak over time: requests/s (failures in red), p99 per window, and each worker's RSS with how much higher it
+    peaked in the second half of its warm part (shaded) than in the first; the drain, the stop of the drained worker,
+    its join and the purges marked."""
+    figure, (load, latency, memory) = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
+    per_second = series["requests_per_second"]
+    load.plot(range(len(per_second)), per_second, lw=0.8, color=COLORS["cache"], label="requests/s")
+    failed = series["failed_per_second"]
+    if any(failed):
+        load.bar(range(len(failed)), failed, color="#d62728", label="failed/s")
+    load.set_ylabel("requests/s")
+    load.set_title("soak: three workers under mixed reads and writes")
+    latency.plot([t for t, _ in series["p99"]], [p for _, p in series["p99"]], "o-", ms=3, color="#9467bd")
+    latency.set_ylabel("p99 latency, ms (5 s windows)")
+    at = series["rss_at"]
+    for name, values in series["rss_mib"].items():
+        growth = series["rss_growth_mib"][name]
+        label = f"{name}: {growth:+.1f} MiB" if growth == growth else f"{name}: not judged"  # NaN: not warm long enough
+        memory.plot(at, [float("nan") if v is None else v for v in values], lw=1, label=label)
+    memory.axvspan(series["warm_from"], at[-1] if at else series["warm_from"], color="#c7e9c0", alpha=0.4, zorder=0)
+    memory.set_ylabel("RSS, MiB")
+    memory.set_xlabel("seconds into the soak (shaded: warm, where RSS peaks must not grow)")
+    memory.legend(fontsize=8, loc="lower right", title="worker: peak growth once warm", title_fontsize=8)
+    for axes in (load, latency, memory):
+        for at_second, label in series["events"]:
+            axes.axvline(at_second, color=SOAK_EVENTS.get(label, "black"), lw=0.8, ls="--" if label == "purge" else "-")
+        axes.grid(alpha=0.3)
+    for at_second, label in series["events"]:
+        if label != "purge":
+            load.annotate(
+                label,
+                (at_second, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -10),
+                textcoords="offset points",
+                fontsize=8,
+                color=SOAK_EVENTS[label],
+            )
+    load.legend(fontsize=8, loc="lower left")
+    return _save(
+        figure, path, "soak: requests/s, p99 latency and each worker's memory over time, drain, join and purges marked"
+    )

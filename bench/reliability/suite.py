@@ -16,6 +16,7 @@ from bench.reliability.crash_consistency import crash_consistency
 from bench.reliability.disk_faults import disk_faults
 from bench.reliability.fuzzing import fuzz_parsers
 from bench.reliability.s3_faults import s3_faults
+from bench.reliability.soak import soak
 
 Result = CampaignResult | GuaranteeResult
 Campaign = Callable[[Budget], Sequence[Result]]
@@ -24,6 +25,7 @@ CAMPAIGNS: tuple[tuple[str, Campaign], ...] = (
     ("crash_consistency", crash_consistency),
     ("s3_faults", s3_faults),
     ("disk_faults", disk_faults),
+    ("soak", soak),
     ("fuzzing", fuzz_parsers),
     ("live_http", live_http_campaign),
     ("admin_schema", admin_schema_campaign),
