@@ -8,9 +8,9 @@ interval, so that its end, a crash included, is seen by the watcher at once), or
 Only workers of the cluster may call it: every request must carry the cluster's secret (the admin token) as a bearer
 token, compared in constant time. The bytes come from the page store, which fetches a missing page from S3 once
 however many ask and keeps it. Errors answer the admin API's JSON (``{"error": {"code", "message", "field"}}``):
-400 for a malformed request, 401 without the secret, 403 for an object outside every mount, 404 when the object is
-gone or (``NotCached``) a page asked for cached only is not here, 409 (``StaleObject``) when S3 holds another version,
-503 when S3 does not answer.
+400 for a malformed request, 401 without the secret, 403 for an object without a cache path (outside every mount,
+a mount point, or a key no path can name), 404 when the object is gone or (``NotCached``) a page asked for cached
+only is not here, 409 (``StaleObject``) when S3 holds another version, 503 when S3 does not answer.
 """
 
 from __future__ import annotations
@@ -164,8 +164,10 @@ class PeerApi:
 
     def _parse(self, request: web.Request) -> tuple[ObjectIdentity, int, int]:
         obj, start, end = _parse(request)
-        if self._mounts.to_path(obj.bucket, obj.key) is None:
-            raise AdminError(403, "AccessDenied", f"s3://{obj.bucket}/{obj.key} is outside every mount", "key")
+        # The rule the data APIs serve from the cache by: a key no path can name (``lake/../x``, ``/lake/x``) or a
+        # mount point is S3's own, never read into the cache for a peer.
+        if self._mounts.cache_path(obj.bucket, obj.key) is None:
+            raise AdminError(403, "AccessDenied", f"s3://{obj.bucket}/{obj.key} has no path in any mount", "key")
         return obj, start, end
 
     def _authorise(self, request: web.Request) -> None:

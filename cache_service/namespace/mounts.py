@@ -169,6 +169,20 @@ class MountTable:
             return path if (back.bucket, back.key) == (bucket, key) else None
         return None
 
+    def cache_path(self, bucket: str, key: str) -> str | None:
+        """The cache path of ``bucket``/``key``, or None: outside every mount, a mount point itself, or a key no path
+        can name (``a//b``, ``a/../b``, a leading or trailing ``/``, control characters), which S3 then serves as it
+        is. What any API may cache or serve from the cache; ``to_path`` alone also maps keys no path can name."""
+        path = self.to_path(bucket, key)
+        if path is None or key != key.strip("/"):
+            return None
+        try:
+            if normalize(path) != path:
+                return None
+        except ValueError:
+            return None
+        return None if self.resolve(path).is_mount_point else path
+
     def holding(self, bucket: str, key: str) -> Mount | None:
         """The mount whose S3 prefix holds ``key`` of ``bucket`` (a path may name the key or not), or None."""
         for mount in self._mounts:

@@ -25,7 +25,6 @@ from cache_service.cluster.view import Segment
 from cache_service.errors import StaleObjectError
 from cache_service.metadata import StatusCache
 from cache_service.namespace.mounts import MountTable
-from cache_service.namespace.paths import normalize
 from cache_service.namespace.status import FileStatus, identity_of
 from cache_service.page_store import ObjectIdentity, PageStore
 from cache_service.under_store import ObjectStatus
@@ -111,16 +110,7 @@ class ObjectReader:
     def cache_path(self, bucket: str, key: str) -> str | None:
         """The cache path of ``bucket``/``key``, or None: outside every mount, a mount point itself, or a key no path
         can name (``a//b``, ``a/../b``, a trailing ``/``, control characters), which S3 then serves as it is."""
-        mounts = self.files.mounts
-        path = mounts.to_path(bucket, key)
-        if path is None or key != key.strip("/"):
-            return None
-        try:
-            if normalize(path) != path:
-                return None
-        except ValueError:
-            return None
-        return None if mounts.resolve(path).is_mount_point else path
+        return self.files.mounts.cache_path(bucket, key)
 
     # --- reads of files (WebHDFS) and of objects with a cache path (S3) --------------------------------------------
 

@@ -83,6 +83,29 @@ class CacheFactory:
 
 
 @contextmanager
+def lone_cluster_worker(
+    s3_emulator: S3Emulator,
+    root: Path,
+    redis_server: Any,
+    mounts: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Iterator[CacheProcess]:
+    """One worker in a cluster of its own on the session's Redis (emptied first), so that it serves the peer API; for
+    a module's tests to share (``redis_url`` empties Redis for each test). ``options`` go to ``CacheProcess``."""
+    import redis
+
+    with redis.Redis(host=redis_server.host, port=redis_server.port) as client:
+        client.flushall()
+    factory = CacheFactory(root, s3_emulator.endpoint_url)
+    try:
+        (worker,) = factory.cluster(1, mounts, redis_server.url, overrides, **options)
+        yield worker
+    finally:
+        factory.stop_all()
+
+
+@contextmanager
 def warehouse_cache(
     s3_emulator: S3Emulator,
     root: Path,
