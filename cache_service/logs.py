@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -35,3 +36,20 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     for noisy in ("botocore", "boto3", "urllib3", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password (``redis://user:pw@host``, ``?password=pw``) replaced by ``***``: what a log line,
+    an error or an answer may show of a URL that can carry credentials. Parses nothing it could fail on."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc = rest.split("/", 1)[0].split("?", 1)[0]
+        userinfo, at, host = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            rest = f"{user}:***@{host}" + rest[len(netloc) :]
+        url = scheme + sep + rest
+    return _QUERY_PASSWORD.sub(r"\1***", url)

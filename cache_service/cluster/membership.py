@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
 from cache_service.cluster.view import ClusterView, mark_liveness, timed_out
+from cache_service.logs import redacted_url
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Membership:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
         )
-        self._url = redis_url
+        self._url = redacted_url(redis_url)  # for logs and errors: a password in the URL stays out of both
         self._me = me
         self._token = secrets.token_hex(8)
         self._interval = heartbeat_interval

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from cache_service.access import LEVELS
 from cache_service.config.model import CacheConfig, S3ApiConfig
+from cache_service.logs import redacted_url
 from cache_service.namespace.mounts import MountTable, is_bucket_name
 
 EVICTION_POLICIES = ("lru", "s3fifo")
@@ -59,7 +60,8 @@ def _validate_cluster(config: CacheConfig, problems: list[str]) -> None:
     cluster = config.cluster
     if cluster.redis_url and _scheme(cluster.redis_url) not in _REDIS_SCHEMES:
         problems.append(
-            f"cluster.redis_url: expected redis://host:port/db (or rediss://, unix://), got {cluster.redis_url!r}"
+            "cluster.redis_url: expected redis://host:port/db (or rediss://, unix://), "
+            f"got {redacted_url(cluster.redis_url)!r}"
         )
     if cluster.heartbeat_interval <= 0 or cluster.member_timeout < 2 * cluster.heartbeat_interval:
         problems.append(
