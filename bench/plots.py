@@ -269,23 +269,23 @@ def soak(series: Mapping[str, Any], path: Path) -> tuple[str, str]:
         memory.plot(at, [float("nan") if v is None else v for v in values], lw=1, label=label)
     memory.axvspan(series["warm_from"], at[-1] if at else series["warm_from"], color="#c7e9c0", alpha=0.4, zorder=0)
     memory.set_ylabel("RSS, MiB")
-    memory.set_xlabel("seconds into the soak (shaded: warm, where RSS peaks must not grow)")
+    memory.set_xlabel("seconds into the soak (dashed: purges; shaded: warm, where RSS peaks must not grow)")
     memory.legend(fontsize=8, loc="lower right", title="worker: peak growth once warm", title_fontsize=8)
     for axes in (load, latency, memory):
         for at_second, label in series["events"]:
             axes.axvline(at_second, color=SOAK_EVENTS.get(label, "black"), lw=0.8, ls="--" if label == "purge" else "-")
         axes.grid(alpha=0.3)
-    for at_second, label in series["events"]:
-        if label != "purge":
-            load.annotate(
-                label,
-                (at_second, 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -10),
-                textcoords="offset points",
-                fontsize=8,
-                color=SOAK_EVENTS[label],
-            )
+    marked = [(at_second, label) for at_second, label in series["events"] if label != "purge"]
+    for step, (at_second, label) in enumerate(marked):  # one under the next: a drain and its stop are a second apart
+        load.annotate(
+            label,
+            (at_second, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -10 - 11 * (step % 2)),
+            textcoords="offset points",
+            fontsize=8,
+            color=SOAK_EVENTS[label],
+        )
     load.legend(fontsize=8, loc="lower left")
     return _save(
         figure, path, "soak: requests/s, p99 latency and each worker's memory over time, drain, join and purges marked"
