@@ -108,31 +108,7 @@ def admin(shared: CacheProcess) -> Iterator[Admin]:
     assert admin.stat(f"{EVENTS}/part-0.parquet")["cached_bytes"] == 0
 
 
-MUTATING = [
-    ("POST", "load", {"paths": [EVENTS]}),
-    ("POST", "free", {"paths": [EVENTS]}),
-    ("POST", "purge", {"target": 0.0}),
-    ("POST", "pin", {"path": EVENTS}),
-    ("POST", "unpin", {"path": EVENTS}),
-    ("POST", "ttl", {"path": EVENTS, "ttl": "1h"}),
-    ("POST", "ttl/sweep", None),
-    ("POST", "jobs/0123456789ab/cancel", None),
-    ("DELETE", "jobs/0123456789ab", None),
-]
-IDS = [f"{method} {route}" for method, route, _ in MUTATING]
-
-
-@pytest.mark.parametrize(("method", "route", "body"), MUTATING, ids=IDS)
-def test_mutating_request_without_token_is_unauthorized(admin: Admin, method: str, route: str, body: Any) -> None:
-    reply = admin.call(method, route, body, token=None)
-    assert_error(reply, 401, "Unauthorized")
-    assert reply.headers["www-authenticate"].startswith("Bearer")
-
-
-@pytest.mark.parametrize(("method", "route", "body"), MUTATING, ids=IDS)
-def test_mutating_request_with_wrong_token_is_forbidden(admin: Admin, method: str, route: str, body: Any) -> None:
-    assert_error(admin.call(method, route, body, token="not-the-token"), 403, "Forbidden")
-    assert_error(admin.call(method, route, body, token=admin.token + "x"), 403, "Forbidden")
+# Every mutating route without a token or with a wrong one: test_auth.py, from the API's own table of routes.
 
 
 def test_a_token_in_another_scheme_is_unauthorized(admin: Admin) -> None:
