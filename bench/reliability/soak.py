@@ -101,7 +101,8 @@ class Operator:
     joins: int = 0
     pages_not_handed_over: int = 0
     notes: list[str] = field(default_factory=list)
-    """What the drain job said it could not do (not a failure: S3 still holds those pages' bytes)."""
+    """The drain job's last message and the pages it could not give (not a failure: S3 still holds their bytes);
+    kept in the run's ``series.json``."""
     problems: list[str] = field(default_factory=list)
 
 
