@@ -25,12 +25,12 @@ from infra.monitoring.snapshots import Outcome, Panel, Window
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
-def legend(template: str, labels: Mapping[str, str], ref: str) -> str:
-    """Grafana's legend: ``{{label}}`` replaced by the series' label; without a template, the series' labels (or
-    the query's ``refId`` when it has none)."""
+def legend(template: str, labels: Mapping[str, str]) -> str:
+    """Grafana's legend: ``{{label}}`` replaced by the series' label; without a template, the series' labels ("" for
+    a series without any, which gets no legend)."""
     if template:
         return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
-    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or ref
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
 
 
 def formatted(value: float, unit: str) -> str:
@@ -61,7 +61,7 @@ def _draw_timeseries(axes: Axes, answers: Sequence[Outcome], window: Window) -> 
             axes.plot(
                 [_when(t) for t, _ in series.points],
                 [v for _, v in series.points],
-                label=legend(answer.target.legend, series.labels, answer.target.ref),
+                label=legend(answer.target.legend, series.labels),
                 linestyle="--" if answer.target.expr.startswith("vector(") else "-",  # a constant: an SLO's budget
                 linewidth=1.2,
             )
@@ -69,13 +69,16 @@ def _draw_timeseries(axes: Axes, answers: Sequence[Outcome], window: Window) -> 
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: formatted(value, unit)))
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    if any(not str(line.get_label()).startswith("_") for line in axes.get_lines()):  # "_child0": no label
+        axes.legend(fontsize=7, loc="best")
 
 
 def _draw_stat(axes: Axes, answers: Sequence[Outcome]) -> None:
-    last = [s.points[-1][1] for a in answers for s in a.series if s.points]
+    """The first series' last value that is a number (Grafana's default reduction, "last *"), else NaN."""
+    values = [v for _, v in answers[0].series[0].points if not math.isnan(v)] if answers[0].series else []
     axes.axis("off")
-    axes.text(0.5, 0.5, formatted(last[0], answers[0].panel.unit), ha="center", va="center", fontsize=28)
+    shown = formatted(values[-1] if values else math.nan, answers[0].panel.unit)
+    axes.text(0.5, 0.5, shown, ha="center", va="center", fontsize=28)
 
 
 def render(outcomes: Sequence[Outcome], window: Window, path: Path, title: str) -> Path:
