@@ -94,9 +94,10 @@ def error_ratio(slo: Slo, window: str, labels: dict[str, str]) -> str:
     """PromQL for the ratio of bad events (or bad moments) over ``window``, summed over every instance."""
     if slo.sli is SliKind.FRESHNESS:
         return f"1 - avg_over_time(slo:sli_good:bool{selector(labels)}[{window}])"
-    total = f"sum(rate({slo.total}[{window}]))"
     # A labelled counter has no series until its first event: no error yet is a ratio of 0, not no data (which
-    # would leave the budget unknown). No traffic at all is still no data: 0/0 answers nothing.
+    # would leave the budget unknown). No traffic at all is no data: without the "> 0", an idle window would record
+    # 0/0, NaN, and one NaN in avg_over_time leaves the 30-day budget NaN for 30 days.
+    total = f"(sum(rate({slo.total}[{window}])) > 0)"
     if slo.errors:
         return f"(sum(rate({slo.errors}[{window}])) or vector(0)) / {total}"
     return f"1 - (sum(rate({slo.good}[{window}])) or vector(0)) / {total}"

@@ -204,3 +204,40 @@ def test_every_dashboard_query_is_promql_that_promtool_parses(tmp_path) -> None:
     path.write_text(yaml.safe_dump(rules))
     done = run("promtool", "check", "rules", path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_idle_hour_records_no_error_ratio_and_leaves_the_budget_a_number(tmp_path: Path) -> None:
+    # Traffic for 30 minutes, none for an hour, traffic again: the 5m ratio records nothing while idle (0/0 would
+    # record NaN), so the 30-day budget is still 1 (no errors at all) once traffic is back, not NaN.
+    series = 'lakecache_requests_total{job="cache",instance="w1:9870",op="OPEN",status="200"}'
+    cases = {
+        "rule_files": [str(PROMETHEUS / "rules" / "cache.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": "0+60x30 1800x60 1800+60x30"}],
+                "promql_expr_test": [
+                    {
+                        "expr": 'slo:sli_error:ratio_rate5m{slo="read-availability"}',
+                        "eval_time": "60m",
+                        "exp_samples": [],
+                    },
+                    {
+                        "expr": 'slo:error_budget_remaining:ratio{slo="read-availability"}',
+                        "eval_time": "115m",
+                        "exp_samples": [
+                            {
+                                "labels": 'slo:error_budget_remaining:ratio{service="cache",slo="read-availability"}',
+                                "value": 1,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "idle_test.yml"
+    path.write_text(yaml.safe_dump(cases))
+    done = run("promtool", "test", "rules", path)
+    assert done.returncode == 0, done.stdout + done.stderr
