@@ -101,6 +101,7 @@ class Membership:
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self._leaving = False
+        self._deaf = False  # no longer listening to other workers' announcements (see ``leave``)
         self._listeners: dict[str, Callable[[], None]] = {}
 
     @property
@@ -163,24 +164,36 @@ class Membership:
             raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
         log.info("cluster state changed", extra={"worker": self._me.id, "state": state.value, "ring": self.view.digest})
 
-    async def leave(self) -> None:
-        """Mark this worker gone (its blocks move to their successors at once) and stop. Leaving twice is leaving."""
-        if self._me.state is MemberState.GONE:
+    async def leave(self, *, keep_listening: bool = False) -> None:
+        """Mark this worker gone (its blocks move to their successors at once) and stop heartbeating. Leaving twice is
+        leaving.
+
+        ``keep_listening``: go on hearing the changes other workers announce, for a drained worker that still serves
+        reads until it is stopped (nobody tells a worker out of the ring of a change directly, and without them it
+        would serve its cached statuses until ``sync_interval``). A later ``leave()`` stops that too.
+        """
+        if self._me.state is not MemberState.GONE:
+            self._leaving = True  # redis-py may turn a cancellation into a connection error: the loop checks this too
+            await self._stop(self._tasks[:1])  # the heartbeat
+            self._me = replace(self._me, state=MemberState.GONE)
+            self.view = self.view.with_members(
+                {**self.view.members, self._me.id: self._me}, self.view.degraded, self.view.lost
+            )
+            with contextlib.suppress(RedisError, OSError):
+                await self._heartbeat()
+                await self._redis.delete(PREFIX + "claim:" + self._me.id)
+                await self._announce_members()
+        if keep_listening or self._deaf:
             return
-        self._leaving = True  # redis-py may turn a cancellation into a connection error: the loops check this too
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self._timeout)
-        self._me = replace(self._me, state=MemberState.GONE)
-        self.view = self.view.with_members(
-            {**self.view.members, self._me.id: self._me}, self.view.degraded, self.view.lost
-        )
-        with contextlib.suppress(RedisError, OSError):
-            await self._heartbeat()
-            await self._redis.delete(PREFIX + "claim:" + self._me.id)
-            await self._announce_members()
+        self._deaf = True
+        await self._stop(self._tasks[1:])
         await self._redis.aclose()
+
+    async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._timeout)
 
     # --- announcements -----------------------------------------------------------------------------------------------
 
@@ -272,7 +285,7 @@ class Membership:
             self._changed.clear()
 
     async def _listen_forever(self) -> None:
-        while not self._leaving:
+        while not self._deaf:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(EVENTS)

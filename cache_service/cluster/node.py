@@ -142,9 +142,10 @@ class ClusterNode:
 
     async def retire(self) -> None:
         """Leave the ring after a drain but keep serving: reads that reach this worker still go to the owners over
-        the same connections, and streams under way finish."""
+        the same connections, streams under way finish, and changes other workers announce still drop what they
+        change from this worker's caches."""
         await self.watch.stop()
-        await self.membership.leave()
+        await self.membership.leave(keep_listening=True)
 
     async def leave(self) -> None:
         """Leave the cluster and close the connections to peers."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
 from infra.cache_process import CacheProcess
 from infra.s3_emulator import s3_client as emulator_client
 from tests.support.cachectl import cachectl
@@ -16,11 +14,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a drained worker stops listening to invalidations when it leaves the ring (ClusterNode.retire), and "
-    "nobody tells it directly since it is not active, so it serves its cached status until metadata.sync_interval",
-)
 def test_a_drained_worker_still_running_reads_what_another_worker_wrote_after_the_drain(
     workers: list[CacheProcess], bucket: str, s3_client: S3Client
 ) -> None:
