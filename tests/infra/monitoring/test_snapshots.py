@@ -34,7 +34,13 @@ def test_every_dashboard_query_parses_and_the_cache_dashboard_answers_series(
     for i in range(3):
         s3.client().put_object(Bucket=BUCKET, Key=f"lake/snap/{i}", Body=bytes([i]) * PAGE)
         assert read_through(workers[i], f"/lake/snap/{i}") == 200  # reads: the read SLOs have requests to count
-    wait_until(lambda: monitoring.value(READ_LATENCY) is not None, timeout=30, what="the read SLOs recorded")
+    # Reads go on while waiting: a worker's counters start at their first request, and a rate needs an increase
+    # between two scrapes (an SLO ratio records nothing for a window without traffic).
+    wait_until(
+        lambda: read_through(workers[0], "/lake/snap/0") == 200 and monitoring.value(READ_LATENCY) is not None,
+        timeout=30,
+        what="the read SLOs recorded",
+    )
     time.sleep(2)  # a query over the window evaluates once a second from its start: let it reach the records
     window = Window(start - 10, time.time(), scrape_interval(monitoring.prometheus.url))
 
