@@ -26,7 +26,11 @@ from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
@@ -90,6 +94,16 @@ class Membership:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
         )
+        # Announcements are read on a connection of their own that waits for them as long as it takes (the calls'
+        # timeout would break it at each quiet moment) and is not reconnected behind this worker's back: a broken
+        # subscription is noticed, renewed, and everything cached is forgotten (announcements were missed meanwhile).
+        self._events: aioredis.Redis = aioredis.Redis.from_url(
+            redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            socket_timeout=None,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._url = redacted_url(redis_url)  # for logs and errors: a password in the URL stays out of both
         self._me = me
         self._token = secrets.token_hex(8)
@@ -128,6 +142,27 @@ class Membership:
         except (RedisError, OSError) as exc:
             raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
         self._on_invalidation = on_invalidation
+        # Listening starts before this worker is registered: no worker can see it (and skip telling it directly of a
+        # change) before it hears the announcements on Redis.
+        try:
+            events = await self._subscribe()
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"Redis at {self._url} does not answer: {exc}") from None
+        on_invalidation(None)  # what was cached before (the ports serve while the worker starts) heard nothing
+        try:
+            await self._register()
+        except BaseException:
+            with contextlib.suppress(RedisError, OSError):
+                await events.aclose()
+            raise
+        self._tasks = [
+            asyncio.create_task(self._beat_forever(), name="cluster-heartbeat"),
+            asyncio.create_task(self._listen_forever(events), name="cluster-events"),
+        ]
+        log.info("joined the cluster", extra={"worker": self._me.id, "redis": self._url, "ring": self.view.digest})
+
+    async def _register(self) -> None:
+        """Claim this worker's identity (waiting out a killed predecessor's claim) and say it is active."""
         self._me = replace(self._me, state=MemberState.ACTIVE)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout + self._interval
@@ -143,11 +178,6 @@ class Membership:
             await asyncio.sleep(self._interval / 4)
         await self._refresh()
         await self._announce_members()
-        self._tasks = [
-            asyncio.create_task(self._beat_forever(), name="cluster-heartbeat"),
-            asyncio.create_task(self._listen_forever(), name="cluster-events"),
-        ]
-        log.info("joined the cluster", extra={"worker": self._me.id, "redis": self._url, "ring": self.view.digest})
 
     async def set_state(self, state: MemberState) -> None:
         """Say that this worker is now ``state`` (draining, or active again) and route by the ring that follows.
@@ -188,6 +218,7 @@ class Membership:
         self._deaf = True
         await self._stop(self._tasks[1:])
         await self._redis.aclose()
+        await self._events.aclose()
 
     async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
         for task in tasks:
@@ -284,16 +315,44 @@ class Membership:
                 await asyncio.wait_for(self._changed.wait(), self._interval)
             self._changed.clear()
 
-    async def _listen_forever(self) -> None:
-        while not self._deaf:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(EVENTS)
+    async def _subscribe(self) -> PubSub:
+        """A subscription to the cluster's events that Redis has confirmed: no event published later is missed.
+
+        Raises ``RedisError`` or ``OSError`` when Redis does not answer.
+        """
+        pubsub = self._events.pubsub()
+        try:
+            await pubsub.subscribe(EVENTS)
+            confirmed = await pubsub.get_message(timeout=REDIS_TIMEOUT)
+            if confirmed is None or confirmed.get("type") != "subscribe":
+                raise RedisTimeoutError(f"Redis at {self._url} did not confirm the subscription to {EVENTS}")
+        except BaseException:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+            raise
+        return pubsub
+
+    async def _listen_forever(self, events: PubSub) -> None:
+        pubsub: PubSub | None = events
+        try:
+            while not self._deaf:
+                try:
+                    if pubsub is None:
+                        pubsub = await self._subscribe()
+                        self._on_invalidation(None)  # announcements were missed while not subscribed
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._on_event(message.get("data", b""))
-            except (RedisError, OSError):
-                await asyncio.sleep(self._interval)
+                except (RedisError, OSError):
+                    if pubsub is not None:
+                        with contextlib.suppress(RedisError, OSError):
+                            await pubsub.aclose()
+                    pubsub = None
+                    await asyncio.sleep(self._interval)
+        finally:
+            if pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
 
     def _on_event(self, data: str | bytes) -> None:
         try:

@@ -13,7 +13,7 @@ from typing import Protocol
 from cache_service.cluster.drain import HandOver, check_drainable, drain, hand_over_staging
 from cache_service.cluster.handoff import HandOff
 from cache_service.cluster.invalidation import Invalidation
-from cache_service.cluster.member import Member, MemberStats
+from cache_service.cluster.member import Member, MemberState, MemberStats
 from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PageRange, PeerError, PeerReader
 from cache_service.cluster.routing import BlockRouter
@@ -198,13 +198,13 @@ class ClusterNode:
     async def announce(self, bucket: str, prefix: str, exact: bool) -> None:
         """Tell the other workers that statuses at ``bucket``/``prefix`` changed (``StatusCache.announce``).
 
-        Each active worker is told directly and this returns once each has applied the change (or failed to answer
-        within ``peer_timeout``), so that the caller's next request sees it on any worker; the announcement on Redis
-        reaches the ones that could not be told directly.
+        Each live worker (active or draining: both serve reads) is told directly, and this returns once each has
+        applied the change (or failed to answer within ``peer_timeout``), so that the caller's next request sees it
+        on any worker; the announcement on Redis reaches the ones that could not be told directly.
         """
         change = Invalidation(bucket, prefix, exact, self.membership.worker_id)
         view = self.view
-        others = [m for m in view.active() if m.id != view.self_id]
+        others = [m for m in view.members.values() if m.id != view.self_id and m.state is not MemberState.GONE]
         told = await asyncio.gather(
             *(self.peers.invalidate(m.webhdfs_url, change) for m in others), return_exceptions=True
         )

@@ -95,6 +95,14 @@ class StatusCache:
             self._objects[(bucket, key)] = _Entry(status, self.clock() + self.ttl)
         return status
 
+    async def recheck(self, bucket: str, key: str) -> ObjectStatus | None:
+        """``head`` asked of S3 whatever the cache holds, and kept: for a change that rewrites the object from its
+        current bytes (APPEND, TRUNCATE, CONCAT), which must not build on a version another writer replaced since
+        this worker last looked (a change made directly in S3, or an announcement this worker missed)."""
+        self._generation += 1
+        self._objects.pop((bucket, key), None)
+        return await self.head(bucket, key)
+
     def known_metadata(self, bucket: str, key: str, etag: str) -> ObjectMetadata | None:
         """The metadata of version ``etag`` of the object if the cache holds it with its status; None otherwise
         (``metadata`` then asks S3). Never asks S3, counts nothing."""

@@ -35,8 +35,9 @@ class FileChanges:
     writers of one file), so neither loses the other's bytes. The count is of the changes holding or awaiting it."""
 
     async def file(self, path: str) -> FileStatus:
-        """Status of the existing file ``path``. Raises ``FileNotFoundError`` for a missing path or a directory."""
-        st = await self.fs.lookup(path)
+        """Status of the existing file ``path``, a published one as S3 holds it now (``CacheFileSystem.current``).
+        Raises ``FileNotFoundError`` for a missing path or a directory."""
+        st = await self.fs.current(path)
         if st is None:
             raise FileNotFoundError(f"File does not exist: {path}")
         if st.is_dir:

@@ -95,6 +95,16 @@ class CacheFileSystem:
         listing = await self.status_cache.listing(loc.bucket, _dir_prefix(loc.key))
         return FileStatus(path=path, is_dir=True) if listing.exists else None
 
+    async def current(self, path: str) -> FileStatus | None:
+        """``lookup``, with a published file's status asked of S3 rather than the status cache
+        (``StatusCache.recheck``): what a change of the file's bytes builds on. Raises ``FileNotFoundError``
+        outside mounts."""
+        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
+            loc = self.mounts.resolve(path)
+            if loc.key and not loc.is_mount_point:
+                await self.status_cache.recheck(loc.bucket, loc.key)
+        return await self.lookup(path)
+
     async def list(self, path: str) -> list[FileStatus]:
         """Children of directory ``path`` sorted by name, or ``[status]`` for a file. Raises ``FileNotFoundError``."""
         st = await self.status(path)

@@ -14,6 +14,7 @@ from cache_service.cluster.invalidation import Invalidation
 from cache_service.cluster.member import Member, MemberState, MemberStats
 from cache_service.cluster.membership import (
     MEMBERS,
+    REDIS_TIMEOUT,
     ClusterError,
     IdentityConflictError,
     Membership,
@@ -109,11 +110,34 @@ async def test_an_invalidation_reaches_the_other_workers_not_its_origin(redis_ur
     seen_a: list[Invalidation | None] = []
     seen_b: list[Invalidation | None] = []
     async with two_workers(redis_url, seen_a, seen_b) as (a, _):
-        await asyncio.sleep(INTERVAL * 2)  # both subscribed
         change = Invalidation("events", "date=2026-12-04/", exact=False, origin="w-00000000000a")
-        await a.announce(change)
+        await a.announce(change)  # at once: a worker that has joined is subscribed
         await eventually(lambda: change in seen_b)
         assert change not in seen_a
+        assert seen_b[0] is None  # joining forgets what was cached before anything could be heard
+
+
+@run_async
+async def test_a_quiet_subscription_still_hears_the_next_announcement(redis_url: str) -> None:
+    seen_b: list[Invalidation | None] = []
+    async with two_workers(redis_url, seen_b=seen_b) as (a, _):
+        await asyncio.sleep(REDIS_TIMEOUT + 1)  # longer than any Redis call may take: listening is not a call
+        change = Invalidation("events", "date=2026-12-05/", exact=True, origin="w-00000000000a")
+        await a.announce(change)
+        await eventually(lambda: change in seen_b)
+        assert seen_b == [None, change]  # the subscription never broke, so nothing else was forgotten
+
+
+@run_async
+async def test_a_broken_subscription_is_renewed_and_everything_cached_forgotten(redis_url: str) -> None:
+    seen_b: list[Invalidation | None] = []
+    async with two_workers(redis_url, seen_b=seen_b) as (a, _):
+        killed = redis.Redis.from_url(redis_url).client_kill_filter(_type="pubsub")
+        assert killed >= 2  # both workers' subscriptions
+        await eventually(lambda: seen_b.count(None) == 2)  # announcements may have been missed meanwhile
+        change = Invalidation("events", "date=2026-12-06/", exact=True, origin="w-00000000000a")
+        await a.announce(change)
+        await eventually(lambda: change in seen_b)
 
 
 @run_async

@@ -50,6 +50,19 @@ def test_append_to_a_published_file_writes_a_new_version_and_keeps_its_pages(
     assert s3_bytes_read(cache.webhdfs_url) == before  # every page of the new version came from the cache
 
 
+def test_a_change_builds_on_what_s3_holds_not_on_a_cached_status(hdfs: WebHdfsClient, s3_client, bucket: str) -> None:
+    s3_client.put_object(Bucket=bucket, Key="warehouse/ledger", Body=b"v1 " * 30_000)
+    assert hdfs.read("/warehouse/ledger").body == b"v1 " * 30_000  # its status and pages cached
+    newer = b"v2 " * 40_000
+    s3_client.put_object(Bucket=bucket, Key="warehouse/ledger", Body=newer)  # within sync_interval: not seen yet
+    assert append(hdfs, "/warehouse/ledger", b"tail").status == 200
+    assert s3_client.get_object(Bucket=bucket, Key="warehouse/ledger")["Body"].read() == newer + b"tail"
+    s3_client.put_object(Bucket=bucket, Key="warehouse/ledger", Body=b"v3 " * 10)
+    reply = hdfs.call("POST", "/warehouse/ledger", "TRUNCATE", newlength=6)
+    assert reply.status == 200, reply.body
+    assert s3_client.get_object(Bucket=bucket, Key="warehouse/ledger")["Body"].read() == b"v3 v3 "
+
+
 def test_append_to_an_empty_file_and_an_empty_append(hdfs: WebHdfsClient, s3_client, bucket: str) -> None:
     assert hdfs.create("/warehouse/new", b"").status == 201
     assert append(hdfs, "/warehouse/new", b"").status == 200
