@@ -22,6 +22,13 @@ Translation, as OpenTelemetry's Prometheus compatibility spec says: names lose t
 ``airflow_ti_finish``), a monotonic sum is a counter (``_total``; delta points are added up), any other sum and a
 gauge a gauge, an explicit-bucket histogram a histogram, an exponential histogram (Airflow's timers) its count and sum
 as a summary; point attributes become labels.
+
+A component is many processes: every task the scheduler's LocalExecutor runs is a process of its own that pushes
+under the scheduler's name, and ``ti.finish`` is counted there, by the task, each process from 0. So the cumulative
+points of a counter are streams told apart by their start time (``start_time_unix_nano``, the process's counter's
+birth), and the bridge's counter is what every stream added: a new stream adds its value, a known one what it grew
+by. Taking each push's value as the counter's instead made ``airflow_ti_finish_total`` of a task 1 after every run,
+never more, so ``rate()`` of it (the ETL's data-quality SLO) never rose above 0.
 """
 
 from __future__ import annotations
@@ -78,6 +85,10 @@ def _labels(attributes: Iterator[KeyValue] | list[KeyValue]) -> Labels:
     return tuple(sorted((prometheus_name(a.key), _value(a.value)) for a in attributes))
 
 
+STREAM_MEMORY = 3600.0
+"""Seconds a counter's stream that pushes no more (its process ended) is remembered; what it added stays counted."""
+
+
 @dataclass
 class Series:
     """The latest state of one metric of one component: its kind and, per label set, its value(s)."""
@@ -88,6 +99,19 @@ class Series:
     buckets: dict[Labels, list[tuple[str, float]]] = field(default_factory=dict)
     sums: dict[Labels, float] = field(default_factory=dict)
     counts: dict[Labels, int] = field(default_factory=dict)
+    streams: dict[tuple[Labels, int], tuple[float, float]] = field(default_factory=dict)
+    """A counter's cumulative streams, by label set and start time: the last value each pushed, and when."""
+
+    def add_cumulative(self, labels: Labels, start: int, value: float, now: float) -> None:
+        """Count a cumulative point: what its stream grew by since its last point (all of it for a new stream;
+        a stream whose value fell restarted from 0)."""
+        last, _ = self.streams.get((labels, start), (0.0, now))
+        grown = value - last if value >= last else value
+        self.values[labels] = self.values.get(labels, 0.0) + grown
+        self.streams[(labels, start)] = (value, now)
+        for key, (_, seen) in list(self.streams.items()):
+            if now - seen > STREAM_MEMORY:
+                del self.streams[key]
 
 
 @dataclass
@@ -115,7 +139,7 @@ class PushedMetrics:
             component.pushed_at = time.time() if now is None else now
             for scope in resource_metrics.scope_metrics:
                 for metric in scope.metrics:
-                    _take(component, metric)
+                    _take(component, metric, component.pushed_at)
 
     def fresh(self, name: str, now: float | None = None) -> bool:
         """True if component ``name`` pushed within ``stale_after`` seconds."""
@@ -131,7 +155,7 @@ class PushedMetrics:
         return generate_latest(registry)
 
 
-def _take(component: Component, metric: Metric) -> None:
+def _take(component: Component, metric: Metric, now: float) -> None:
     base = prometheus_name(metric.name)
     kind = metric.WhichOneof("data")
     if kind == "sum" and metric.sum.is_monotonic:
@@ -139,7 +163,10 @@ def _take(component: Component, metric: Metric) -> None:
         delta = metric.sum.aggregation_temporality == AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
         for point in metric.sum.data_points:
             labels, value = _labels(point.attributes), _number(point)
-            series.values[labels] = series.values.get(labels, 0.0) + value if delta else value
+            if delta:
+                series.values[labels] = series.values.get(labels, 0.0) + value
+            else:
+                series.add_cumulative(labels, point.start_time_unix_nano, value, now)
     elif kind in ("sum", "gauge"):
         series = component.metrics.setdefault(base, Series("gauge", metric.description))
         for point in getattr(metric, kind).data_points:

@@ -70,6 +70,23 @@ def test_pushed_counters_gauges_and_histograms_are_served_per_component(bridge: 
     assert status(bridge.url + "/metrics?component=triggerer") == 503  # never pushed: its target is down
 
 
+def test_a_counter_adds_up_what_every_process_of_a_component_counted(bridge: AirflowMetricsBridge) -> None:
+    # Every task the scheduler runs is a process of its own pushing under the scheduler's name, each counting
+    # ti.finish from 0: two runs of one task are 2, and a process that pushes twice is counted once.
+    labels = {"dag_id": "daily", "task_id": "validate_events", "state": "success"}
+    for finished in (1, 2):
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=bridge.otlp_endpoint), 3_600_000)
+        provider = MeterProvider([reader], resource=Resource.create({"service.name": "airflow-scheduler"}))
+        counter = provider.get_meter("task").create_counter("airflow.ti.finish")
+        counter.add(1, labels)
+        provider.force_flush()
+        counter.add(2, labels)  # the same process again: its stream grew by 2
+        provider.force_flush()
+        provider.shutdown()
+        scheduler = scrape(bridge.url + "/metrics?component=scheduler")
+        assert scheduler["airflow_ti_finish_total{dag_id=daily,state=success,task_id=validate_events}"] == 3 * finished
+
+
 def test_airflow_pushes_its_own_metrics_through_the_bridge(bridge: AirflowMetricsBridge, tmp_path: Path) -> None:
     # A real Airflow process with the environment infra.airflow gives each component, its metrics set up as the
     # triggerer sets them up; Stats is Airflow's own facade, exported on exit by the OTel SDK Airflow configures.
