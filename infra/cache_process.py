@@ -11,18 +11,21 @@ from typing import Any
 
 from infra.ports import LOOPBACK, free_ports
 from infra.s3_emulator import EMULATOR_CREDENTIALS
-from infra.service_process import ProcessService, ServiceProcess, http_ok, log_tail
+from infra.service_process import ProcessService, ServiceProcess, ServiceStartError, http_ok, log_tail
 from infra.toml_writer import dumps, merge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_MARKER = "cache_service serve"  # in the worker's command line; identifies it by pid later
+_BIND_ATTEMPTS = 3
+_IN_USE = "address already in use"
 
 
 class CacheProcess(ProcessService):
     """One cache worker under ``state_dir``: ``cache.toml``, ``cache.log`` and the disk tier in ``data/``.
 
-    The ports are chosen once, so a restarted worker (``stop()`` or ``kill()``, then ``start()``) answers at the same
-    URLs with the same disk tier. ``overrides`` is merged into the generated TOML document (tables key by key).
+    The ports are chosen once (a first start that finds one taken meanwhile picks two others), so a restarted worker
+    (``stop()`` or ``kill()``, then ``start()``) answers at the same URLs with the same disk tier. ``overrides`` is
+    merged into the generated TOML document (tables key by key).
     The admin token reaches the worker as ``CACHE_ADMIN_TOKEN``, the S3 credentials as ``AWS_*`` variables.
     """
 
@@ -50,6 +53,8 @@ class CacheProcess(ProcessService):
         spare = iter(free_ports(2, host))
         self.webhdfs_port = webhdfs_port or next(spare)
         self.s3_port = s3_port or next(spare)
+        self._chosen_ports = webhdfs_port is None and s3_port is None
+        self._started = False
         self.token = admin_token or secrets.token_urlsafe(24)
         self.config_path = state_dir / "cache.toml"
         self.data_dir = state_dir / "data"
@@ -113,8 +118,20 @@ class CacheProcess(ProcessService):
         Raises ``infra.service_process.ServiceStartError`` with the tail of ``cache.log`` if it exits or is not
         ready within ``timeout`` seconds.
         """
-        self.write_config()
-        self._process.start(lambda: http_ok(self.webhdfs_url + "/readyz"), timeout)
+        for attempt in range(1, _BIND_ATTEMPTS + 1):
+            self.write_config()
+            try:
+                self._process.start(lambda: http_ok(self.webhdfs_url + "/readyz"), timeout)
+            except ServiceStartError as exc:
+                # A port chosen free at construction may be taken by the time the worker binds it (an outgoing
+                # connection's ephemeral port): a first start tries two fresh ones; a restart keeps its ports.
+                if self._started or not self._chosen_ports or attempt == _BIND_ATTEMPTS or _IN_USE not in str(exc):
+                    raise
+                self.webhdfs_port, self.s3_port = free_ports(2, self.host)
+                self.config["server"].update(webhdfs_port=self.webhdfs_port, s3_port=self.s3_port)
+                continue
+            self._started = True
+            return
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Stop the worker gracefully (SIGTERM, then SIGKILL after ``timeout`` seconds); returns its exit code."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from cache_service.config import load_config
 from infra.cache_process import CacheProcess
-from infra.service_process import ServiceStartError
+from infra.service_process import ServiceStartError, http_ok
 
 
 def test_generated_config_is_valid_and_holds_ports_mounts_and_tiers(tmp_path):
@@ -39,3 +41,26 @@ def test_worker_that_exits_at_startup_reports_its_log_tail(cache_factory, bucket
         cache.start(timeout=60)
 
     assert "store.eviction" in str(failure.value)
+
+
+def test_a_port_taken_before_the_first_start_is_replaced_but_a_restart_keeps_its_ports(cache_factory, bucket):
+    cache = cache_factory({"/w": f"s3://{bucket}/w"}, start=False)
+    taken = cache.webhdfs_port
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((cache.host, taken))
+        squatter.listen()
+        cache.start(timeout=60)
+        assert cache.webhdfs_port != taken
+        assert http_ok(cache.webhdfs_url + "/readyz")
+
+        cache.stop()
+        restarted_on = cache.webhdfs_port
+        squatter.close()
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped worker's port is in TIME_WAIT
+        squatter.bind((cache.host, restarted_on))
+        squatter.listen()
+        with pytest.raises(ServiceStartError, match="address already in use"):
+            cache.start(timeout=60)  # a restart answers at the same URLs, or fails
+    assert cache.webhdfs_port == restarted_on

@@ -50,6 +50,11 @@ def _rows(page: str) -> dict[str, list[str]]:
     }
 
 
+def _reformed(report: dict[str, Any], workers: int) -> bool:
+    """True when a worker's cluster report is current again and agrees with ``workers`` workers."""
+    return report["degraded"] is None and report["rings_agree"] and len(report["members"]) == workers
+
+
 def _wait(condition: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -130,5 +135,7 @@ def test_a_worker_that_lost_redis_says_its_view_is_degraded(
         assert '<p id="cluster-degraded" class="error">Degraded: this worker cannot reach Redis (' in page
         assert len(_rows(page)) == 2  # it still shows the workers it knew
         redis.start()
-        _wait(lambda: cluster_report(workers[0])["degraded"] is None)
+        # Redis comes back empty: each worker registers again at its next heartbeat, and until both have, and
+        # heartbeat once more with the ring of both, the rings disagree.
+        _wait(lambda: _reformed(cluster_report(workers[0]), len(workers)))
         assert 'data-verdict="healthy"' in _page(monkeypatch, workers[0])
