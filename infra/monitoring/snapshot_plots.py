@@ -67,10 +67,22 @@ def _draw_timeseries(axes: Axes, answers: Sequence[Outcome], window: Window) -> 
             )
     axes.set_xlim(_when(window.start), _when(window.end))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: formatted(value, unit)))
+    axes.xaxis.set_major_locator(_minute_ticks(window))
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
     axes.grid(alpha=0.3)
     if any(not str(line.get_label()).startswith("_") for line in axes.get_lines()):  # "_child0": no label
         axes.legend(fontsize=7, loc="best")
+
+
+def _minute_ticks(window: Window) -> mdates.DateLocator:
+    """At most about seven ticks on whole minutes or hours: labels say ``%H:%M``, so a tick every 30 s (matplotlib's
+    choice for a few minutes) would print one minute twice."""
+    minutes = (window.end - window.start) / 60
+    step = next((s for s in (1, 2, 5, 10, 15, 30) if minutes / s <= 7), None)
+    if step is not None:
+        return mdates.MinuteLocator(byminute=range(0, 60, step), tz=UTC)
+    hours = next((s for s in (1, 2, 3, 6, 12) if minutes / 60 / s <= 7), 24)
+    return mdates.HourLocator(byhour=range(0, 24, hours), tz=UTC)
 
 
 def _draw_stat(axes: Axes, answers: Sequence[Outcome]) -> None:

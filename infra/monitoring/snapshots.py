@@ -8,7 +8,9 @@ Prometheus refuses it (it does not parse, or names an unknown function) or answe
 
 The panels of the dashboards asked for (the cache's by default) are drawn with matplotlib
 (``infra.monitoring.snapshot_plots``), one PNG per dashboard, into ``docs/img/monitoring/``. ``--demo`` first runs a
-small ``make demo`` with the monitoring watching it (``infra.monitoring.snapshot_demo``) and checks and draws that.
+small ``make demo`` with the monitoring watching it (``infra.monitoring.snapshot_demo``) and checks and draws that;
+``--platform`` runs the whole platform, Airflow's components, a Spark standalone cluster and two scheduled runs of
+the ETL included (``infra.monitoring.snapshot_platform``), so that every dashboard has something to show.
 """
 
 from __future__ import annotations
@@ -260,8 +262,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", nargs="*", default=[], metavar="DASHBOARD", help="default: every dashboard")
     parser.add_argument("--render", nargs="*", default=["cache"], metavar="DASHBOARD", help="default: cache")
     parser.add_argument("--out", type=Path, default=IMAGES_DIR, help="where the PNGs go (default: %(default)s)")
-    parser.add_argument("--demo", action="store_true", help="first run a small demo with the monitoring watching")
-    parser.add_argument("--events", type=int, default=20_000, help="the demo's raw events (default: %(default)s)")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument("--demo", action="store_true", help="first run a small demo with the monitoring watching")
+    runs.add_argument(
+        "--platform",
+        action="store_true",
+        help="first run the stack, Spark standalone, Airflow and two ETL runs with the monitoring watching",
+    )
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="raw events of --demo or --platform (default: %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -272,6 +282,10 @@ def run(args: argparse.Namespace) -> int:
             from infra.monitoring.snapshot_demo import demo_window
 
             prometheus_url, window, stop = demo_window(args.events)
+        elif args.platform:
+            from infra.monitoring.snapshot_platform import platform_window
+
+            prometheus_url, window, stop = platform_window(args.events)
         else:
             stop = None
             prometheus_url = args.prometheus or _recorded_prometheus(args.state_dir)
