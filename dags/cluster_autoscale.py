@@ -6,8 +6,9 @@ opens it starts the cache warmup of that window's datasets.
 
 When the policy file has a ``[backend.cache]`` table, the cache cluster follows the compute cluster: the ``scale``
 task drains the cache worker of every node it removes before the node is stopped (a drain that fails stops the
-scale-in, and the task fails saying why), and ``cache_workers_joined`` waits after a scale-out until each new node's
-cache worker is active in the cache cluster (failing after ``join_timeout`` with the nodes still missing one).
+scale-in, and the task fails saying why), and ``cache_workers_joined`` waits after a scale-out, deferred to the
+triggerer, until each new node's cache worker is active in the cache cluster (failing after ``join_timeout`` with the
+nodes still missing one).
 
 The policy file is the ``config`` param, or else the Variable ``lakecache_autoscale_config`` (a TOML path).
 ``dry_run`` (or ``dry_run = true`` in the file) only logs what would be done; ``backend`` overrides the file's
@@ -16,39 +17,14 @@ The policy file is the ``config`` param, or else the Variable ``lakecache_autosc
 
 from __future__ import annotations
 
-import logging
-import tomllib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk import Param, dag
 
+from lakecache_airflow.operators.cache_workers_joined import CacheWorkersJoinedOperator
 from lakecache_airflow.operators.cluster_scale import ClusterScaleOperator
-from lakecache_airflow.scaling.backends import BackendConfig, wait_for_cache_workers
-from lakecache_airflow.scaling.base import ScalingError
-from lakecache_airflow.scaling.policy import PolicyConfigError
 
-log = logging.getLogger(__name__)
 CONFIG = "{{ params.config or var.value.get('lakecache_autoscale_config', '') }}"
-
-
-@task
-def cache_workers_joined(scaled: Any, config: str, backend: str | None) -> dict[str, str]:
-    """Wait until every node the ``scale`` task added runs an active cache worker; node -> cache worker id.
-
-    ``scaled`` is the ``scale`` task's XCom (its ``result.added`` names the new nodes).
-    """
-    try:
-        data = tomllib.loads(Path(config).read_text())
-        chosen = backend if backend and backend != "None" else None
-        joined = wait_for_cache_workers(BackendConfig.from_dict(data, kind=chosen), scaled)
-    except (OSError, tomllib.TOMLDecodeError, PolicyConfigError, ScalingError) as exc:
-        raise AirflowException(f"the cache did not follow the scale-out: {exc}") from None
-    for node, worker in sorted(joined.items()):
-        log.info("Cache worker %s is active on new node %s", worker, node)
-    return joined
 
 
 @dag(
@@ -82,7 +58,12 @@ def cluster_autoscale() -> None:
         backend="{{ params.backend }}",
         dry_run="{{ params.dry_run }}",
     )
-    cache_workers_joined(scale.output, config=CONFIG, backend="{{ params.backend }}")
+    CacheWorkersJoinedOperator(
+        task_id="cache_workers_joined",
+        scaled=scale.output,
+        config=CONFIG,
+        backend="{{ params.backend }}",
+    )
 
 
 cluster_autoscale()

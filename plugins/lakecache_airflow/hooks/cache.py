@@ -433,6 +433,10 @@ class CacheHook(BaseHook):
         """``job`` for triggers: the record of job ``job_id``, without blocking the event loop."""
         return cast("dict[str, Any]", await self._acall("GET", job_route(job_id)))
 
+    async def cluster_async(self) -> dict[str, Any]:
+        """``cluster`` for triggers."""
+        return cast("dict[str, Any]", await self._acall("GET", "cluster"))
+
     async def cancel_async(self, job_id: str) -> dict[str, Any]:
         """``cancel`` for triggers."""
         return cast("dict[str, Any]", await self._acall("DELETE", job_route(job_id)))

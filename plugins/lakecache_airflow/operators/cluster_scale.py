@@ -67,10 +67,10 @@ class ClusterScaleOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Decide, log, apply (unless dry run), warm up; returns the decision, state, demand and result."""
-        data = _config_data(self.config)
+        data = config_data(self.config)
         try:
             policy = PolicyConfig.from_dict(data)
-            backend = BackendConfig.from_dict(data, kind=_text(self.backend))
+            backend = BackendConfig.from_dict(data, kind=option_text(self.backend))
         except PolicyConfigError as exc:
             raise AirflowException(f"the autoscaling policy was refused: {exc}") from None
         dry_run = _flag(self.decide_only) or policy.dry_run
@@ -158,7 +158,8 @@ class ClusterScaleOperator(BaseOperator):
             Variable.set(self.state_variable, record.to_json(), serialize_json=True)
 
 
-def _config_data(config: str | Mapping[str, Any]) -> dict[str, Any]:
+def config_data(config: str | Mapping[str, Any]) -> dict[str, Any]:
+    """The policy ``config`` names (a TOML file path, or the dict itself). Raises ``AirflowException`` (one line)."""
     if isinstance(config, Mapping):
         return dict(config)
     path = str(config or "").strip()
@@ -181,7 +182,8 @@ def _flag(value: bool | str | None) -> bool:
     return bool(value)
 
 
-def _text(value: str | None) -> str | None:
+def option_text(value: str | None) -> str | None:
+    """A templated option's text, None when empty or rendered from None."""
     # "{{ params.backend }}" renders None as "None" when templates are not rendered as native objects
     text = str(value).strip() if value is not None else ""
     return text if text and text != "None" else None

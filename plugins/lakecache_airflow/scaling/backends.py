@@ -39,7 +39,7 @@ from typing import Any
 
 from lakecache_airflow.scaling.aws_asg import AutoScalingGroupScaler
 from lakecache_airflow.scaling.aws_emr import EmrInstanceGroupScaler
-from lakecache_airflow.scaling.base import BackendUnavailableError, Node, Scaler, ScalingError
+from lakecache_airflow.scaling.base import BackendUnavailableError, Scaler, ScalingError
 from lakecache_airflow.scaling.cache_nodes import NodeCaches
 from lakecache_airflow.scaling.demand import Demand, from_cache_status, read_cache, read_spark_master
 from lakecache_airflow.scaling.policy import PolicyConfigError, parse_duration
@@ -249,16 +249,3 @@ def collect_demand(
     except Exception as exc:  # a cache that is down must not stop the cluster from scaling
         demand = demand.with_note(f"cache pressure unknown: {exc}")
     return demand
-
-
-def wait_for_cache_workers(config: BackendConfig, scaled: Mapping[str, Any] | None) -> dict[str, str]:
-    """After a scale (the ``ClusterScaleOperator``'s XCom): wait until every node it added runs an active cache
-    worker; returns node name -> worker id (empty when nothing was added or no cache is followed).
-
-    Raises ``CacheJoinTimeoutError`` naming the nodes still without one after ``[backend.cache] join_timeout``.
-    """
-    result = (scaled or {}).get("result") or {}
-    added = [Node.from_json(n) for n in result.get("added") or []]
-    if config.cache is None or not added:
-        return {}
-    return config.cache.node_caches().wait_for_nodes(added)

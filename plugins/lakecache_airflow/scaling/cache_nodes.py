@@ -193,7 +193,8 @@ class NodeCaches:
         """Wait until an active cache worker runs on each of ``nodes``; returns node name -> worker id.
 
         Raises ``CacheJoinTimeoutError`` naming the nodes still without one after ``timeout`` (default
-        ``join_timeout``) seconds. A cache that cannot be read meanwhile is asked again until then.
+        ``join_timeout``) seconds. A cache that cannot be read meanwhile is asked again until then. (The
+        ``cluster_autoscale`` DAG waits in Airflow's triggerer instead: ``CacheWorkersJoinedTrigger``.)
         """
         pending = list(nodes)
         limit = self.join_timeout if timeout is None else timeout
@@ -204,20 +205,35 @@ class NodeCaches:
             try:
                 _, members = self.workers()
             except CacheDrainError as exc:
-                last_error = f" (last look: {exc})"
+                last_error = str(exc)
             else:
-                active = [w for w in members if w.state == "active"]
-                for node in list(pending):
-                    found = next((w for w in active if node.has_address(w.host)), None)
-                    if found is not None:
-                        joined[node.name] = found.id
-                        pending.remove(node)
+                found = workers_on(pending, members)
+                joined.update(found)
+                pending = [node for node in pending if node.name not in found]
             if not pending:
                 return joined
             if time.monotonic() >= deadline:
-                names = ", ".join(f"{n.name} ({', '.join(n.addresses)})" for n in pending)
-                raise CacheJoinTimeoutError(
-                    f"no active cache worker on new node{'s' if len(pending) > 1 else ''} {names} after {limit:g}s: "
-                    f"start a cache worker there with the cluster's [cluster] redis_url and admin token{last_error}"
-                )
+                raise CacheJoinTimeoutError(join_timeout_message(pending, limit, last_error))
             time.sleep(self.poll_interval)
+
+
+def workers_on(nodes: Iterable[Node], members: Iterable[CacheWorker]) -> dict[str, str]:
+    """Node name -> id of an active cache worker on it, for each of ``nodes`` that runs one."""
+    active = [w for w in members if w.state == "active"]
+    found = {}
+    for node in nodes:
+        worker = next((w for w in active if node.has_address(w.host)), None)
+        if worker is not None:
+            found[node.name] = worker.id
+    return found
+
+
+def join_timeout_message(pending: Sequence[Node], limit: float, last_error: str = "") -> str:
+    """What a wait for new nodes' cache workers says when ``pending`` still run none after ``limit`` seconds
+    (``last_error``: why the cluster could not be read at the last look, if it could not)."""
+    names = ", ".join(f"{n.name} ({', '.join(n.addresses)})" for n in pending)
+    seen = f" (last look: {last_error})" if last_error else ""
+    return (
+        f"no active cache worker on new node{'s' if len(pending) > 1 else ''} {names} after {limit:g}s: "
+        f"start a cache worker there with the cluster's [cluster] redis_url and admin token{seen}"
+    )
