@@ -3,17 +3,24 @@
 Each cluster has its own Redis, so several can run side by side without meeting (Redis's pub/sub channels are
 shared by every database of a server). ``join()`` adds a worker configured as the others are; ``start()`` and
 ``join()`` return once every worker routes by the same ring of active workers.
+
+``cache_workers()`` is what a campaign run on one worker and on several starts: one worker alone (no Redis) or a
+cluster, and a ``Ring`` to wait on after restarting them (``restart_all``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -139,3 +146,62 @@ class CacheCluster:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+
+QUICK_MEMBERSHIP = {"heartbeat_interval": "250ms", "member_timeout": "3s", "peer_timeout": "2s"}
+"""``[cluster]`` settings for a test's cluster: workers that leave or come back are seen within seconds."""
+
+Ring = Callable[[list[CacheProcess]], None]
+"""Waits until every worker of a list routes by a ring of them all (does nothing for one worker)."""
+
+
+@contextmanager
+def cache_workers(
+    work: Path,
+    count: int,
+    *,
+    s3_endpoint: str,
+    mounts: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    around: Callable[[CacheProcess], AbstractContextManager[object]] | None = None,
+    **options: Any,
+) -> Iterator[tuple[list[CacheProcess], Ring]]:
+    """``count`` started workers under ``work`` and their ``Ring``: one alone (``work/worker``, ``overrides`` as
+    given) or a ``CacheCluster`` (``work/cluster``, ``overrides`` merged after the Redis URL). ``around`` is entered
+    for each worker before it first starts and left after it stops (a filesystem of its own on its disk tier);
+    ``options`` go to every ``CacheProcess`` (capacities). Everything stops at exit."""
+    with ExitStack() as stack:
+        if count == 1:
+            worker = CacheProcess(
+                work / "worker", s3_endpoint=s3_endpoint, mounts=mounts, overrides=overrides, **options
+            )
+            if around is not None:
+                stack.enter_context(around(worker))
+            worker.start()
+            stack.callback(worker.stop)
+            yield [worker], lambda workers: None
+            return
+        cluster = CacheCluster(
+            work / "cluster", count, s3_endpoint=s3_endpoint, mounts=mounts, overrides=overrides, **options
+        )
+        if around is not None:
+            for worker in cluster.workers:
+                stack.enter_context(around(worker))
+        stack.enter_context(cluster)
+        yield cluster.workers, lambda workers: cluster.wait_for_ring(workers, len(workers), timeout=120)
+
+
+def restart_all(workers: list[CacheProcess], *, kill: bool) -> None:
+    """Stop every worker at the same moment (SIGKILL with ``kill``, as a power cut would; else SIGTERM, waiting for
+    each to end), then start them all side by side on their disk tiers. Raises ``ServiceStartError`` for a worker that
+    does not come back; the caller waits for the ring."""
+    if kill:
+        for worker in workers:
+            if worker.running and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGKILL)
+        for worker in workers:
+            worker.kill()  # reaps it
+    with ThreadPoolExecutor(len(workers)) as pool:
+        if not kill:
+            list(pool.map(lambda w: w.stop(), workers))
+        list(pool.map(lambda w: w.start(), workers))

@@ -16,19 +16,16 @@ Run on one worker and on a three-worker cluster (Redis, staged files on two work
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.cache_cluster import CacheCluster
+from bench.cache_cluster import QUICK_MEMBERSHIP, Ring, cache_workers, restart_all
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.history import History, digest, judge
@@ -43,14 +40,9 @@ GUARANTEE = (
     "every acknowledged write is in S3 or publishable from the cache, byte for byte; nothing unacknowledged is "
     "half-visible"
 )
-CLUSTER = {
-    "cluster": {"block_size": "1MiB", "heartbeat_interval": "250ms", "member_timeout": "3s", "peer_timeout": "2s"}
-}
+CLUSTER = {"cluster": {"block_size": "1MiB", **QUICK_MEMBERSHIP}}
 MEMORY, DISK = "64MiB", "2GiB"
 _NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
-
-Ring = Callable[[list[CacheProcess]], None]
-"""Waits until every worker of a list routes by a ring of them all (does nothing for one worker)."""
 
 
 @dataclass(frozen=True)
@@ -152,27 +144,16 @@ def run(plan: CrashPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
 @contextmanager
 def _workers(plan: CrashPlan, work: Path, s3_endpoint: str) -> Iterator[tuple[list[CacheProcess], Ring]]:
     """The workers of ``plan``, started, and their ``Ring``."""
-    mounts = {MOUNT: f"s3://{BUCKET}/lake"}
-    if plan.workers == 1:
-        worker = CacheProcess(
-            work / "worker", s3_endpoint=s3_endpoint, mounts=mounts, memory_capacity=MEMORY, disk_capacity=DISK
-        )
-        worker.start()
-        try:
-            yield [worker], lambda workers: None
-        finally:
-            worker.stop()
-        return
-    with CacheCluster(
-        work / "cluster",
+    with cache_workers(
+        work,
         plan.workers,
         s3_endpoint=s3_endpoint,
-        mounts=mounts,
-        overrides=CLUSTER,
+        mounts={MOUNT: f"s3://{BUCKET}/lake"},
+        overrides=CLUSTER if plan.workers > 1 else None,
         memory_capacity=MEMORY,
         disk_capacity=DISK,
-    ) as cluster:
-        yield cluster.workers, lambda workers: cluster.wait_for_ring(workers, len(workers), timeout=120)
+    ) as started:
+        yield started
 
 
 def _kill(
@@ -192,13 +173,7 @@ def _kill(
         began = time.monotonic()
         try:
             if everyone:
-                for worker in workers:
-                    if worker.running and worker.pid is not None:
-                        os.kill(worker.pid, signal.SIGKILL)
-                for worker in workers:
-                    worker.kill()  # reaps it
-                with ThreadPoolExecutor(len(workers)) as pool:
-                    list(pool.map(lambda w: w.start(), workers))
+                restart_all(workers, kill=True)
                 kills.whole += 1
             else:
                 victim = rng.choice(workers)

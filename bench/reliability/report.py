@@ -44,7 +44,13 @@ ABOUT: dict[str, str] = {
         "policy retry), never a 500, and acknowledged staged files must read back whole; with room again the "
         "refused writes succeed when retried and a RENAME publishes everything acknowledged to S3. Then bits are "
         "flipped in page files on disk: every read, in the same process and after a restart, must be S3's bytes, "
-        "each rotten page counted in `lakecache_corrupt_pages_total` and fetched again. One worker."
+        "each rotten page counted in `lakecache_corrupt_pages_total` and fetched again. On one worker, and on three "
+        "with Redis, each on a tmpfs of its own, all filled: every request goes to a worker picked at random (staged "
+        "files, on two workers each, are written, read back and published through any worker; reads go to the "
+        "blocks' owners, which fetch an object's other block from its owner), bits are flipped on every worker's "
+        "disk, the counter is summed over the workers and the restart is of every worker. In the cluster a page "
+        "cached off its block's owner is not read again after the restart, so there the pages counted after it must "
+        "be at least one and at most those rotten at it, not all of them."
     ),
     "soak": (
         "Three workers (Redis, the S3 emulator, tiers of 16 MiB in memory and 48 MiB on disk each) under a steady "

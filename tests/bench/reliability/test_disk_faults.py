@@ -1,5 +1,6 @@
-"""Disk faults (``bench.reliability.disk_faults``) at the quick budget: on a full tmpfs reads come from S3 and writes
-answer a RetriableException that a retry gets past, nothing acknowledged is lost, and rotten pages are never served."""
+"""Disk faults (``bench.reliability.disk_faults``) at the quick budget, on one worker and on three: on full tmpfs
+disks reads come from S3 and writes answer a RetriableException that a retry gets past, nothing acknowledged is lost,
+and rotten pages are never served."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_flipping_a_bit_changes_exactly_one_bit(tmp_path: Path) -> None:
     assert sum(bin(byte).count("1") for byte in page.read_bytes()) == 1
 
 
-@pytest.mark.parametrize("plan", plans(QUICK), ids=["1_worker"])
+@pytest.mark.parametrize("plan", plans(QUICK), ids=lambda plan: plan.label.replace(" ", "_"))
 def test_a_full_disk_and_rotten_pages_never_mislead_a_client_nor_lose_a_write(plan, tmp_path: Path) -> None:
     result = run(plan, tmp_path)
 
@@ -42,4 +43,8 @@ def test_a_full_disk_and_rotten_pages_never_mislead_a_client_nor_lose_a_write(pl
     assert counts["staged_acknowledged"] == plan.staged
     assert counts["acknowledged_in_s3"] == counts["staged_files_intact_after"] >= plan.staged
     assert counts["pages_flipped"] == plan.flips
-    assert counts["corrupt_pages_counted_after_a_restart"] == counts["pages_rotten_at_restart"] > 0
+    caught, rotten = counts["corrupt_pages_counted_after_a_restart"], counts["pages_rotten_at_restart"]
+    if plan.workers == 1:
+        assert caught == rotten > 0
+    else:  # reads reach only the pages of the blocks' owners (the module's docstring)
+        assert 0 < caught <= rotten
