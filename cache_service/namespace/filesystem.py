@@ -13,7 +13,7 @@ import hashlib
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Collection, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -61,6 +61,9 @@ class CacheFileSystem:
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
+    async def _objects_below(self, bucket: str, prefix: str) -> list[ObjectStatus]:
+        return await self._run(lambda: list(self.under.list_recursive(bucket, prefix)))
+
     def is_staging(self, path: str) -> bool:
         """True for paths whose data stays in the cache until published."""
         return self.write_config.is_staging(path)
@@ -105,8 +108,9 @@ class CacheFileSystem:
                 await self.status_cache.recheck(loc.bucket, loc.key)
         return await self.lookup(path)
 
-    async def list(self, path: str) -> list[FileStatus]:
-        """Children of directory ``path`` sorted by name, or ``[status]`` for a file. Raises ``FileNotFoundError``."""
+    async def list(self, path: str, *, hidden: Collection[str] = ()) -> list[FileStatus]:
+        """Children of directory ``path`` sorted by name, or ``[status]`` for a file; what ``MountTable.is_hidden``
+        hides of the mounts at ``hidden`` (those the caller may not see) is left out. Raises ``FileNotFoundError``."""
         st = await self.status(path)
         if not st.is_dir:
             return [st]
@@ -127,31 +131,51 @@ class CacheFileSystem:
             children[basename(entry.path)] = staged_status(entry)
         for name in self.mounts.mount_points_below(path):
             children.setdefault(name, FileStatus(path=join(path, name), is_dir=True))
-        return [children[name] for name in sorted(children)]
+        return [children[name] for name in sorted(children) if not self.mounts.is_hidden(children[name].path, hidden)]
 
-    async def content_summary(self, path: str) -> ContentSummary:
-        """Total length, file count and directory count at or below ``path``. Raises ``FileNotFoundError``."""
+    async def content_summary(self, path: str, *, hidden: Collection[str] = ()) -> ContentSummary:
+        """Total length, file count and directory count at or below ``path``, the mounts below it included (so "/"
+        sums every mount); the mounts at ``hidden`` (those the caller may not see) are left out, as their directories
+        are. Raises ``FileNotFoundError``."""
         st = await self.status(path)
         if not st.is_dir:
             return ContentSummary(st.length, 1, 0)
         length, files, dirs = 0, 0, {path}
-        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
-            loc = self.mounts.resolve(path)
+        for top, loc in self._subtrees(path, hidden):
+            if top != path:  # a mount below: its point and the directories leading to it
+                leading = [up for up in _ancestors(top) if is_within(up, path)]
+                dirs.update(up for up in leading if not self.mounts.is_hidden(up, hidden))
+            shadowed = [m.path for m in self.mounts.mounts if m.path != loc.mount.path and is_within(m.path, top)]
             prefix = _dir_prefix(loc.key)
-            for obj in await self._run(lambda: list(self.under.list_recursive(loc.bucket, prefix))):
+            for obj in await self._objects_below(loc.bucket, prefix):
                 rel = obj.key[len(prefix) :]
+                if any(is_within(join(top, rel.rstrip("/")), nested) for nested in shadowed):
+                    continue  # keys a nested mount's path hides: that mount counts its own
                 parts = rel.split("/")
                 for depth in range(1, len(parts)):
-                    dirs.add(join(path, "/".join(parts[:depth])))
+                    dirs.add(join(top, "/".join(parts[:depth])))
                 if not rel.endswith("/"):
                     length += obj.size
                     files += 1
         for entry in self.staging.walk(path):
+            if self.mounts.is_hidden(entry.path, hidden):
+                continue
             if entry.is_dir:
                 dirs.add(entry.path)
             else:
                 length, files = length + entry.size, files + 1
         return ContentSummary(length, files, len(dirs))
+
+    def _subtrees(self, path: str, hidden: Collection[str]) -> Iterator[tuple[str, Location]]:
+        """Where the published files at or below directory ``path`` are: ``path`` in its own mount (unless it is a
+        staging path or above every mount), then each mount point below it; none of the mounts at ``hidden``."""
+        tops = [m.path for m in self.mounts.mounts if m.path != path and is_within(m.path, path)]
+        if not self.mounts.is_virtual_dir(path) and not self.is_staging(path):
+            tops.insert(0, path)
+        for top in tops:
+            loc = self.mounts.resolve(top)
+            if loc.mount.path not in hidden:
+                yield top, loc
 
     async def checksum(self, path: str) -> tuple[str, bytes]:
         """An HDFS-shaped file checksum (algorithm name, 28 bytes): equal for equal S3 identities.
@@ -361,7 +385,7 @@ class CacheFileSystem:
             await self.uploader.move(src_st.object, dst_loc.key)
             return
         src_prefix, dst_prefix = _dir_prefix(src_loc.key), _dir_prefix(dst_loc.key)
-        objects = await self._run(lambda: list(self.under.list_recursive(src_loc.bucket, src_prefix)))
+        objects = await self._objects_below(src_loc.bucket, src_prefix)
         moves = []
         for obj in objects:
             moves.append(self.uploader.move(identity_of(obj), dst_prefix + obj.key[len(src_prefix) :]))
@@ -392,10 +416,19 @@ class CacheFileSystem:
             await self.uploader.delete(loc.bucket, [loc.key])
             return True
         prefix = _dir_prefix(loc.key)
-        objects = await self._run(lambda: list(self.under.list_recursive(loc.bucket, prefix)))
+        objects = await self._objects_below(loc.bucket, prefix)
         await self.uploader.delete(loc.bucket, [o.key for o in objects] + [prefix])
         self.status_cache.forget_prefix(loc.bucket, prefix)
         return True
+
+
+def _ancestors(path: str) -> list[str]:
+    """``path`` and each directory above it, "/" included."""
+    found = [path]
+    while path != "/":
+        path = parent(path)
+        found.append(path)
+    return found
 
 
 def _dir_prefix(key: str) -> str:

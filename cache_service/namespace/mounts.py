@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -206,3 +206,15 @@ class MountTable:
         return path == "/" or (
             bool(self.mount_points_below(path)) and not any(is_within(path, m.path) for m in self._mounts)
         )
+
+    def is_hidden(self, path: str, hidden: Collection[str]) -> bool:
+        """True when normalised ``path`` is out of sight of a caller who may not see the mounts at ``hidden`` (their
+        paths): it lies in one of them, or it is a directory above mount points, "/" aside, and every mount below it
+        is hidden. Such a path is left out of listings and content summaries."""
+        if not hidden:
+            return False
+        try:
+            return self.resolve(path).mount.path in hidden
+        except FileNotFoundError:
+            below = [m.path for m in self._mounts if is_within(m.path, path)]
+            return path != "/" and bool(below) and all(p in hidden for p in below)

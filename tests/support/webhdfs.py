@@ -62,6 +62,13 @@ class WebHdfsClient:
         assert reply.status == 200, reply.body
         return [s["pathSuffix"] for s in reply.json()["FileStatuses"]["FileStatus"]]
 
+    def summary(self, path: str) -> tuple[int, int, int]:
+        """GETCONTENTSUMMARY of ``path``: its length, file count and directory count."""
+        reply = self.call("GET", path, "GETCONTENTSUMMARY")
+        assert reply.status == 200, reply.body
+        found = reply.json()["ContentSummary"]
+        return found["length"], found["fileCount"], found["directoryCount"]
+
     def create(self, path: str, data: bytes, overwrite: bool = False) -> Reply:
         """The two-step CREATE every Hadoop client does: a 307 to the data URL, then the bytes."""
         first = self.call("PUT", path, "CREATE", overwrite=overwrite)

@@ -77,7 +77,7 @@ class WebHdfsApi:
             "DELETE": {"DELETE": self._delete},
             "POST": {},
         }
-        for routes in (FileChangesApi(FileChanges(fs, reads)).routes(), ServerInfoApi(fs).routes()):
+        for routes in (FileChangesApi(FileChanges(fs, reads)).routes(), ServerInfoApi(fs, self._access).routes()):
             for method, handlers in routes.items():
                 self._ops[method].update(handlers)
 
@@ -142,14 +142,15 @@ class WebHdfsApi:
         return JsonBody({"FileStatus": status_json(st, "", req.user())})
 
     async def _list_status(self, req: WebHdfsRequest) -> web.StreamResponse:
-        entries = await self._fs.list(req.path)
+        entries = await self._fs.list(req.path, hidden=self._access.hidden(req.params))
         user = req.user()
         items = [status_json(e, e.name if e.path != req.path else "", user) for e in entries]
         return JsonBody({"FileStatuses": {"FileStatus": items}})
 
     async def _list_status_batch(self, req: WebHdfsRequest) -> web.StreamResponse:
         start_after = req.params.get("startAfter", "")
-        entries = [e for e in await self._fs.list(req.path) if e.path == req.path or e.name > start_after]
+        listed = await self._fs.list(req.path, hidden=self._access.hidden(req.params))
+        entries = [e for e in listed if e.path == req.path or e.name > start_after]
         batch, remaining = entries[:LIST_BATCH], max(0, len(entries) - LIST_BATCH)
         user = req.user()
         items = [status_json(e, e.name if e.path != req.path else "", user) for e in batch]
@@ -197,7 +198,7 @@ class WebHdfsApi:
         )
 
     async def _content_summary(self, req: WebHdfsRequest) -> web.StreamResponse:
-        summary = await self._fs.content_summary(req.path)
+        summary = await self._fs.content_summary(req.path, hidden=self._access.hidden(req.params))
         return JsonBody(
             {
                 "ContentSummary": {

@@ -14,6 +14,7 @@ import re
 
 from aiohttp import web
 
+from cache_service.api.webhdfs.access import MountAccess
 from cache_service.api.webhdfs.errors import JsonBody
 from cache_service.api.webhdfs.file_status import BLOCK_SIZE
 from cache_service.api.webhdfs.request import Handler, Routes, WebHdfsRequest
@@ -85,8 +86,9 @@ def _policy() -> dict[str, object]:
 class ServerInfoApi:
     """Handlers of the ops this module's docstring lists."""
 
-    def __init__(self, fs: CacheFileSystem) -> None:
+    def __init__(self, fs: CacheFileSystem, access: MountAccess) -> None:
         self._fs = fs
+        self._access = access
 
     def routes(self) -> Routes:
         """Handlers by HTTP method and op."""
@@ -146,7 +148,7 @@ class ServerInfoApi:
         return web.Response(status=200, headers={"Content-Length": "0"})
 
     async def _quota_usage(self, req: WebHdfsRequest) -> web.StreamResponse:
-        summary = await self._fs.content_summary(req.path)
+        summary = await self._fs.content_summary(req.path, hidden=self._access.hidden(req.params))
         return JsonBody(
             {
                 "QuotaUsage": {

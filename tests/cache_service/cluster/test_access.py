@@ -24,14 +24,16 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def pair(cache_factory: CacheFactory, bucket: str, redis_url: str) -> list[CacheProcess]:
-    """Two workers; ``/lake`` lets ``etl`` write and ``analyst`` read, and so do their S3 keys."""
+    """Two workers; ``/lake`` lets ``etl`` write and ``analyst`` read, and so do their S3 keys; ``/finance`` is
+    ``cfo``'s alone."""
     grant = {"bucket": bucket, "prefix": "lake/"}
     users = [
         {"access_key": "etl", "secret_key": "etl-secret-in-cluster", "grants": [{**grant, "access": "write"}]},
         {"access_key": "analyst", "secret_key": "analyst-secret-in-cluster", "grants": [{**grant, "access": "read"}]},
     ]
     mount = {"path": "/lake", "uri": f"s3://{bucket}/lake", "users": {"etl": "write", "analyst": "read"}}
-    overrides = {**CLUSTER, "mounts": [mount], "s3_api": {"users": users}}
+    finance = {"path": "/finance", "uri": f"s3://{bucket}/finance", "users": {"cfo": "write"}}
+    overrides = {**CLUSTER, "mounts": [mount, finance], "s3_api": {"users": users}}
     return cache_factory.cluster(2, {"/lake": f"s3://{bucket}/lake"}, redis_url, overrides)
 
 
@@ -78,3 +80,23 @@ def test_a_refused_write_through_either_worker_leaves_nothing_and_an_allowed_one
             _s3(worker, "analyst").get_object(Bucket=bucket, Key=f"lake/{tag}/by-s3")["Body"].read() == b"allowed too"
         )
     assert sorted(_keys(s3_client, bucket, f"lake/{tag}/")) == [f"lake/{tag}/by-s3", f"lake/{tag}/part-0"]
+
+
+def test_every_worker_lists_and_sums_only_the_mounts_the_caller_may_use(
+    pair: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    s3_client.put_object(Bucket=bucket, Key=f"finance/{tag}/ledger.csv", Body=b"f" * 1000)
+    cfo = WebHdfsClient(pair[0].webhdfs_url, user="cfo")
+    assert cfo.create(f"/finance/{tag}/_temporary/0/part-0", b"staged" * 10).status == 201  # on both workers
+    assert WebHdfsClient(pair[1].webhdfs_url, user="etl").create(f"/lake/{tag}/part-0", b"lake").status == 201
+    for worker in pair:
+        analyst = WebHdfsClient(worker.webhdfs_url, user="analyst")
+        assert analyst.list("/") == ["lake"]
+        lake = analyst.summary("/lake")
+        assert analyst.summary("/") == (lake[0], lake[1], lake[2] + 1)  # "/" and /lake's tree, no /finance
+        reply = analyst.status("/finance")
+        assert reply.status == 403 and reply.exception == "AccessControlException", reply.body
+        cfo = WebHdfsClient(worker.webhdfs_url, user="cfo")
+        assert cfo.list("/") == ["finance"]
+        assert cfo.summary("/")[:2] == (1000 + 60, 2)

@@ -1,6 +1,7 @@
 """Users and rights over WebHDFS (HDFS simple auth): ``/warehouse`` lets ``etl`` write and ``analyst`` read, ``/open``
-has no table (everyone writes, as before users existed), ``/ro`` is read-only; with plain HTTP, fsspec's client and
-Hadoop's FsShell."""
+has no table (everyone writes, as before users existed), ``/ro`` is read-only, ``/teams/finance`` (under a directory
+of mounts) is ``cfo``'s to write and ``etl``'s to read, and ``/open/vault`` (a mount nested in ``/open``) is
+``cfo``'s alone; with plain HTTP, fsspec's client and Hadoop's FsShell."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from infra.s3_emulator import S3Emulator
 from tests.cache_service.api.webhdfs.test_warm_reads import RawConnection, get
 from tests.support.buckets import throwaway_bucket
 from tests.support.caches import CacheFactory
-from tests.support.hadoop_shell import fs_shell
+from tests.support.hadoop_shell import fs_shell, fs_shell_batch
 from tests.support.metrics import scrape
 from tests.support.webhdfs import Reply, WebHdfsClient
 
@@ -35,6 +36,8 @@ def worker(s3_emulator: S3Emulator, lake: str, tmp_path_factory: pytest.TempPath
         {"path": "/warehouse", "uri": f"s3://{lake}/warehouse", "users": {"etl": "write", "analyst": "read"}},
         {"path": "/open", "uri": f"s3://{lake}/open"},
         {"path": "/ro", "uri": f"s3://{lake}/ro", "read_only": True},
+        {"path": "/teams/finance", "uri": f"s3://{lake}/finance", "users": {"cfo": "write", "etl": "read"}},
+        {"path": "/open/vault", "uri": f"s3://{lake}/vault", "users": {"cfo": "write"}},
     ]
     yield factory({}, {"mounts": mounts})
     factory.stop_all()
@@ -195,3 +198,76 @@ def test_hadoops_fs_shell_is_allowed_and_refused_by_its_login_user(
     monkeypatch.setenv("HADOOP_USER_NAME", "analyst")
     shown = fs_shell(tmp_path / "conf", ["-cat", f"{target}/by-etl.csv"])
     assert shown.returncode == 0 and shown.stdout == b"1,2\n"
+
+
+def _batch_names(client: WebHdfsClient, path: str) -> list[str]:
+    reply = client.call("GET", path, "LISTSTATUS_BATCH")
+    assert reply.status == 200, reply.body
+    return [s["pathSuffix"] for s in reply.json()["DirectoryListing"]["partialListing"]["FileStatuses"]["FileStatus"]]
+
+
+def test_listings_leave_out_the_mounts_a_user_may_not_use_and_asking_for_one_is_refused(worker) -> None:
+    seen = {user: hdfs(worker, user).list("/") for user in ("etl", "analyst", "cfo", "mallory")}
+    assert seen == {
+        "etl": ["open", "ro", "teams", "warehouse"],
+        "analyst": ["open", "ro", "warehouse"],  # /teams holds only a mount analyst may not use
+        "cfo": ["open", "ro", "teams"],
+        "mallory": ["open", "ro"],
+    }
+    for user, names in seen.items():
+        assert _batch_names(hdfs(worker, user), "/") == names
+    assert "vault" not in hdfs(worker, "analyst").list("/open")  # a nested mount, inside a mount analyst may use
+    assert "vault" in hdfs(worker, "cfo").list("/open")
+    assert hdfs(worker, "etl").list("/teams") == ["finance"]
+
+    analyst = hdfs(worker, "analyst")
+    for path in ("/teams", "/teams/finance", "/open/vault", "/teams/finance/missing"):
+        assert_denied(analyst.status(path), "analyst", "READ", path)
+        assert_denied(analyst.call("GET", path, "LISTSTATUS"), "analyst", "READ", path)
+    # outside every mount, a path is nobody's: the same answer for all, which says nothing of what /teams holds
+    assert analyst.mkdirs("/teams/new").body == hdfs(worker, "etl").mkdirs("/teams/new").body
+    assert_denied(hdfs(worker, "cfo").status("/warehouse"), "cfo", "READ", "/warehouse")
+    assert hdfs(worker, "mallory").status("/").status == 200  # the root is everyone's, if empty
+
+
+def test_content_summaries_count_only_the_mounts_the_caller_may_use(worker, s3_client, lake: str, tag: str) -> None:
+    s3_client.put_object(Bucket=lake, Key=f"finance/{tag}/ledger.csv", Body=b"f" * 1000)
+    s3_client.put_object(Bucket=lake, Key=f"vault/{tag}/keys.txt", Body=b"v" * 500)
+    assert hdfs(worker, "etl").create(f"/warehouse/{tag}/_temporary/0/part-0", b"s" * 70).status == 201  # staged
+    assert hdfs(worker, "cfo").create(f"/teams/finance/{tag}/_temporary/0/part-0", b"s" * 30).status == 201
+    etl, analyst, cfo, mallory = (hdfs(worker, user) for user in ("etl", "analyst", "cfo", "mallory"))
+
+    def added(*summaries: tuple[int, int, int]) -> tuple[int, int]:
+        """Lengths and file counts added up."""
+        return sum(s[0] for s in summaries), sum(s[1] for s in summaries)
+
+    length, files, dirs = analyst.summary("/")
+    # "/" sums its mounts, published and staged files alike; for analyst nothing of /teams or of /open/vault
+    assert (length, files) == added(analyst.summary("/open"), analyst.summary("/ro"), analyst.summary("/warehouse"))
+    assert dirs == 1 + sum(analyst.summary(p)[2] for p in ("/open", "/ro", "/warehouse"))
+    assert added(cfo.summary("/open")) == added(analyst.summary("/open"), (500, 1, 0))
+    assert added(etl.summary("/")) == added(analyst.summary("/"), etl.summary("/teams"))
+    assert added(etl.summary("/teams")) >= (1030, 2)
+    assert added(mallory.summary("/")) == added(mallory.summary("/open"), mallory.summary("/ro"))
+    usage = analyst.call("GET", "/", "GETQUOTAUSAGE").json()["QuotaUsage"]
+    assert (usage["spaceConsumed"], usage["fileAndDirectoryCount"]) == (length, files + dirs)
+    for op in ("GETCONTENTSUMMARY", "GETQUOTAUSAGE"):
+        assert_denied(analyst.call("GET", "/teams", op), "analyst", "READ", "/teams")
+        assert_denied(analyst.call("GET", "/open/vault", op), "analyst", "READ", "/open/vault")
+
+
+@pytest.mark.timeout(120)
+def test_hadoops_fs_shell_lists_and_sums_only_what_its_user_may_use(
+    worker, s3_client, lake: str, tag: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3_client.put_object(Bucket=lake, Key=f"finance/{tag}/ledger.csv", Body=b"f" * 1000)
+    root = f"webhdfs://{URL(worker.webhdfs_url).authority}"
+    monkeypatch.setenv("HADOOP_USER_NAME", "analyst")
+    (ls, listed), (du, summed), (count, counted), (refused, _) = fs_shell_batch(
+        tmp_path / "conf", [["-ls", f"{root}/"], ["-du", f"{root}/"], ["-count", f"{root}/"], ["-ls", f"{root}/teams"]]
+    )
+    assert ls == 0 and [line.rsplit("/", 1)[-1] for line in listed.splitlines()[1:]] == ["open", "ro", "warehouse"]
+    assert du == 0 and [line.rsplit("/", 1)[-1] for line in summed.splitlines()] == ["open", "ro", "warehouse"]
+    length, files, dirs = hdfs(worker, "analyst").summary("/")
+    assert count == 0 and counted.split()[:3] == [str(dirs), str(files), str(length)]
+    assert refused != 0
