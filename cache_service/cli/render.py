@@ -122,15 +122,23 @@ def status(console: Console, report: JSON) -> None:
 
 
 def mounts(console: Console, entries: Sequence[JSON]) -> None:
-    """``cachectl mounts``: cache path, S3 URI and per-tier quotas."""
+    """``cachectl mounts``: cache path, S3 URI, who may use it over WebHDFS and per-tier quotas."""
     table = Table(title="Mounts", title_justify="left")
     table.add_column("path", overflow="fold")
     table.add_column("S3 URI", overflow="fold")
+    table.add_column("users", no_wrap=True)  # the S3 URI folds first
     table.add_column("quota")
     for mount in entries:
         quota = ", ".join(f"{medium} {_size(n)}" for medium, n in (mount.get("quota") or {}).items())
-        table.add_row(mount["path"], mount["uri"], quota or "-")
+        table.add_row(mount["path"], mount["uri"], _users(mount), quota or "-")
     console.print(table)
+
+
+def _users(mount: JSON) -> str:
+    """Who may use a mount: its table (``etl write, analyst read``), or ``everyone``; ``read-only`` when it is."""
+    table = mount.get("users")
+    who = "everyone" if table is None else ", ".join(f"{user} {access}" for user, access in table.items()) or "no one"
+    return f"{who} (read-only)" if mount.get("read_only") else who
 
 
 def paths(console: Console, base: str, entries: Sequence[JSON]) -> None:

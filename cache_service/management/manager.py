@@ -67,7 +67,7 @@ class CacheManager:
         return await self._status.status()
 
     def mounts(self) -> list[dict[str, object]]:
-        """The mount table with quotas and what each mount holds per medium."""
+        """The mount table with quotas, who may use each mount and what each holds per medium."""
         return self._status.mounts()
 
     async def stat(self, path: str) -> PathReport:

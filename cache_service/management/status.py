@@ -50,7 +50,9 @@ class CacheStatus:
         )
 
     def mounts(self) -> list[dict[str, object]]:
-        """The mount table with quotas (bytes per medium) and what each mount holds per medium.
+        """The mount table with quotas (bytes per medium), who may use each mount over WebHDFS (``users``: its table,
+        or None when it has none and everyone may write, or read in a ``read_only`` one) and what each holds per
+        medium.
 
         ``cached_bytes`` is what the mount's pages take in the last tier (which holds every page), and
         ``staged_bytes`` what its staged files take there: together, the mount's share of the cache.
@@ -65,6 +67,8 @@ class CacheStatus:
             {
                 "path": m.path,
                 "uri": m.uri,
+                "read_only": m.read_only,
+                "users": None if m.users is None else dict(m.users),
                 "quota": self.quotas.limits(m.path),
                 "used": {medium: self.pages.usage_of_group(medium, m.path) for medium in self.pages.media()},
                 "cached_bytes": self.pages.usage_of_group(last, m.path),

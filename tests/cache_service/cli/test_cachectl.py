@@ -56,6 +56,25 @@ def test_stat_json_has_the_documented_keys(run) -> None:
     assert stat["length"] == SIZE
 
 
+def test_mounts_shows_who_may_use_each_mount(cache_factory, bucket: str) -> None:
+    mounts = [
+        {"path": "/warehouse", "uri": f"s3://{bucket}/warehouse", "users": {"etl": "write", "analyst": "read"}},
+        {"path": "/open", "uri": f"s3://{bucket}/open"},
+        {"path": "/ro", "uri": f"s3://{bucket}/ro", "read_only": True},
+    ]
+    cache = cache_factory({}, {"mounts": mounts})
+    shown = cachectl("mounts", endpoint=cache.webhdfs_url, token=cache.token)
+    assert shown.code == 0, shown.stderr
+    rows = {
+        line.split()[1]: line
+        for line in shown.stdout.splitlines()
+        if line.split()[1:2] in (["/warehouse"], ["/open"], ["/ro"])
+    }
+    assert "etl write, analyst read" in rows["/warehouse"]
+    assert "everyone" in rows["/open"] and "read-only" not in rows["/open"]
+    assert "everyone (read-only)" in rows["/ro"]
+
+
 def test_human_status_is_a_table(run) -> None:
     result = run("status")
     assert result.code == 0, result.stderr

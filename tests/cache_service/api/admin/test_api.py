@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 from infra.cache_process import CacheProcess
+from tests.cache_service.api.admin.test_openapi import DOC
 from tests.support.metrics import scrape
 from tests.support.webhdfs import Reply, WebHdfsClient
 
@@ -246,6 +248,24 @@ def test_status_reports_capacity_use_watermarks_and_tiers(fresh: Admin) -> None:
     for tier in status["tiers"]:
         assert {"medium", "capacity_bytes", "used_bytes"} <= set(tier)
     assert fresh.get("mounts")["mounts"][0]["path"] == "/warehouse"
+
+
+def test_mounts_say_who_may_use_each_and_whether_it_is_read_only(cache_factory, bucket: str) -> None:
+    mounts = [
+        {"path": "/warehouse", "uri": f"s3://{bucket}/warehouse", "users": {"etl": "write", "analyst": "read"}},
+        {"path": "/open", "uri": f"s3://{bucket}/open"},
+        {"path": "/ro", "uri": f"s3://{bucket}/ro", "read_only": True, "users": {}},
+    ]
+    admin = Admin(cache_factory({}, {"mounts": mounts}))
+    described = yaml.safe_load(DOC.read_text())["components"]["schemas"]["Mount"]
+    answered = admin.get("mounts")["mounts"]
+    assert all(set(described["required"]) <= set(m) for m in answered)
+    assert {m["path"]: (m["users"], m["read_only"]) for m in answered} == {
+        "/warehouse": ({"etl": "write", "analyst": "read"}, False),
+        "/open": (None, False),
+        "/ro": ({}, True),
+    }
+    assert admin.get("status")["mounts"] == answered
 
 
 def test_stat_and_ls_report_cached_pinned_and_persisted(fresh: Admin) -> None:
