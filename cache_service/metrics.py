@@ -9,6 +9,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 PREFIX = "lakecache"
+OTHER_USER = "other"
+"""The user label of a request whose user is not a configured one (``lakecache_requests_by_user_total``)."""
 
 
 class CacheMetrics:
@@ -62,6 +64,13 @@ class CacheMetrics:
             ["op"],
             registry=r,
         )
+        self.requests_by_user = Counter(
+            f"{PREFIX}_requests_by_user",
+            "Requests by the user they act as and whether access control let them through (outcome allowed or "
+            f"denied); only where users are configured, user one of their names or {OTHER_USER!r} for anyone else",
+            ["api", "user", "outcome"],
+            registry=r,
+        )
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.publishes = Counter(f"{PREFIX}_published_files", "Staged files published to S3", registry=r)
 
@@ -78,6 +87,10 @@ class CacheMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def user_requests(self, api: str, users: Iterable[str]) -> UserRequests:
+        """The counter of ``api``'s requests by user, for the configured ``users`` (none: it counts nothing)."""
+        return UserRequests(self.requests_by_user, api, users)
+
     def count_s3_retry(self, reason: str) -> None:
         """Count one S3 request sent again (or one body resumed) after a failure of kind ``reason``."""
         self.s3_retries.labels(reason=reason).inc()
@@ -93,6 +106,32 @@ class CacheMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class UserRequests:
+    """Counts one API's requests in ``lakecache_requests_by_user_total`` by user and outcome.
+
+    A request's user is what the client says (WebHDFS ``user.name`` is free text), so the label takes only the
+    configured names, anyone else counting as ``other``: at most two series per configured user, and one pair more,
+    whatever clients send. With no users configured it counts nothing.
+    """
+
+    def __init__(self, counter: Counter, api: str, users: Iterable[str]) -> None:
+        self._counter = counter
+        self._api = api
+        self._names = frozenset(users)
+        self._children: dict[tuple[str, bool], Counter] = {}
+
+    def count(self, user: str, *, allowed: bool) -> None:
+        """Count one request of ``user``, ``allowed`` through access control or denied."""
+        if not self._names:
+            return
+        key = (user if user in self._names else OTHER_USER, allowed)
+        child = self._children.get(key)
+        if child is None:
+            outcome = "allowed" if allowed else "denied"
+            child = self._children[key] = self._counter.labels(api=self._api, user=key[0], outcome=outcome)
+        child.inc()
 
 
 class _CallbackCollector(Collector):

@@ -27,3 +27,19 @@ def s3_bytes_read(base_url: str) -> float:
 def bytes_served(base_url: str, tier: str) -> float:
     """Bytes the worker has served to clients from ``tier`` (memory, disk or s3)."""
     return scrape(base_url).get(f'lakecache_bytes_served_total{{tier="{tier}"}}', 0.0)
+
+
+def requests_by_user(base_url: str, api: str) -> dict[tuple[str, str], float]:
+    """``lakecache_requests_by_user_total`` of ``api`` so far, by (user, outcome)."""
+    prefix = "lakecache_requests_by_user_total{"
+    found = {}
+    for name, value in scrape(base_url).items():
+        if name.startswith(prefix) and f'api="{api}"' in name:
+            labels = dict(pair.split("=", 1) for pair in name[len(prefix) : -1].split(","))
+            found[(labels["user"].strip('"'), labels["outcome"].strip('"'))] = value
+    return found
+
+
+def added(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """What each of ``after``'s series counted since ``before`` (the series that counted nothing left out)."""
+    return {key: value - before.get(key, 0) for key, value in after.items() if value != before.get(key, 0)}

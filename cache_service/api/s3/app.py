@@ -146,6 +146,8 @@ class _Seen:
     resource: str
     op: str = "Unknown"
     access_key: str = ""
+    refused: bool = False
+    """True when the user's grants refused the request."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ class S3Api:
         self._service = service
         self._verifier = SigV4Verifier(users.credentials(), service.config.under_store.region)
         self._access = S3Access(users, service.mounts)
+        self.by_user = service.metrics.user_requests("s3", users.names())
+        """Requests counted by user (``WarmObjectReads`` counts those it answers)."""
         self._domains = virtual_host_domains(service.config)
         self._proxy = proxy
         self._reads = service.reads
@@ -186,8 +190,11 @@ class S3Api:
         try:
             header_bytes = sum(len(k) + len(v) + 4 for k, v in http.raw_headers)
             a = self._admit(http.method, http.raw_path, http.headers, header_bytes, seen)
+            self.by_user.count(a.user.name, allowed=True)
             response = await self._dispatch(http, a.op, a.target, a.params, a.auth, a.user, request_id)
         except Exception as exc:  # every failure is S3's XML error; none escapes as a stack trace
+            if seen.refused:
+                self.by_user.count(seen.access_key, allowed=False)
             response = error_response(
                 as_s3_error(exc), resource=seen.resource, request_id=request_id, head=http.method == "HEAD"
             )
@@ -229,22 +236,26 @@ class S3Api:
         seen.resource = target.resource
         seen.op = op = operation(method, target, params, headers)
         user = self._access.user(auth.access_key)
-        self._access.check(user, op, method, target, params, headers)
+        try:
+            self._access.check(user, op, method, target, params, headers)
+        except S3Error:
+            seen.refused = True
+            raise
         return _Admitted(params, auth, target, op, user)
 
     def admit_read(
         self, method: str, raw_target: str, headers: MultiMapping[str], header_bytes: int
-    ) -> tuple[str, Target] | None:
-        """The operation and target of a GetObject or HeadObject admitted exactly as ``handle`` admits it (signature,
-        target, grants), for the S3 port's warm fast path (``WarmObjectReads``); None for any other request and for
-        anything ``handle`` would refuse, which ``handle`` then answers with S3's error."""
+    ) -> tuple[str, Target, str] | None:
+        """The operation, target and user (access key) of a GetObject or HeadObject admitted exactly as ``handle``
+        admits it (signature, target, grants), for the S3 port's warm fast path (``WarmObjectReads``); None for any
+        other request and for anything ``handle`` would refuse, which ``handle`` then answers with S3's error."""
         try:
             admitted = self._admit(method, raw_target, headers, header_bytes, _Seen(resource=""))
         except Exception:
             return None
         if admitted.op not in ("GetObject", "HeadObject") or admitted.params.names() & _OBJECT_SUBRESOURCES:
             return None
-        return admitted.op, admitted.target
+        return admitted.op, admitted.target, admitted.user.name
 
     async def _dispatch(
         self,
@@ -383,6 +394,11 @@ async def start_s3_api(service: CacheService, env: Mapping[str, str]) -> ApiPort
     server = service.config.server
     app = build_s3_app(service, env)
     warm = WarmObjectReads(
-        admit=app[S3_API].admit_read, fs=service.fs, reads=service.reads, status=service.status, metrics=service.metrics
+        admit=app[S3_API].admit_read,
+        by_user=app[S3_API].by_user,
+        fs=service.fs,
+        reads=service.reads,
+        status=service.status,
+        metrics=service.metrics,
     )
     return await serve(app, server.host, server.s3_port, _S3Connection, early=warm, **HANDLER_ARGS)

@@ -77,6 +77,10 @@ class S3Users:
         """Every user's credentials by access key (what signatures are checked against)."""
         return {key: user.credentials for key, user in self._users.items()}
 
+    def names(self) -> list[str]:
+        """The access keys of the listed users (``[[s3_api.users]]``), the admin's aside."""
+        return [key for key, user in self._users.items() if not user.admin]
+
     def find(self, access_key: str) -> S3User | None:
         """The user signing with ``access_key``, or None."""
         return self._users.get(access_key)

@@ -32,7 +32,7 @@ from cache_service.api.s3.objects import byte_range, http_date
 from cache_service.api.s3.request import Target
 from cache_service.api.s3.sigv4 import PRESIGN_PARAMS
 from cache_service.metadata import StatusCache
-from cache_service.metrics import CacheMetrics
+from cache_service.metrics import CacheMetrics, UserRequests
 from cache_service.namespace.filesystem import CacheFileSystem
 from cache_service.namespace.reads import ObjectReader
 from cache_service.under_store import ObjectMetadata
@@ -40,8 +40,8 @@ from cache_service.under_store import ObjectMetadata
 MOST_BYTES = 4 * 2**20
 """Larger ranges are streamed by the handler, which waits for the client to drain what it was sent."""
 
-Admit = Callable[[str, str, CIMultiDict[str], int], tuple[str, Target] | None]
-"""``S3Api.admit_read``: (method, request target, headers, their size) to the operation and target, or None."""
+Admit = Callable[[str, str, CIMultiDict[str], int], tuple[str, Target, str] | None]
+"""``S3Api.admit_read``: (method, request target, headers, their size) to the operation, target and user, or None."""
 
 _METHODS = {b"GET ": "GET", b"HEAD ": "HEAD"}
 _VERSION = " HTTP/1.1"
@@ -81,12 +81,14 @@ class WarmObjectReads:
         self,
         *,
         admit: Admit,
+        by_user: UserRequests,
         fs: CacheFileSystem,
         reads: ObjectReader,
         status: StatusCache,
         metrics: CacheMetrics,
     ) -> None:
         self._admit = admit
+        self._by_user = by_user
         self._fs = fs
         self._reads = reads
         self._status = status
@@ -107,12 +109,13 @@ class WarmObjectReads:
         admitted = self._admit(method, raw_target, headers, header_bytes)
         if admitted is None:
             return None
-        op, target = admitted
+        op, target, user = admitted
         answered = self._object(method == "HEAD", target, headers)
         if answered is None:
             return None
         status, response = answered
         self._counted[op].inc()
+        self._by_user.count(user, allowed=True)
         self._metrics.observe_request("s3", op, status, time.perf_counter() - started)
         return response
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 from yarl import URL
@@ -53,6 +54,7 @@ class WebHdfsApi:
         self._relay = relay
         self._reads = reads
         self._metrics = metrics
+        self._by_user = metrics.user_requests("webhdfs", self._access.user_names)
         self._ops: Routes = {
             "GET": {
                 "GETFILESTATUS": self._get_file_status,
@@ -97,7 +99,7 @@ class WebHdfsApi:
             path = parse_raw_path(raw[len(PREFIX) :] or "/")
             handler = self._handler(request.method, op)
             if self._relay is None or not self._relay.from_worker(request):
-                self._access.check(request.method, op, path, request.query)  # where the request entered the cluster
+                self._admit(request.method, op, path, request.query)  # where the request entered the cluster
             if self._relay is None:
                 response = await handler(WebHdfsRequest(request, path))
             else:
@@ -120,6 +122,15 @@ class WebHdfsApi:
                 },
             )
         return response
+
+    def _admit(self, method: str, op: str, path: str, params: Mapping[str, str]) -> None:
+        """``MountAccess.check``, each answer counted by user."""
+        try:
+            self._access.check(method, op, path, params)
+        except PermissionError:
+            self._by_user.count(self._access.caller(params), allowed=False)
+            raise
+        self._by_user.count(self._access.caller(params), allowed=True)
 
     def _handler(self, method: str, op: str) -> Handler:
         if not op:

@@ -78,6 +78,7 @@ class WarmReads:
         self._reads = reads
         self._metrics = metrics
         self._counted = {op: metrics.warm_requests.labels(op=op) for op in ("OPEN", "GETFILESTATUS")}
+        self._by_user = metrics.user_requests("webhdfs", self._access.user_names)
         self._date_second = 0
         self._date = b""
 
@@ -101,6 +102,7 @@ class WarmReads:
             return None
         if response is not None:
             self._counted[op].inc()
+            self._by_user.count(self._access.caller(params), allowed=True)
             self._metrics.observe_request("webhdfs", op, 200, time.perf_counter() - started)
         return response
 

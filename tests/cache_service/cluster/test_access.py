@@ -16,6 +16,7 @@ from tests.cache_service.api.s3.support import s3_client
 from tests.cache_service.cluster.conftest import CLUSTER
 from tests.cache_service.cluster.test_staging import holders
 from tests.support.caches import CacheFactory
+from tests.support.metrics import requests_by_user
 from tests.support.webhdfs import WebHdfsClient
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ def test_every_worker_lists_and_sums_only_the_mounts_the_caller_may_use(
     s3_client.put_object(Bucket=bucket, Key=f"finance/{tag}/ledger.csv", Body=b"f" * 1000)
     cfo = WebHdfsClient(pair[0].webhdfs_url, user="cfo")
     assert cfo.create(f"/finance/{tag}/_temporary/0/part-0", b"staged" * 10).status == 201  # on both workers
+    # counted by user where it entered the cluster, not again as the copy the other worker was sent
+    assert requests_by_user(pair[0].webhdfs_url, "webhdfs")[("cfo", "allowed")] >= 1
+    assert ("cfo", "allowed") not in requests_by_user(pair[1].webhdfs_url, "webhdfs")
     assert WebHdfsClient(pair[1].webhdfs_url, user="etl").create(f"/lake/{tag}/part-0", b"lake").status == 201
     for worker in pair:
         analyst = WebHdfsClient(worker.webhdfs_url, user="analyst")

@@ -16,6 +16,7 @@ from infra.cache_process import CacheProcess
 from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
 from tests.cache_service.api.s3.support import s3_client, send, streaming_put
 from tests.support.caches import CacheFactory
+from tests.support.metrics import added, requests_by_user
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -292,3 +293,26 @@ def test_the_s3_api_key_pair_beside_users_keeps_every_right(
     assert s3_client.get_object(Bucket=lake, Key=f"other/{tag}")["Body"].read() == b"anywhere"
     assert admin.list_objects_v2(Bucket=lake, Prefix="")["KeyCount"] > 0
     assert {lake, bucket} <= {b["Name"] for b in admin.list_buckets()["Buckets"]}
+
+
+def test_requests_are_counted_by_user_and_the_admin_pair_as_other(
+    worker: CacheProcess, etl, analyst, lake: str, tag: str
+) -> None:
+    before = requests_by_user(worker.webhdfs_url, "s3")
+    etl.put_object(Bucket=lake, Key=f"warehouse/{tag}/counted", Body=b"c")
+    analyst.get_object(Bucket=lake, Key=f"warehouse/{tag}/counted")["Body"].read()
+    with pytest.raises(ClientError):
+        analyst.put_object(Bucket=lake, Key=f"warehouse/{tag}/refused", Body=b"r")
+    s3_client_of(worker, "lake-admin", ADMIN_SECRET).head_object(Bucket=lake, Key=f"warehouse/{tag}/counted")
+    with pytest.raises(ClientError):  # a signature that fails proves no user: not counted by user
+        s3_client(worker.s3_url, access_key="etl", secret="not-" + ETL_SECRET).get_object(
+            Bucket=lake, Key=f"warehouse/{tag}/counted"
+        )
+    after = requests_by_user(worker.webhdfs_url, "s3")
+    assert added(before, after) == {
+        ("etl", "allowed"): 1,
+        ("analyst", "allowed"): 1,
+        ("analyst", "denied"): 1,
+        ("other", "allowed"): 1,
+    }
+    assert {user for user, _ in after} <= {"etl", "analyst", "other"}

@@ -19,7 +19,7 @@ from tests.cache_service.api.webhdfs.test_warm_reads import RawConnection, get
 from tests.support.buckets import throwaway_bucket
 from tests.support.caches import CacheFactory
 from tests.support.hadoop_shell import fs_shell, fs_shell_batch
-from tests.support.metrics import scrape
+from tests.support.metrics import added, requests_by_user, scrape
 from tests.support.webhdfs import Reply, WebHdfsClient
 
 
@@ -271,3 +271,25 @@ def test_hadoops_fs_shell_lists_and_sums_only_what_its_user_may_use(
     length, files, dirs = hdfs(worker, "analyst").summary("/")
     assert count == 0 and counted.split()[:3] == [str(dirs), str(files), str(length)]
     assert refused != 0
+
+
+def test_requests_are_counted_by_configured_user_and_anyone_else_as_other(worker, tag: str) -> None:
+    path = f"/warehouse/{tag}/counted"
+    assert hdfs(worker, "etl").create(path, b"c").status == 201
+    before = requests_by_user(worker.webhdfs_url, "webhdfs")
+    assert hdfs(worker, "etl").read(path).status == 200
+    assert hdfs(worker, "analyst").read(path).status == 200
+    assert hdfs(worker, "analyst").delete(path).status == 403
+    invented = f"someone-{tag}"  # user.name is free text: it never becomes a label of its own
+    assert hdfs(worker, invented).read(path).status == 403
+    assert hdfs(worker, "").request("GET", f"/webhdfs/v1{path}?op=GETFILESTATUS").status == 403  # dr.who
+    assert hdfs(worker, invented).list("/open") is not None  # a mount without a table: allowed, still counted
+    after = requests_by_user(worker.webhdfs_url, "webhdfs")
+    assert added(before, after) == {
+        ("etl", "allowed"): 1,
+        ("analyst", "allowed"): 1,
+        ("analyst", "denied"): 1,
+        ("other", "denied"): 2,
+        ("other", "allowed"): 1,
+    }
+    assert {user for user, _ in after} <= {"etl", "analyst", "cfo", "other"}
