@@ -4,12 +4,15 @@ Every operation of the description gets generated requests, both those the descr
 it does not (negative: wrong types, missing fields, unknown ones); each is sent with the admin token, so the
 mutating routes (purge, free, pin, ttl, drain, job cancels) run for real: use a throwaway worker. Each answer is
 checked: never a 5xx (``not_a_server_error``), and an answer to an allowed request has a status, content type and
-body the description lists.
+body the description lists. Against a cluster each request goes to a worker picked at random (a seeded rng), and
+every worker must answer ``/healthz`` afterwards.
 """
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -32,13 +35,16 @@ CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conform
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 
-def run_admin_schema(webhdfs_url: str, token: str, budget: Budget = QUICK) -> CampaignResult:
-    """Run the description's generated cases against the worker at ``webhdfs_url`` (its WebHDFS port) for
-    ``budget``, spread evenly over operations and modes; returns the counts."""
+def run_admin_schema(
+    webhdfs_urls: Sequence[str], token: str, budget: Budget = QUICK, *, label: str = "", seed: int = 0
+) -> CampaignResult:
+    """Run the description's generated cases against the workers at ``webhdfs_urls`` (their WebHDFS ports; each case
+    to one drawn by a ``random.Random(seed)``) for ``budget``, spread evenly over operations and modes; returns the
+    counts, named ``admin_schema`` and ``label`` (``, 3 workers``)."""
     schema = schemathesis.openapi.from_dict(load_description(DESCRIPTION))
     operations = [operation.ok() for operation in schema.get_all_operations()]  # type: ignore[union-attr]
     result = CampaignResult(
-        name="admin_schema",
+        name="admin_schema" + label,
         target="admin API",
         engine=f"schemathesis {schemathesis.SCHEMATHESIS_VERSION}",
     )
@@ -49,9 +55,10 @@ def run_admin_schema(webhdfs_url: str, token: str, budget: Budget = QUICK) -> Ca
     started = time.monotonic()
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
+    picks = random.Random(seed)
     for operation, mode in runs:
-        _run(operation, mode, per_run, time.monotonic() + share, result, session, headers, webhdfs_url)
-    result.server_alive = _alive(webhdfs_url)
+        _run(operation, mode, per_run, time.monotonic() + share, result, session, headers, webhdfs_urls, picks)
+    result.server_alive = all(_alive(url) for url in webhdfs_urls)
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
@@ -64,7 +71,8 @@ def _run(
     result: CampaignResult,
     session: requests.Session,
     headers: dict[str, str],
-    base_url: str,
+    base_urls: Sequence[str],
+    picks: random.Random,
 ) -> None:
     checks = CONFORMANCE if mode is GenerationMode.POSITIVE else [not_a_server_error]
 
@@ -80,7 +88,7 @@ def _run(
     def one(case: Any) -> None:
         if time.monotonic() > deadline:
             raise BudgetSpentError
-        _send(case, result, session, headers, checks, base_url)
+        _send(case, result, session, headers, checks, picks.choice(base_urls))
 
     try:
         one()

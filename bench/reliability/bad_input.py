@@ -4,7 +4,9 @@ schemathesis against the admin API, each for one budget; the outcome is one ``Ca
     python -m bench.reliability.bad_input [--cases N] [--seconds S] [--only fuzz|live_http|admin_schema] [--json F]
 
 The live campaigns each get a throwaway worker of their own (its own S3 emulator unless one is given), since they
-write, delete, pin and purge. ``fuzz_parsers``, ``live_http_campaign`` and ``admin_schema_campaign`` each take only a
+write, delete, pin and purge, and then a throwaway cluster of three (``live_plans``: 30% of the budget's time), so
+that the cluster's paths answer too: redirects to blocks' owners, reads from peers, staging relayed to its home,
+the peer API, drains. ``fuzz_parsers``, ``live_http_campaign`` and ``admin_schema_campaign`` each take only a
 ``Budget``, as a campaign of ``make chaos`` does. Exit status 1 when any campaign found a crash, a 5xx or an
 answer the admin API's description does not list, or left the worker dead.
 """
@@ -16,7 +18,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.reliability.admin_schema import run_admin_schema
@@ -30,29 +32,73 @@ from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
 CAMPAIGNS = ("fuzz", "live_http", "admin_schema")
 
 
+@dataclass(frozen=True)
+class LivePlan:
+    """One run of a live campaign: on ``workers`` workers (a cluster when more than one), for ``budget``."""
+
+    workers: int
+    budget: Budget
+
+    @property
+    def label(self) -> str:
+        """What ends the results' names: nothing for one worker, ``, 3 workers`` for three."""
+        return "" if self.workers == 1 else f", {self.workers} workers"
+
+
+def live_plans(budget: Budget) -> list[LivePlan]:
+    """``budget`` on one worker, then 30% of its time on three (the cluster's paths are few beside the inputs)."""
+    seconds = budget.seconds * 0.3 if budget.seconds is not None else None
+    return [LivePlan(1, budget), LivePlan(3, Budget(budget.cases, seconds))]
+
+
 def live_http_campaign(budget: Budget = QUICK, *, s3: S3Emulator | None = None) -> list[CampaignResult]:
-    """Generated requests to both ports of a throwaway worker (``live_http``), one result per port."""
-    with tempfile.TemporaryDirectory(prefix="live-http-") as work, throwaway_worker(Path(work), s3) as worker:
+    """Generated requests to both ports of a throwaway worker, then of a throwaway cluster (``live_http``), one
+    result per port and run."""
+    return [result for plan in live_plans(budget) for result in live_http_run(plan, s3=s3, command_budget=budget)]
+
+
+def live_http_run(
+    plan: LivePlan, *, s3: S3Emulator | None = None, command_budget: Budget = QUICK
+) -> list[CampaignResult]:
+    """One run of ``live_http``, requests spread over ``plan``'s workers; ``command_budget`` is the budget the
+    reproducing command names (the campaign's, not the run's share of it)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="live-http-") as work,
+        throwaway_worker(Path(work), s3, workers=plan.workers) as worker,
+    ):
         results = run_live_http(
-            worker.cache.webhdfs_url,
-            worker.cache.s3_url,
+            [w.webhdfs_url for w in worker.workers],
+            [w.s3_url for w in worker.workers],
             worker.bucket,
             Credentials(EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"], EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]),
             region=EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
-            budget=budget,
-            log_path=worker.cache.log_path,
+            budget=plan.budget,
+            log_paths=[w.log_path for w in worker.workers],
+            peer_secret=worker.cache.token if plan.workers > 1 else None,
+            label=plan.label,
         )
     for result in results:
-        result.command = f"python -m bench.reliability.bad_input --only live_http{_flags(budget)}"
+        result.command = f"python -m bench.reliability.bad_input --only live_http{_flags(command_budget)}"
     return results
 
 
 def admin_schema_campaign(budget: Budget = QUICK, *, s3: S3Emulator | None = None) -> list[CampaignResult]:
-    """schemathesis against the admin API of a throwaway worker (``admin_schema``), whose data it purges and pins."""
-    with tempfile.TemporaryDirectory(prefix="admin-schema-") as work, throwaway_worker(Path(work), s3) as worker:
-        result = run_admin_schema(worker.cache.webhdfs_url, worker.cache.token, budget)
-    result.command = f"python -m bench.reliability.bad_input --only admin_schema{_flags(budget)}"
-    return [result]
+    """schemathesis against the admin API of a throwaway worker, then of a throwaway cluster (``admin_schema``),
+    whose data it purges and pins (and whose workers it drains)."""
+    return [admin_schema_run(plan, s3=s3, command_budget=budget) for plan in live_plans(budget)]
+
+
+def admin_schema_run(plan: LivePlan, *, s3: S3Emulator | None = None, command_budget: Budget = QUICK) -> CampaignResult:
+    """One run of ``admin_schema``, requests spread over ``plan``'s workers (``command_budget`` as in
+    ``live_http_run``)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="admin-schema-") as work,
+        throwaway_worker(Path(work), s3, workers=plan.workers) as worker,
+    ):
+        urls = [w.webhdfs_url for w in worker.workers]
+        result = run_admin_schema(urls, worker.cache.token, plan.budget, label=plan.label)
+    result.command = f"python -m bench.reliability.bad_input --only admin_schema{_flags(command_budget)}"
+    return result
 
 
 def run_bad_input(

@@ -6,6 +6,12 @@ reaches the server unchanged: no HTTP client tidies a path or refuses a header f
 mostly signed correctly (by the cache's own SigV4 signer), so they get past authentication into the handlers.
 
 Writes are part of the mix (WebHDFS CREATE, DELETE, RENAME; S3 PUT, DELETE, multipart): use a throwaway worker.
+
+Against a cluster each request goes to a worker hypothesis picks, so the cluster's paths are exercised: OPENs
+redirected to a block's owner (and requests claiming to be redirected, which the owner serves, fetching other
+blocks from their owners), S3 reads through a worker that reads the owner's pages, staging requests relayed to
+their home, and the peer API (``/cluster/v1/...``) with and without the cluster's secret. A peer call without the
+secret must answer 401 (else it counts as ``nonconforming``): only workers of the cluster may make one.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import contextlib
 import hashlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +30,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from bench.reliability.campaign import QUICK, Budget, BudgetSpentError, CampaignResult
+from bench.reliability.worker import DATA_SET
 from cache_service.api.s3.request import QueryParams
 from cache_service.api.s3.sigv4 import STREAMING_MODES, UNSIGNED_PAYLOAD, Credentials, sign_headers
+from cache_service.api.webhdfs.api import REDIRECTED
+from cache_service.api.webhdfs.staging_relay import FORWARDED
+from cache_service.cluster.peers import INVALIDATIONS_PATH, PAGES_PATH, SECRET_HEADER, WATCH_PATH
+from cache_service.cluster.staging import REPLICA
 
 UPSTREAM_FAILURE = "the under store failed a forwarded request"
 """What the worker logs when it passes on S3's own 5xx (``forward._relay``)."""
@@ -33,6 +44,10 @@ NOT_IMPLEMENTED = 501
 """S3's answer to what it does not implement (the cache's S3 API: browser POST uploads): by design, not a failure."""
 TIMEOUT = 20.0
 """Seconds to wait for an answer's status line; past it the request counts as a crash (no answer)."""
+SECRET = "<cluster secret>"
+"""Stands for the cluster's secret in a generated peer request; replaced by the real one as it is sent."""
+PEER_ROUTES = {PAGES_PATH: {"GET", "HEAD", "PUT"}, WATCH_PATH: {"GET", "HEAD"}, INVALIDATIONS_PATH: {"POST"}}
+"""The peer API's routes and their methods: a call to one without the secret must answer 401."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,7 @@ _WEBHDFS_OPS = _tokens(
 _WEBHDFS_PARAMS = _tokens(
     "offset", "length", "buffersize", "overwrite", "recursive", "permission", "destination", "sources",
     "newlength", "replication", "data", "noredirect", "user.name", "doas", "startAfter", "fsaction", "modificationtime",
-    url=True,
+    REDIRECTED, url=True,
 )  # fmt: skip
 _VALUES = _tokens(
     "0", "1", "-1", "4096", "9" * 25, "true", "false", "TRUE", "755", "1777", "9999", "/warehouse/new",
@@ -102,9 +117,10 @@ _ADMIN_ROUTES = _tokens(
     url=True,
 )  # fmt: skip
 _HEADERS = st.tuples(
-    _names("Range", "Content-Type", "Expect", "Authorization", "Transfer-Encoding", "X-Forwarded-For", "Accept"),
+    _names("Range", "Content-Type", "Expect", "Authorization", "Transfer-Encoding", "X-Forwarded-For", "Accept",
+           FORWARDED, REPLICA),
     _tokens("bytes=0-1", "bytes=-5", "bytes=9-1", "application/json", "100-continue", "Bearer x", "identity", "*/*"),
-)
+)  # fmt: skip
 _KNOWN_METHODS = st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "OPTIONS", "PATCH"])
 # One in twenty garbled, for the HTTP parser's refusals.
 _METHODS = st.sampled_from([True] * 19 + [False]).flatmap(
@@ -116,15 +132,42 @@ _JSON = _tokens(
 )  # fmt: skip
 
 
+_PEER_PARAMS = _tokens("bucket", "key", "etag", "size", "start", "end", "cached", "tier", url=True)
+_PEER_VALUES = _tokens(
+    "fuzz", "warehouse/events/dt=2026-12-01/part-0.bin", "%22etag%22", "0", "1", "1000", "-1", "9" * 25, "only",
+    "memory", "disk", "",
+    url=True,
+)  # fmt: skip
+_PEER_AUTHORIZATION = st.sampled_from([(), ((SECRET_HEADER, "Bearer x"),), ((SECRET_HEADER, f"Bearer {SECRET}"),)])
+
+
 def _query(names: st.SearchStrategy[str], values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     pair = st.tuples(names, values).map(lambda p: f"{p[0]}={p[1]}") | names
     return st.lists(pair, max_size=3).map("&".join)
 
 
+_READS = st.sampled_from(["OPEN"] * 4 + ["GETFILEBLOCKLOCATIONS", "GETFILECHECKSUM", "GETFILESTATUS"])
+_READ_PARAMS = _tokens("offset", "offset", "length", "length", REDIRECTED, "buffersize", url=True)
+_READ_VALUES = _tokens("0", "1", "4095", "4096", "5000", "8192", "9999", "12288", url=True)
+
+
 @st.composite
-def webhdfs_requests(draw: Any) -> RawRequest:
-    """A request to the WebHDFS port: WebHDFS ops above all, the admin API and the status endpoints too."""
-    kind = draw(st.sampled_from(["webhdfs"] * 6 + ["admin"] * 3 + ["other"]))
+def webhdfs_requests(draw: Any, bucket: str = "fuzz") -> RawRequest:
+    """A request to the WebHDFS port: WebHDFS ops above all (reads of the files of ``DATA_SET`` among them), the
+    admin API, the peer API (about objects of ``bucket`` too) and the status endpoints."""
+    kind = draw(st.sampled_from(["webhdfs"] * 6 + ["read"] * 3 + ["admin"] * 3 + ["peer"] * 2 + ["other"]))
+    if kind == "read":
+        query = f"op={draw(_READS)}&" + draw(_query(_READ_PARAMS, _READ_VALUES))
+        target = f"/webhdfs/v1/{draw(st.sampled_from(sorted(DATA_SET)))}?{query}"
+        return RawRequest(draw(st.sampled_from(["GET"] * 9 + ["HEAD"])), target, (), b"")
+    if kind == "peer":
+        path = draw(st.sampled_from([*PEER_ROUTES, "/cluster/v1/", PAGES_PATH + "/x"]))
+        query = draw(_query(_PEER_PARAMS, st.one_of(st.just(bucket), _PEER_VALUES)))
+        body = draw(
+            st.one_of(_joined(_JSON, 12).map(lambda t: t.encode("utf-8", "surrogateescape")), st.binary(max_size=64))
+        )
+        target = f"{path}?{query}" if query else path
+        return RawRequest(draw(_METHODS), target, draw(_PEER_AUTHORIZATION), body)
     if kind == "webhdfs":
         path = "/webhdfs/v1/" + "/".join(draw(st.lists(_joined(_SEGMENT, 3), max_size=5)))
         query = draw(_query(_WEBHDFS_PARAMS, _VALUES))
@@ -167,8 +210,8 @@ _S3_HEADERS = st.tuples(
 def s3_requests(draw: Any, bucket: str) -> tuple[RawRequest, bool, str]:
     """A request to the S3 port (bucket and key mostly inside the mount), whether to sign it, and its payload hash."""
     name = draw(st.sampled_from([bucket] * 12 + ["other-bucket", "a..b", "%2F"]))
-    key = draw(st.sampled_from(["warehouse/", "warehouse/events/dt=2026-12-01/", "outside/", ""]))
-    key += draw(_joined(_SEGMENT, 4))
+    key = draw(st.sampled_from(["warehouse/", "warehouse/events/dt=2026-12-01/", "outside/", "", "known"]))
+    key = draw(st.sampled_from(sorted(DATA_SET))) if key == "known" else key + draw(_joined(_SEGMENT, 4))
     path = f"/{name}/{key}" if key or draw(st.booleans()) else f"/{name}"
     query = draw(_query(_S3_PARAMS, _S3_VALUES))
     body = draw(st.one_of(_joined(_XML, 10), _joined(_CHUNKS, 8), st.binary(max_size=64).map(_latin1)))
@@ -244,16 +287,20 @@ def alive(webhdfs_url: str, s3_url: str) -> bool:
 
 def _campaign(
     name: str,
-    url: str,
+    urls: Sequence[str],
     strategy: st.SearchStrategy[Any],
-    prepare: Callable[[Any], RawRequest],
+    prepare: Callable[[Any, str], RawRequest],
     budget: Budget,
     result: CampaignResult,
-    log: _LogTail | None,
+    logs: Sequence[_LogTail],
+    secret: str | None,
 ) -> None:
+    """Send ``strategy``'s requests, each to one of ``urls`` (hypothesis picks), made ready by ``prepare`` for that
+    worker, with ``SECRET`` replaced by ``secret`` if given, until ``budget`` is spent; count the answers in
+    ``result``. A 5xx that a worker logged in ``logs`` as S3's own is counted apart."""
     deadline = time.monotonic() + budget.seconds if budget.seconds is not None else float("inf")
 
-    @given(drawn=strategy)
+    @given(drawn=strategy, url=st.sampled_from(list(urls)))
     @settings(
         max_examples=budget.cases or 10**9,
         deadline=None,
@@ -261,28 +308,48 @@ def _campaign(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def one(drawn: Any) -> None:
+    def one(drawn: Any, url: str) -> None:
         if time.monotonic() > deadline:
             raise BudgetSpentError
-        request = prepare(drawn)
-        status = send(url, request)
+        request = prepare(drawn, url)
+        sent = _with_secret(request, secret)
+        status = send(url, sent)
         result.cases += 1
         result.statuses[str(status)] = result.statuses.get(str(status), 0) + 1
         example = f"{request.method} {request.target!r} headers={request.headers!r} body={request.body[:100]!r}"
+        refused_peer = secret is not None and _peer_call_without_secret(sent, secret)
         if status is None:
             result.crashes += 1
             result.note(f"{name}: no answer", "the connection closed or timed out before a status line", example)
         elif status == NOT_IMPLEMENTED:
             result.note(f"{name}: 501", "NotImplemented, as S3 answers what it does not do", example, failure=False)
-        elif status >= 500 and log is not None and UPSTREAM_FAILURE in log.new_text():
+        elif status >= 500 and [log for log in logs if UPSTREAM_FAILURE in log.new_text()]:
             result.upstream_errors += 1
             result.note(f"{name}: S3's own {status} passed on", UPSTREAM_FAILURE, example, failure=False)
         elif status >= 500:
             result.server_errors += 1
             result.note(f"{name}: {status} to {request.method}", f"answered {status}", example)
+        elif refused_peer and status != 401:
+            result.nonconforming += 1
+            result.note(f"{name}: peer call without the secret answered {status}", "not 401", example)
 
     with contextlib.suppress(BudgetSpentError):
         one()
+
+
+def _with_secret(request: RawRequest, secret: str | None) -> RawRequest:
+    """``request`` with ``SECRET`` in its headers replaced by ``secret`` (left as it is without one)."""
+    if secret is None:
+        return request
+    headers = tuple((name, value.replace(SECRET, secret)) for name, value in request.headers)
+    return RawRequest(request.method, request.target, headers, request.body)
+
+
+def _peer_call_without_secret(request: RawRequest, secret: str) -> bool:
+    """True when ``request`` reaches a peer API route with one of its methods, without the cluster's secret."""
+    methods = PEER_ROUTES.get(request.target.partition("?")[0], set())
+    given = [value for name, value in request.headers if name.lower() == SECRET_HEADER.lower()]
+    return request.method in methods and given != [f"Bearer {secret}"]
 
 
 class _LogTail:
@@ -301,35 +368,39 @@ class _LogTail:
 
 
 def run_live_http(
-    webhdfs_url: str,
-    s3_url: str,
+    webhdfs_urls: Sequence[str],
+    s3_urls: Sequence[str],
     bucket: str,
     credentials: Credentials,
     *,
     region: str = "us-east-1",
     budget: Budget = QUICK,
-    log_path: Path | None = None,
+    log_paths: Sequence[Path] = (),
+    peer_secret: str | None = None,
+    label: str = "",
 ) -> list[CampaignResult]:
-    """One campaign per port of the worker at ``webhdfs_url`` and ``s3_url``, each for ``budget``'s cases and half
-    its time; S3 requests address ``bucket`` mostly and are mostly signed with ``credentials``. With the worker's
-    ``log_path``, a 5xx that the worker logged as S3's own counts as ``upstream_errors``, not as the worker's."""
+    """One campaign per port of the workers at ``webhdfs_urls`` and ``s3_urls`` (each request to one of them), each
+    for ``budget``'s cases and half its time; S3 requests address ``bucket`` mostly and are mostly signed with
+    ``credentials``. With the workers' ``log_paths``, a 5xx that a worker logged as S3's own counts as
+    ``upstream_errors``, not as the worker's. With the cluster's ``peer_secret``, peer calls are sent with it too,
+    and one without it must answer 401. ``label`` ends the results' names (``, 3 workers``)."""
     results = []
-    s3_host = urlsplit(s3_url).netloc
 
-    def s3_prepare(drawn: tuple[RawRequest, bool, str]) -> RawRequest:
+    def s3_prepare(drawn: tuple[RawRequest, bool, str], url: str) -> RawRequest:
         request, signed, payload = drawn
-        return _signed(request, s3_host, payload, credentials, region) if signed else request
+        return _signed(request, urlsplit(url).netloc, payload, credentials, region) if signed else request
 
-    campaigns: list[tuple[str, str, st.SearchStrategy[Any], Callable[[Any], RawRequest]]] = [
-        ("live_webhdfs", webhdfs_url, webhdfs_requests(), lambda request: request),
-        ("live_s3", s3_url, s3_requests(bucket), s3_prepare),
+    campaigns: list[tuple[str, Sequence[str], st.SearchStrategy[Any], Callable[[Any, str], RawRequest]]] = [
+        ("live_webhdfs", webhdfs_urls, webhdfs_requests(bucket), lambda request, url: request),
+        ("live_s3", s3_urls, s3_requests(bucket), s3_prepare),
     ]
-    for name, url, strategy, prepare in campaigns:
+    for name, urls, strategy, prepare in campaigns:
         started = time.monotonic()
-        result = CampaignResult(name=name, target=f"{name.removeprefix('live_')} port", engine="hypothesis")
+        result = CampaignResult(name=name + label, target=f"{name.removeprefix('live_')} port", engine="hypothesis")
         share = Budget(budget.cases, budget.seconds / len(campaigns) if budget.seconds is not None else None)
-        _campaign(name, url, strategy, prepare, share, result, _LogTail(log_path) if log_path else None)
-        result.server_alive = alive(webhdfs_url, s3_url)
+        logs = [_LogTail(path) for path in log_paths]
+        _campaign(name, urls, strategy, prepare, share, result, logs, peer_secret)
+        result.server_alive = all(alive(w, s) for w, s in zip(webhdfs_urls, s3_urls, strict=True))
         result.seconds = round(time.monotonic() - started, 1)
         results.append(result)
     return results

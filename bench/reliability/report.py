@@ -87,14 +87,22 @@ ABOUT: dict[str, str] = {
         "that they reach the handlers) with odd keys, queries, ranges, headers and XML bodies, writes included. No "
         "answer may be a 5xx of the worker's own and the worker must answer after the campaign. A 5xx that S3 (the "
         "emulator) gave to a request the worker forwarded is passed on, as the S3 API must, and counted apart "
-        "(*upstream*); 501 NotImplemented is S3's answer to what it does not do (browser POST uploads)."
+        "(*upstream*); 501 NotImplemented is S3's answer to what it does not do (browser POST uploads). Then the "
+        "same on a three-worker cluster (Redis, blocks of 4 KiB so that each file spans several owners) for 30% of "
+        "the time, each request to a worker hypothesis picks: OPENs redirected to a block's owner and requests "
+        "claiming to be redirected (the owner fetches the other blocks from their owners), S3 reads through workers "
+        "that read owners' pages, staging requests relayed to their home and marks of another worker without the "
+        "cluster's secret, and calls of the peer API (`/cluster/v1/...`) with and without the secret; a peer call "
+        "without it must answer 401 (*nonconforming* counts the others), and every worker must answer afterwards."
     ),
     "admin_schema": (
         "schemathesis generates the admin API's requests from its OpenAPI description (`docs/admin-api.yaml`, "
         "also served at `/admin/v1/openapi.json`), those it allows and those it does not, and sends them with the "
         "admin token to a throwaway worker, mutating routes (purge, free, pin, ttl, drain, job cancels) included. "
         "No answer may be a 5xx, and every answer to an allowed request must have a status, content type and body "
-        "the description lists (*nonconforming* counts the others)."
+        "the description lists (*nonconforming* counts the others). Then the same on a three-worker cluster for 30% "
+        "of the time, each request to a worker picked at random (a seeded rng), drains of workers included; every "
+        "worker must answer afterwards."
     ),
 }
 """What each campaign proves, by its name in ``suite.CAMPAIGNS``."""

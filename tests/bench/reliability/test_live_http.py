@@ -1,11 +1,14 @@
-"""Generated requests to both ports of a live worker (the quick budget): no 5xx of the worker's own, and it lives."""
+"""Generated requests to both ports of a live worker and of a live three-worker cluster (the quick budget): no 5xx of
+a worker's own, every worker lives, and the peer API refuses calls without the cluster's secret."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from bench.reliability.bad_input import live_http_campaign
+import pytest
+
+from bench.reliability.bad_input import LivePlan, live_http_run, live_plans
 from bench.reliability.campaign import QUICK
 from bench.reliability.live_http import RawRequest, send
 from bench.reliability.worker import throwaway_worker
@@ -13,9 +16,12 @@ from cache_service.api.s3.sigv4 import UNSIGNED_PAYLOAD, Credentials, sign_heade
 from infra.s3_emulator import S3Emulator
 
 
-def test_quick_live_campaign_finds_no_server_error_and_the_worker_lives(s3_emulator: S3Emulator) -> None:
-    results = live_http_campaign(QUICK, s3=s3_emulator)
-    assert [r.name for r in results] == ["live_webhdfs", "live_s3"]
+@pytest.mark.parametrize("plan", live_plans(QUICK), ids=["1_worker", "3_workers"])
+def test_quick_live_campaign_finds_no_server_error_and_the_workers_live(
+    plan: LivePlan, s3_emulator: S3Emulator
+) -> None:
+    results = live_http_run(plan, s3=s3_emulator)
+    assert [r.name for r in results] == ["live_webhdfs" + plan.label, "live_s3" + plan.label]
     for result in results:
         failures = "\n".join(f"{f.kind}: {f.message}\n  {f.example}" for f in result.failures)
         assert (result.crashes, result.server_errors) == (0, 0), failures
@@ -23,6 +29,9 @@ def test_quick_live_campaign_finds_no_server_error_and_the_worker_lives(s3_emula
         assert result.cases >= 150, result
         # The requests reach the handlers: some succeed, most are refused by the API itself, not by HTTP parsing.
         assert sum(n for status, n in result.statuses.items() if status.startswith("2")) > 0, result.statuses
+    if plan.workers > 1:  # OPENs went to blocks' owners; the peer API refused calls without the secret
+        assert results[0].statuses.get("307", 0) > 0, results[0].statuses
+        assert results[0].statuses.get("401", 0) > 0 and results[0].nonconforming == 0, results[0]
 
 
 def test_an_undecodable_byte_in_a_signed_s3_path_is_refused_not_a_500(tmp_path: Path, s3_emulator: S3Emulator) -> None:
