@@ -22,16 +22,19 @@ import json
 import secrets
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from infra.cache_process import CACHE_MARKER, REPO_ROOT, CacheProcess
 from infra.redis_server import REDIS_MARKER, RedisServer
 from infra.s3_emulator import EMULATOR_MARKER, S3Emulator
+from infra.s3_faults import FaultRates, S3Faults
 from infra.s3_model import DEFAULT_BANDWIDTH_MBPS, MODEL_MARKER, S3Model, S3ModelConfig
 from infra.service_process import ManagedService, ServiceStartError, http_ok, is_running, stop_pid
 from infra.state_record import StateRecord
+from infra.toml_writer import merge
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local" / "stack"
 DEMO_BUCKET = "lake"
@@ -81,7 +84,9 @@ class LocalStack(ManagedService):
     the cache talks to the emulator directly. Every start begins empty: the emulator keeps S3 in memory, so the
     worker's disk tier is wiped too rather than left holding pages of objects that no longer exist. ``detach`` lets
     the processes outlive this one. With ``workers`` above 1, a Redis holds the cluster's membership and every
-    worker mounts the same paths; the first worker is the one ``webhdfs_url`` and friends name.
+    worker mounts the same paths; the first worker is the one ``webhdfs_url`` and friends name. ``s3_faults`` puts
+    the S3 fault proxy (``infra.s3_faults``, at those rates; ``stack.s3_faults`` changes them) in front of the rest,
+    for the reliability campaigns; ``worker_overrides`` are merged into every worker's config.
     """
 
     def __init__(
@@ -91,9 +96,13 @@ class LocalStack(ManagedService):
         detach: bool = False,
         s3_model: S3ModelConfig | None = None,
         workers: int = 1,
+        s3_faults: FaultRates | None = None,
+        worker_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"a stack needs at least one worker, got {workers}")
+        if s3_faults is not None and detach:
+            raise ValueError("a stack with the S3 fault proxy runs attached (its record has no place for the proxy)")
         self.state_dir = state_dir.resolve()
         self.detach = detach
         self.s3 = S3Emulator(self.state_dir, buckets=[DEMO_BUCKET], detach=detach)
@@ -108,16 +117,20 @@ class LocalStack(ManagedService):
             if s3_model is not None
             else None
         )
+        behind = self.s3_model.url if self.s3_model is not None else self.s3.endpoint_url
+        self.s3_faults = S3Faults(behind, self.state_dir, s3_faults) if s3_faults is not None else None
         self.redis = RedisServer(self.state_dir, detach=detach) if workers > 1 else None
         token = secrets.token_urlsafe(24)
-        overrides = {"cluster": {"redis_url": self.redis.url}} if self.redis is not None else None
+        overrides = merge(
+            {"cluster": {"redis_url": self.redis.url}} if self.redis is not None else {}, worker_overrides or {}
+        )
         self.workers = [
             CacheProcess(
                 self.state_dir / ("cache" if i == 0 else f"cache-{i}"),
                 s3_endpoint=self.under_store_endpoint,
                 mounts=DEMO_MOUNTS,
                 admin_token=token,
-                overrides=overrides,
+                overrides=overrides or None,
                 detach=detach,
             )
             for i in range(workers)
@@ -131,7 +144,11 @@ class LocalStack(ManagedService):
 
     @property
     def under_store_endpoint(self) -> str:
-        """The S3 endpoint the cache reads and writes through: the S3 model's if there is one, else the emulator's."""
+        """The S3 endpoint the cache reads and writes through: the fault proxy's if there is one, else the S3 model's
+        if there is one, else the emulator's (the proxy sits in front of the model, the model in front of the
+        emulator)."""
+        if self.s3_faults is not None:
+            return self.s3_faults.url
         return self.s3_model.url if self.s3_model is not None else self.s3.endpoint_url
 
     @property
@@ -189,6 +206,8 @@ class LocalStack(ManagedService):
         try:
             if self.s3_model is not None:
                 self.s3_model.start()
+            if self.s3_faults is not None:
+                self.s3_faults.start()
             if self.redis is not None:
                 self.redis.start()
             for worker in self.workers:
@@ -209,6 +228,8 @@ class LocalStack(ManagedService):
             try:
                 if self.redis is not None:
                     self.redis.stop()
+                if self.s3_faults is not None:
+                    self.s3_faults.stop()
                 if self.s3_model is not None:
                     self.s3_model.stop()
             finally:

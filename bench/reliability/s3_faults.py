@@ -1,15 +1,21 @@
-"""S3 faults during the ETL: the telemetry jobs succeed through a cache whose S3 fails now and then, with the output
-of a clean run, and the cache never serves bytes S3 does not hold.
+"""S3 faults during the ETL: ``telemetry_daily_etl`` succeeds through a cache whose S3 fails now and then, with the
+output of a clean run, and the cache never serves bytes S3 does not hold.
 
 The cache's under store goes through the fault proxy (``infra.s3_faults``: 500s, 503 SlowDowns, connection resets,
-GET bodies cut short, bodies stalled past the worker's read timeout), and the ETL of ``telemetry_daily_etl`` runs
-through it: its Spark jobs, ``spark_jobs/ingest_events.py`` then ``spark_jobs/daily_aggregates.py``, submitted with
-``spark-submit`` on the arguments the DAG's tasks give them (the whole DAG, with Airflow and its quality checks,
-takes longer than ``make test``'s budget for a campaign; the jobs are what reads and writes through the cache; the
-quick run submits the ingest job only, see ``plans``). Each run:
+GET bodies cut short, bodies stalled past the worker's read timeout), and the ETL runs through it, one of two ways
+(``FaultPlan.dag``):
+
+- **the DAG**: ``airflow dags test telemetry_daily_etl`` on the local stack (``infra.stack.LocalStack`` with the
+  proxy in front of the emulator, Airflow as ``make demo`` runs it): the warmup's load job, both Spark jobs, both
+  Great Expectations validations and the metastore sync, every task of which must succeed;
+- **its Spark jobs alone**: ``spark_jobs/ingest_events.py`` (then ``spark_jobs/daily_aggregates.py``) with
+  ``spark-submit`` on the arguments the DAG's tasks give them, which is what reads and writes through the cache
+  without Airflow's minute of start-up per task; what ``make test`` runs (see ``plans``).
+
+Each run:
 
 1. a clean run on a fresh cache (the proxy injects nothing): its tables read back from S3 are the reference;
-2. a fresh cache again (disk tiers wiped), faults on, the same jobs; meanwhile a reader reads random ranges of the
+2. a fresh cache again (disk tiers wiped), faults on, the same ETL; meanwhile a reader reads random ranges of the
    raw files and of the tables as they appear through the cache and compares each with S3's bytes
    (``served.check_read``);
 3. faults off: the faulty run's tables read back from S3 must be the clean run's, row for row (Parquet file names
@@ -31,34 +37,40 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow.dataset as ds
 from pyarrow import fs as pafs
 
-from bench.cache_cluster import CacheCluster, cluster_report
+from bench.cache_cluster import QUICK_MEMBERSHIP, CacheCluster, cache_workers, cluster_report
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.served import WRONG, check_read, headline_first, metric_samples
 from cache_service.cluster.client_settings import DEFAULT_NAMESERVICE, ha_settings
 from infra.cache_process import REPO_ROOT, CacheProcess
-from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator
+from infra.demo import DemoError
+from infra.demo.airflow_home import AirflowHome
+from infra.demo.cluster import ClusterLayout
+from infra.demo.runs import DEMO_DAY
+from infra.demo.runs import run_etl as run_dag
+from infra.s3_emulator import EMULATOR_CREDENTIALS, S3Emulator, s3_client
 from infra.s3_faults import FAULTS, FaultRates, S3Faults
 from infra.spark_submit import spark_submit_argv, spark_submit_env
+from infra.stack import DEMO_BUCKET, DEMO_MOUNTS, LocalStack
 from spark_jobs.telemetry.generator import write_day_to_s3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 WORK_ROOT = REPO_ROOT / ".local" / "chaos"
-BUCKET = "etl"
-DAY = date(2026, 11, 22)
-MOUNTS = {"/raw": f"s3://{BUCKET}/raw", "/warehouse": f"s3://{BUCKET}/warehouse"}
+BUCKET = DEMO_BUCKET
+DAY = DEMO_DAY
+MOUNTS = DEMO_MOUNTS
+"""The local stack's bucket and mounts, which the DAG's connections and paths name."""
 TABLES = {
     "ingest_events": ("warehouse/events_clean", "warehouse/events_quarantine"),
     "daily_aggregates": (
@@ -82,7 +94,6 @@ WORKER_CONFIG = {
     # Small pages: the day's few megabytes are many pages and many ranged GETs, each one a chance of a fault.
     "store": {"page_size": "64KiB"},
 }
-CLUSTER_CONFIG = {"cluster": {"block_size": "1MiB", "heartbeat_interval": "250ms", "member_timeout": "3s"}}
 MEMORY, DISK = "32MiB", "1GiB"
 JOB_TIMEOUT = 900.0
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
@@ -103,6 +114,8 @@ class FaultPlan:
         )
     )
     seed: int = 16
+    dag: bool = False
+    """Run the whole DAG through Airflow rather than its Spark jobs with ``spark-submit``."""
 
     @property
     def tables(self) -> list[str]:
@@ -111,20 +124,21 @@ class FaultPlan:
 
     @property
     def label(self) -> str:
-        """``1 worker`` or ``3 workers``."""
-        return f"{self.workers} worker{'s' if self.workers > 1 else ''}"
+        """``1 worker``, ``3 workers``, ``the DAG, 3 workers``..."""
+        workers = f"{self.workers} worker{'s' if self.workers > 1 else ''}"
+        return f"the DAG, {workers}" if self.dag else workers
 
 
 def plans(budget: Budget) -> list[FaultPlan]:
     """On ``QUICK``, the ingest job on one worker over a day of 20,000 events (it reads the raw day from S3 and
     writes, stages and publishes through the cache; the aggregates job reads what the ingest published, whose pages
     the cache took as it wrote them, so it adds a JVM's start to the budget and few S3 reads). On a larger budget
-    (``FULL``), both jobs on a bigger day with more faults, on one worker and on three."""
+    (``FULL``), the whole DAG through Airflow on a bigger day with more faults, on one worker and on three."""
     if (budget.cases or 0) > (QUICK.cases or 0):
         rates = FaultRates(
             server_error=0.02, slow_down=0.03, reset=0.02, cut_body=0.04, slow_body=0.04, stall=2 * READ_TIMEOUT
         )
-        return [FaultPlan(1, events=60_000, rates=rates), FaultPlan(3, events=60_000, rates=rates)]
+        return [FaultPlan(n, events=60_000, rates=rates, dag=True) for n in (1, 3)]
     return [FaultPlan(1, events=20_000, jobs=("ingest_events",))]
 
 
@@ -132,7 +146,7 @@ def s3_faults(budget: Budget = QUICK, *, work_dir: Path | None = None) -> list[G
     """Every run of ``plans(budget)``, each in a folder of its own under ``work_dir``."""
     work = fresh_work_dir("s3_faults", work_dir or WORK_ROOT / "s3_faults")
     full = budget == FULL
-    return [run(plan, work / plan.label.replace(" ", "_"), full=full) for plan in plans(budget)]
+    return [run(plan, work / plan.label.replace(",", "").replace(" ", "_"), full=full) for plan in plans(budget)]
 
 
 def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
@@ -141,17 +155,13 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
     started = time.monotonic()
     violations: list[str] = []
     counts: dict[str, int] = {"events": plan.events}
-    with (
-        S3Emulator(work / "s3", buckets=[BUCKET]) as s3,
-        S3Faults(s3.endpoint_url, work, FaultRates(stall=plan.rates.stall), seed=plan.seed) as proxy,
-        _workers(plan, work, proxy.url) as workers,
-    ):
-        client = s3.client()
+    with _etl(plan, work) as (s3_endpoint, proxy, workers):
+        client = s3_client(s3_endpoint)
         write_day_to_s3(client, BUCKET, "raw/events", DAY, plan.events, seed=plan.seed)
-        clean_failure = workers.run_jobs(plan.jobs, work / "clean")
+        clean_failure = workers.run_etl("clean")
         if clean_failure:
             violations.append(f"the clean run failed: {clean_failure}")
-        clean = {table: table_rows(s3.endpoint_url, table) for table in plan.tables}
+        clean = {table: table_rows(s3_endpoint, table) for table in plan.tables}
         if not any(clean.values()):
             violations.append("the clean run wrote no rows: there is nothing to compare with")
 
@@ -159,7 +169,7 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
         proxy.set_rates(plan.rates)
         reader = RangeReader(workers.urls, client, seed=plan.seed)
         with reader.running():
-            failure = workers.run_jobs(plan.jobs, work / "faulty")
+            failure = workers.run_etl("faulty")
         proxy.faults_off()
         if failure:
             violations.append(f"the faulty run failed: {failure}")
@@ -176,7 +186,7 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
 
         rows = 0
         for table in plan.tables:
-            faulty = table_rows(s3.endpoint_url, table)
+            faulty = table_rows(s3_endpoint, table)
             rows += sum(faulty.values())
             if faulty != clean[table]:
                 missing, extra = clean[table] - faulty, faulty - clean[table]
@@ -210,12 +220,26 @@ def run(plan: FaultPlan, work: Path, *, full: bool = False) -> GuaranteeResult:
 
 
 class EtlWorkers:
-    """The workers of a run (one, or a cluster) and how Spark addresses them."""
+    """The workers of a run (one, or a cluster) and the ETL through them: the DAG on ``stack`` (with ``home``), or
+    ``plan``'s Spark jobs with ``spark-submit``. ``cluster`` waits for a ring of the given workers (None: one
+    worker)."""
 
-    def __init__(self, workers: list[CacheProcess], cluster: CacheCluster | None, work: Path) -> None:
+    def __init__(
+        self,
+        plan: FaultPlan,
+        workers: list[CacheProcess],
+        work: Path,
+        *,
+        ring: Callable[[list[CacheProcess]], None] | None = None,
+        stack: LocalStack | None = None,
+        home: AirflowHome | None = None,
+    ) -> None:
+        self.plan = plan
         self.workers = workers
-        self.cluster = cluster
         self.work = work
+        self.ring = ring
+        self.stack = stack
+        self.home = home
 
     @property
     def urls(self) -> list[str]:
@@ -229,14 +253,25 @@ class EtlWorkers:
             shutil.rmtree(worker.data_dir, ignore_errors=True)
         for worker in self.workers:
             worker.start()
-        if self.cluster is not None:
-            self.cluster.wait_for_ring(self.workers, len(self.workers))
+        if self.ring is not None:
+            self.ring(self.workers)
 
-    def run_jobs(self, jobs: tuple[str, ...], work: Path) -> str:
-        """Submit ``jobs`` (``ingest_events``, then ``daily_aggregates``) with the DAG's arguments, in order; '' when
-        all succeeded, else what failed (the end of its output, whose full text is in ``work``)."""
+    def run_etl(self, name: str) -> str:
+        """Run the ETL once (``name``: its folder under the run's, and its logs'); '' when it succeeded, else what
+        failed (the task or job, and the end of its log)."""
+        work = self.work / name
         work.mkdir(parents=True, exist_ok=True)
-        if self.cluster is None:
+        if self.stack is None or self.home is None:
+            return self._run_jobs(work)
+        try:
+            run_dag(self.stack, self.home, name, DAY, work)
+        except DemoError as exc:
+            return str(exc)
+        return ""
+
+    def _run_jobs(self, work: Path) -> str:
+        """Submit the plan's jobs (``ingest_events``, then ``daily_aggregates``) with the DAG's arguments, in order."""
+        if self.ring is None:
             root, conf = self.workers[0].webhdfs_uri, {}
         else:
             settings = ha_settings(cluster_report(self.urls[0])["members"])
@@ -246,7 +281,7 @@ class EtlWorkers:
         ingest += ["--output", f"{root}/warehouse/events_clean", "--quarantine", f"{root}/warehouse/events_quarantine"]
         aggregates = ["--events", f"{root}/warehouse/events_clean", "--output-root", f"{root}/warehouse/agg"]
         arguments = {"ingest_events": ingest, "daily_aggregates": [*aggregates, "--date", day]}
-        for name in jobs:
+        for name in self.plan.jobs:
             job, args = SPARK_JOBS / f"{name}.py", arguments[name]
             log = work / f"{job.stem}.log"
             conf = {**conf, "spark.sql.shuffle.partitions": "4"}
@@ -267,33 +302,40 @@ class EtlWorkers:
 
 
 @contextmanager
-def _workers(plan: FaultPlan, work: Path, s3_endpoint: str) -> Iterator[EtlWorkers]:
-    if plan.workers == 1:
-        worker = CacheProcess(
-            work / "worker",
-            s3_endpoint=s3_endpoint,
+def _etl(plan: FaultPlan, work: Path) -> Iterator[tuple[str, S3Faults, EtlWorkers]]:
+    """S3 (its endpoint), the fault proxy in front of it (injecting nothing yet) and the workers behind that."""
+    quiet = FaultRates(stall=plan.rates.stall)
+    overrides = WORKER_CONFIG
+    if plan.workers > 1:
+        overrides = {**WORKER_CONFIG, "cluster": {"block_size": "1MiB", **QUICK_MEMBERSHIP}}
+    if plan.dag:
+        with LocalStack(work / "stack", workers=plan.workers, s3_faults=quiet, worker_overrides=overrides) as stack:
+            assert stack.s3_faults is not None
+            urls = [w.webhdfs_url for w in stack.workers]
+            layout = ClusterLayout.wait(urls) if plan.workers > 1 else None
+            home = AirflowHome(work / "airflow", stack, cluster=layout)
+            home.migrate()
+            ring = (lambda workers: CacheCluster.wait_for_ring(workers, len(workers))) if layout else None
+            yield (
+                stack.s3_endpoint,
+                stack.s3_faults,
+                EtlWorkers(plan, stack.workers, work, ring=ring, stack=stack, home=home),
+            )
+        return
+    with (
+        S3Emulator(work / "s3", buckets=[BUCKET]) as s3,
+        S3Faults(s3.endpoint_url, work, quiet, seed=plan.seed) as proxy,
+        cache_workers(
+            work,
+            plan.workers,
+            s3_endpoint=proxy.url,
             mounts=MOUNTS,
-            overrides=WORKER_CONFIG,
+            overrides=overrides,
             memory_capacity=MEMORY,
             disk_capacity=DISK,
-        )
-        worker.start()
-        try:
-            yield EtlWorkers([worker], None, work)
-        finally:
-            worker.stop()
-        return
-    overrides = {**WORKER_CONFIG, **CLUSTER_CONFIG}
-    with CacheCluster(
-        work / "cluster",
-        plan.workers,
-        s3_endpoint=s3_endpoint,
-        mounts=MOUNTS,
-        overrides=overrides,
-        memory_capacity=MEMORY,
-        disk_capacity=DISK,
-    ) as cluster:
-        yield EtlWorkers(cluster.workers, cluster, work)
+        ) as (workers, ring),
+    ):
+        yield s3.endpoint_url, proxy, EtlWorkers(plan, workers, work, ring=ring if plan.workers > 1 else None)
 
 
 # --- checks ----------------------------------------------------------------------------------------------------------

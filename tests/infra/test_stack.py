@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from infra.cache_process import REPO_ROOT
 from infra.s3_emulator import s3_client
+from infra.s3_faults import FaultRates
 from infra.s3_model import MODEL_MARKER, S3ModelConfig
 from infra.service_process import http_ok, is_running
 from infra.stack import DEMO_BUCKET, LocalStack, StackInfo
@@ -45,6 +49,31 @@ def test_with_an_s3_model_the_cache_reads_s3_through_it_and_direct_writes_bypass
     assert model_ran
     assert f"-> {info.s3_endpoint}: 5 ms to first byte" in model_log
     assert not is_running(info.s3_model_pid, MODEL_MARKER)  # stopped with the stack
+
+
+def test_with_the_fault_proxy_the_cache_reaches_s3_through_it_and_survives_its_faults(tmp_path):
+    overrides = {"under_store": {"read_timeout": "1s"}}
+    with LocalStack(tmp_path / "stack", s3_faults=FaultRates(), worker_overrides=overrides) as stack:
+        assert stack.s3_faults is not None
+        assert stack.under_store_endpoint == stack.s3_faults.url != stack.s3_endpoint
+        assert stack.cache.config["under_store"]["read_timeout"] == "1s"
+        stack.s3.client().put_object(Bucket=DEMO_BUCKET, Key="raw/hello.txt", Body=b"written to the emulator")
+        stack.s3_faults.set_rates(FaultRates(server_error=1.0))  # every request, until the worker's retries run out
+        refused = urllib.request.Request(f"{stack.webhdfs_url}/webhdfs/v1/raw/hello.txt?op=OPEN&user.name=t")
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(refused, timeout=60)
+        stack.s3_faults.faults_off()
+        through_cache = s3_client(stack.s3_api_url).get_object(Bucket=DEMO_BUCKET, Key="raw/hello.txt")["Body"].read()
+        injected = stack.s3_faults.counts()["server_error"]
+
+    assert failed.value.code == 503  # S3 failing is the cache's 503, never a 500
+    assert through_cache == b"written to the emulator"
+    assert injected > 0
+
+
+def test_a_stack_with_the_fault_proxy_runs_attached(tmp_path):
+    with pytest.raises(ValueError, match="runs attached"):
+        LocalStack(tmp_path / "stack", s3_faults=FaultRates(), detach=True)
 
 
 def test_stack_cli_starts_detached_reports_status_and_stops(tmp_path):
