@@ -46,10 +46,11 @@ lint: venv
 # pytest exits 5 when it collected no tests: a suite that proves nothing is a failure.
 # Two test processes (one per core here), each taking whole files so that a module's fixtures start once: most tests
 # wait on the services they start, so two at a time halve the suite's time. TEST_WORKERS=0 runs it in one process.
+# The 30 slowest tests are listed at the end: what to look at first when the suite nears CI's budget.
 TEST_WORKERS ?= 2
 test: venv system-deps
 	$(MAKE) --no-print-directory lint
-	status=0; $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests || status=$$?; \
+	status=0; $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=30 tests || status=$$?; \
 	if [ "$$status" -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 	exit "$$status"
 
