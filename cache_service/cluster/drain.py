@@ -27,11 +27,17 @@ from cache_service.cluster.view import ClusterView
 from cache_service.config import WriteConfig
 from cache_service.jobs.model import FileError, Job
 from cache_service.page_store import PageStore
+from cache_service.page_store.identity import ObjectIdentity
 from cache_service.page_store.index import PageEntry
 from cache_service.units import format_size
 from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
+
+GIVE_ATTEMPTS = 3
+"""Tries to give one page to its new owner: a peer busy past ``peer_timeout`` usually answers the next."""
+GIVE_PAUSE = 0.25
+"""Seconds before the second try, twice that before the third."""
 
 
 class DrainRefusedError(ValueError):
@@ -83,40 +89,56 @@ class HandOver:
                 total += entry.size
         return chosen
 
-    async def give(self, job: Job, plan: list[tuple[PageEntry, bool]]) -> int:
-        """Give every page of ``plan`` to its block's owner in the current view; returns the pages given. A page
-        that could not be given is counted as skipped and named in the job's errors (S3 still holds its bytes)."""
+    async def give(self, job: Job, plan: list[tuple[PageEntry, bool]]) -> tuple[int, int]:
+        """Give every page of ``plan`` to its block's owner in the current view; returns the pages given and those
+        gone from this worker before they could be (evicted or purged since the plan: nothing to give, and no
+        failure). A page that could not be given otherwise is named in the job's errors. Both are counted as skipped
+        (S3 still holds their bytes)."""
         progress = job.progress
         progress.bytes_total = sum(entry.size for entry, _ in plan)
         progress.files_total = len(plan)
         slots = asyncio.Semaphore(self.parallelism)
-        given = 0
+        given = evicted = 0
 
         async def one(entry: PageEntry, hot: bool) -> None:
-            nonlocal given
+            nonlocal given, evicted
             obj, index = entry.owner, entry.index
+            start, end = obj.page_bounds(index, self.pages.page_size)
             async with slots:
-                start, end = obj.page_bounds(index, self.pages.page_size)
-                view = self.view()
-                owners = view.owners(obj.bucket, obj.key, start // view.block_size)
-                target = next((m for m in owners if m.id != view.self_id), None)
-                try:
-                    if target is None:
-                        raise RuntimeError("no other active worker")
-                    if not self.pages.has_page(obj, index):
-                        raise LookupError("evicted before it could be given")
-                    data = b"".join([bytes(c) async for c in self.pages.read(obj, start, end - start)])
-                    await self.peers.give(target.webhdfs_url, PageRange(obj, start, end), data, hot=hot)
-                    given += 1
-                    progress.bytes_done += end - start
-                except Exception as exc:
-                    progress.bytes_skipped += end - start
-                    job.errors.append(FileError(path=f"s3://{obj.bucket}/{obj.key}#page={index}", error=str(exc)))
+                for attempt in range(1, GIVE_ATTEMPTS + 1):
+                    try:
+                        await self._give_one(obj, index, start, end, hot)
+                    except Exception as exc:
+                        if not self.pages.has_page(obj, index):
+                            evicted += 1  # purged or evicted meanwhile: nothing left to give
+                        elif attempt < GIVE_ATTEMPTS:  # a peer slow under load: once more, after a pause
+                            await asyncio.sleep(GIVE_PAUSE * attempt)
+                            continue
+                        else:
+                            error = FileError(path=f"s3://{obj.bucket}/{obj.key}#page={index}", error=str(exc))
+                            job.errors.append(error)
+                        progress.bytes_skipped += end - start
+                    else:
+                        given += 1
+                        progress.bytes_done += end - start
+                    break
             progress.files_done += 1
             job.update_rate(time.time())
 
         await asyncio.gather(*(one(entry, hot) for entry, hot in plan))
-        return given
+        return given, evicted
+
+    async def _give_one(self, obj: ObjectIdentity, index: int, start: int, end: int, hot: bool) -> None:
+        """Give page ``index`` of ``obj`` (bytes ``[start, end)``) to its block's owner in the current view."""
+        view = self.view()
+        owners = view.owners(obj.bucket, obj.key, start // view.block_size)
+        target = next((m for m in owners if m.id != view.self_id), None)
+        if target is None:
+            raise RuntimeError("no other active worker")
+        if not self.pages.has_page(obj, index):
+            raise LookupError("evicted before it could be given")
+        data = b"".join([bytes(c) async for c in self.pages.read(obj, start, end - start)])
+        await self.peers.give(target.webhdfs_url, PageRange(obj, start, end), data, hot=hot)
 
 
 async def drain(
@@ -138,7 +160,7 @@ async def drain(
         kept = await hand_over_staging()
         plan = hand_over.plan(budget)
         job.message = f"handing {len(plan)} pages to their new owners"
-        given = await hand_over.give(job, plan)
+        given, evicted = await hand_over.give(job, plan)
         while (staged := staged_bytes()) > 0:
             job.message = f"waiting for {format_size(staged)} of staged files to be published or deleted" + (
                 f" (could not hand over {', '.join(kept)})" if kept else ""
@@ -148,13 +170,16 @@ async def drain(
         await asyncio.shield(set_state(MemberState.ACTIVE))
         raise
     await leave()
-    left_out = len(plan) - given
+    failed = len(plan) - given - evicted
     job.message = (
         f"handed {given} pages ({format_size(job.progress.bytes_done)}) to their new owners"
-        + (f", {left_out} could not be given (see errors)" if left_out else "")
+        + (f", {evicted} were evicted before they could be" if evicted else "")
+        + (f", {failed} could not be given (see errors)" if failed else "")
         + "; left the ring"
     )
-    log.info("drained", extra={"pages": given, "bytes": job.progress.bytes_done, "failed": left_out})
+    log.info("drained", extra={"pages": given, "bytes": job.progress.bytes_done, "evicted": evicted, "failed": failed})
+    if job.errors:
+        log.warning("pages not handed over", extra={"errors": [f"{e.path}: {e.error}" for e in job.errors[:5]]})
 
 
 async def hand_over_staging(
