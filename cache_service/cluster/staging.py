@@ -36,10 +36,13 @@ _SERVING = (MemberState.ACTIVE,)  # a draining worker hands its staging director
 @dataclass(frozen=True)
 class Home:
     """The live workers of a staging directory's home, the one that takes its requests first; ``joined`` are the
-    ones added just now, which need a copy of its files."""
+    ones added just now, which need a copy of its files; ``leaving`` the draining workers, any of which may hold a copy
+    sent it by a worker that did not know yet it was draining (told of moves and deletions, so that such a copy goes
+    when the directory's files do, rather than keep its drain waiting for it)."""
 
     members: tuple[Member, ...]
     joined: tuple[Member, ...] = ()
+    leaving: tuple[Member, ...] = ()
 
     @property
     def primary(self) -> Member | None:
@@ -97,7 +100,9 @@ class StagingHomes:
             ids = [m.id for m in (*live, *joined)]
             await self._write(root, ids)
         self._known[root] = ids
-        return Home(tuple(live) + tuple(joined), tuple(joined))
+        # Every draining worker, not only the record's: a home regrown without one no longer names it.
+        leaving = tuple(m for m in view.members.values() if m.state is MemberState.DRAINING and m.id != view.self_id)
+        return Home(tuple(live) + tuple(joined), tuple(joined), leaving)
 
     async def hand_over(self, root: str, copies: StagingCopies) -> bool:
         """Give staging directory ``root``, held here, to the workers now in its home (this worker is draining: it is

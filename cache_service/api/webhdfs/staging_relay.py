@@ -32,6 +32,8 @@ FORWARDED = "X-Lakecache-Forwarded"
 _CHANGING = frozenset({"PUT", "POST", "DELETE"})
 _NOT_COPIED = frozenset({"SETPERMISSION", "SETOWNER", "SETTIMES", "SETREPLICATION"})  # staged files keep none
 _WHOLE_FILE_COPIED = frozenset({"CREATE", "APPEND", "TRUNCATE"})
+_ADDS_BYTES = _WHOLE_FILE_COPIED | {"CONCAT"}
+"""Changes not passed on to a draining worker of the home: it takes no new bytes, only moves and deletions."""
 _PASSED_ON = ("Content-Type", "Content-Length")
 
 Local = Callable[[], Awaitable[web.StreamResponse]]
@@ -110,7 +112,9 @@ class StagingRelay:
         if request.method not in _CHANGING or op in _NOT_COPIED or response.status not in (200, 201):
             return response
         others = [m for m in home.members if m.id != self.worker]
-        copied = await asyncio.gather(*(self._copy_change(request, op, path, m) for m in others))
+        leaving = [m for m in home.leaving if m.id != self.worker] if op not in _ADDS_BYTES else []
+        copied = await asyncio.gather(*(self._copy_change(request, op, path, m) for m in [*others, *leaving]))
+        copied = copied[: len(others)]  # a draining worker is told as a courtesy: its answer does not count
         failed = [m for m, ok in zip(others, copied, strict=True) if not ok]
         if failed:
             for member in failed:

@@ -12,8 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import redis.asyncio as aioredis
+
+from cache_service.cluster.member import Member, MemberState
+from cache_service.cluster.staging import HOMES, StagingHomes
+from cache_service.cluster.view import ClusterView
 from infra.cache_process import CacheProcess
 from infra.service_process import http_ok
+from tests.cache_service.async_tests import run_async
 from tests.support.caches import wait_for_ring
 from tests.support.waiting import wait_until
 
@@ -177,3 +183,25 @@ def test_staged_files_stay_publishable_when_the_whole_cluster_is_killed_and_a_wo
     for path, data in written.items():
         key = path.replace(f"{TASK}/", "lake/out/").lstrip("/")
         assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+
+
+@run_async
+async def test_a_draining_worker_of_a_home_is_told_of_moves_and_deletions_not_given_bytes(redis_url: str) -> None:
+    members = {
+        "w-a": Member("w-a", "http://a", "http://a-s3", state=MemberState.ACTIVE),
+        "w-c": Member("w-c", "http://c", "http://c-s3", state=MemberState.DRAINING),
+        "w-d": Member("w-d", "http://d", "http://d-s3", state=MemberState.ACTIVE),
+    }
+    view = ClusterView("w-a", members, 1 << 20)
+    client = aioredis.Redis.from_url(redis_url)
+    root = "/out/job-draining/_temporary"
+    await client.set(HOMES + root, json.dumps(["w-a", "w-c"]))  # its home before w-c began to drain
+    try:
+        home = await StagingHomes(client, lambda: view, replicas=2).home(root)
+    finally:
+        await client.delete(HOMES + root)
+        await client.aclose()
+
+    assert [m.id for m in home.members] == ["w-a", "w-d"]  # w-d takes w-c's place, and a copy of the files
+    assert [m.id for m in home.joined] == ["w-d"]
+    assert [m.id for m in home.leaving] == ["w-c"]  # it may hold a copy sent before its drain was known
