@@ -34,10 +34,12 @@ class FileChanges:
     """One lock per file being changed: two changes of one file on this worker take turns (as HDFS's lease makes
     writers of one file), so neither loses the other's bytes. The count is of the changes holding or awaiting it."""
 
-    async def file(self, path: str) -> FileStatus:
-        """Status of the existing file ``path``, a published one as S3 holds it now (``CacheFileSystem.current``).
-        Raises ``FileNotFoundError`` for a missing path or a directory."""
-        st = await self.fs.current(path)
+    async def file(self, path: str, *, current: bool = True) -> FileStatus:
+        """Status of the existing file ``path``: a published one as S3 holds it now (``CacheFileSystem.current``),
+        what a change builds on, or, without ``current``, as the status cache has it (enough to say whether it is
+        there, as the first step of a two-step APPEND does). Raises ``FileNotFoundError`` for a missing path or a
+        directory."""
+        st = await (self.fs.current(path) if current else self.fs.lookup(path))
         if st is None:
             raise FileNotFoundError(f"File does not exist: {path}")
         if st.is_dir:

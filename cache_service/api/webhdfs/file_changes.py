@@ -28,7 +28,8 @@ class FileChangesApi:
     async def _append(self, req: WebHdfsRequest) -> web.StreamResponse:
         req.long("buffersize", None)
         if not req.has_data():
-            await self._changes.file(req.path)  # fail now for a missing file or a directory, as a NameNode does
+            # Fail now for a missing file or a directory, as a NameNode does; the data step asks S3 for the rest.
+            await self._changes.file(req.path, current=False)
             return redirect_to_data(req)
         await self._changes.append(req.path, req.body())
         return web.Response(status=200, headers={"Content-Length": "0"})
