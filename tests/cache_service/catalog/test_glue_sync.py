@@ -19,7 +19,7 @@ from cache_service.namespace.mounts import MountTable
 from cache_service.under_store.s3 import S3UnderStore
 from infra.cache_process import REPO_ROOT
 from infra.s3_emulator import S3Emulator
-from tests.cache_service.catalog.conftest import TableWriter, parquet_bytes
+from tests.support.tables import TableWriter, parquet_bytes
 
 DAYS = ("2026-11-01", "2026-11-02")
 

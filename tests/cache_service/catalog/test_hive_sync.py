@@ -17,7 +17,8 @@ from cache_service.catalog.sync import MetastoreSync
 from cache_service.namespace.mounts import MountTable
 from cache_service.under_store.s3 import S3UnderStore
 from infra.cache_process import CacheProcess
-from tests.cache_service.catalog.conftest import TableWriter, spark_events, spark_rows
+from tests.cache_service.catalog.conftest import spark_events, spark_rows
+from tests.support.tables import TableWriter
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

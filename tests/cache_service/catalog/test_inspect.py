@@ -15,7 +15,7 @@ from cache_service.catalog.model import Column
 from cache_service.config import UnderStoreConfig
 from cache_service.under_store.base import ObjectStatus
 from cache_service.under_store.s3 import S3UnderStore
-from tests.cache_service.catalog.conftest import TableWriter, parquet_bytes
+from tests.support.tables import TableWriter, parquet_bytes
 
 DT = (Column("dt"),)
 
