@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,6 +47,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _file(item: pytest.Item) -> str:
     return item.nodeid.split("::")[0]
+
+
+SHARED_FOLDERS = ("tests/browser/",)
+"""Folders whose files share session fixtures too costly to build twice (one Airflow for every browser test)."""
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, but each of ``SHARED_FOLDERS`` goes to one process whole (xdist's documented hook for a
+    scheduler of one's own; ``_split_scope`` is the one method its file scheduler defines over its scope scheduler)."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileOrSharedFolder(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return next((folder for folder in SHARED_FOLDERS if scope.startswith(folder)), scope)
+
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return LoadFileOrSharedFolder(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from playwright.sync_api import Browser, FrameLocator, Locator, Page, Playwright, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -124,8 +125,13 @@ class AirflowUi:
         self.page.get_by_role("button", name="Expand all extra JSON").click()
         return table
 
-    def status_page(self) -> FrameLocator:
-        """The navigation's "Cache" entry: the status page inside the UI's frame."""
+    def status_page(self, conn_id: str | None = None) -> FrameLocator | Page:
+        """The navigation's "Cache" entry: the status page inside the UI's frame, for ``lakecache_default``. For
+        another connection, the page's own address with ``?conn_id=``, as a link from a runbook opens it."""
+        if conn_id is not None:
+            self.page.goto(f"{self.url}/lakecache/?{urlencode({'conn_id': conn_id})}")
+            expect(self.page.locator("#verdict")).to_be_visible(timeout=30_000)
+            return self.page
         self.page.goto(self.url)
         self.page.get_by_role("link", name="Cache", exact=True).click()
         frame = self.page.frame_locator("iframe")

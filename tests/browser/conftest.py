@@ -1,4 +1,10 @@
-"""Fixtures of the browser tests: a small cache on the S3 emulator, Airflow's four components wired to it, Chromium.
+"""Fixtures of the browser tests: a small cache on the S3 emulator, a three-worker cluster, Airflow's four components
+wired to both, Chromium.
+
+Airflow takes most of a minute to start, so one instance serves every browser test: its ``lakecache_default``
+connection names the lone cache (the purge runbook's), ``lakecache_cluster`` the cluster's first worker (the status
+page's ``?conn_id=``). The fixtures are session-scoped, and ``tests/conftest.py`` hands the whole ``tests/browser``
+folder to one test process so they are built once.
 
 The cache's disk tier is small (16 MiB) so that two days of events fill it past the purge form's default target
 (0.6): a purge from the UI has something to do, and the status page shows usage move.
@@ -6,6 +12,7 @@ The cache's disk tier is small (16 MiB) so that two days of events fill it past 
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +21,14 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from infra.airflow import USERNAME, LocalAirflow
 from infra.cache_process import CacheProcess
+from infra.redis_server import RedisServer
 from infra.s3_emulator import S3Emulator
 from infra.stack import StackInfo
 from tests.browser.airflow_ui import AirflowUi, launch
+from tests.plugins.airflow_home import connection_json
 from tests.support.admin import AdminClient
 from tests.support.buckets import remove_bucket, unique_bucket_name
+from tests.support.caches import CacheFactory
 
 pytestmark = pytest.mark.browser
 # A page that polls its API may take a while to show a change on a loaded 2-core machine: wait for it, don't sleep.
@@ -28,6 +38,11 @@ MIB = 2**20
 DAYS = {"2026-11-20": 6 * MIB, "2026-11-21": 4 * MIB}
 """Bytes of events per day, in two files each: 10 MiB of a 16 MiB disk tier (62.5%) once loaded."""
 DISK_CAPACITY = 16 * MIB
+CLUSTER_CONN_ID = "lakecache_cluster"
+WORKERS = 3
+CLUSTER = {"cluster": {"block_size": "256KiB", "heartbeat_interval": "250ms"}, "store": {"page_size": "64KiB"}}
+PAGES = 48
+"""The cluster holds 3 MiB in pages of 64 KiB: twelve blocks of 256 KiB spread over the workers."""
 
 
 def day_path(day: str) -> str:
@@ -35,7 +50,7 @@ def day_path(day: str) -> str:
     return f"/warehouse/events/dt={day}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui_cache(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
     """A started cache on a bucket of its own holding ``DAYS`` of events, not loaded yet."""
     client = s3_emulator.client()
@@ -59,17 +74,43 @@ def ui_cache(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) 
         remove_bucket(client, name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ui_admin(ui_cache: CacheProcess) -> AdminClient:
     """The tests' own admin client for the cache (setting up and checking, not what the UI does)."""
     return AdminClient(ui_cache.webhdfs_url, ui_cache.token)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def ui_cluster(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[CacheProcess]]:
+    """Three workers on a Redis of their own, holding 3 MiB of one object spread over them by block."""
+    client = s3_emulator.client()
+    name = unique_bucket_name()
+    client.create_bucket(Bucket=name)
+    data = bytes(range(256)) * 4096 * 3
+    client.put_object(Bucket=name, Key="warehouse/events.bin", Body=data)
+    factory = CacheFactory(tmp_path_factory.mktemp("ui-cluster"), s3_emulator.endpoint_url)
+    with RedisServer(tmp_path_factory.mktemp("ui-redis")) as redis:
+        try:
+            workers = factory.cluster(WORKERS, {"/warehouse": f"s3://{name}/warehouse"}, redis.url, CLUSTER)
+            # A WebHDFS read through one worker: each block's owner serves and caches it.
+            url = f"{workers[0].webhdfs_url}/webhdfs/v1/warehouse/events.bin?op=OPEN&user.name=test"
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=30) as response:
+                assert response.read() == data
+            yield workers
+        finally:
+            factory.stop_all()
+            remove_bucket(client, name)
+
+
+@pytest.fixture(scope="session")
 def airflow(
-    ui_cache: CacheProcess, s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory
+    ui_cache: CacheProcess,
+    ui_cluster: list[CacheProcess],
+    s3_emulator: S3Emulator,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalAirflow]:
-    """Airflow's API server, scheduler, DAG processor and triggerer with the repository's DAGs and plugins."""
+    """Airflow's API server, scheduler, DAG processor and triggerer with the repository's DAGs and plugins, its
+    ``lakecache_default`` connection on ``ui_cache`` and ``lakecache_cluster`` on the cluster's first worker."""
     state_dir: Path = tmp_path_factory.mktemp("airflow")
     stack = StackInfo(
         state_dir=str(state_dir),
@@ -81,11 +122,12 @@ def airflow(
         s3_emulator_pid=s3_emulator.pid or 0,
         cache_pid=ui_cache.pid or 0,
     )
-    with LocalAirflow(state_dir, stack) as running:
+    cluster_conn = {f"AIRFLOW_CONN_{CLUSTER_CONN_ID.upper()}": connection_json(ui_cluster[0])}
+    with LocalAirflow(state_dir, stack, extra_env=cluster_conn) as running:
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium through Playwright."""
     with sync_playwright() as playwright:
