@@ -245,13 +245,21 @@ def fleet_alerts(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     return _save(figure, path, "notifications per hour, first generation and generated configuration, over a fleet day")
 
 
-SOAK_EVENTS = {"drain": "#d62728", "stopped": "#ff7f0e", "join": "#2ca02c", "purge": "#7f7f7f"}
+SOAK_EVENTS = {
+    "drain": "#d62728",
+    "stopped": "#ff7f0e",
+    "join": "#2ca02c",
+    "warmup": "#17becf",
+    "warmed": "#8c564b",
+    "purge": "#7f7f7f",
+}
 
 
 def soak(series: Mapping[str, Any], path: Path) -> tuple[str, str]:
-    """The soak over time: requests/s (failures in red), p99 per window, and each worker's RSS with how much higher it
-    peaked in the second half of its warm part (shaded) than in the first; the drain, the stop of the drained worker,
-    its join and the purges marked."""
+    """The soak over time on its workers (``series["label"]``): requests/s (failures in red), p99 per window, and
+    each worker's RSS with how much higher it peaked in the second half of its warm part (shaded) than in the first;
+    the operator's steps marked (the purges, and the drain, the stop of the drained worker and its join, or the
+    warmup and its end)."""
     figure, (load, latency, memory) = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
     per_second = series["requests_per_second"]
     load.plot(range(len(per_second)), per_second, lw=0.8, color=COLORS["cache"], label="requests/s")
@@ -259,7 +267,7 @@ def soak(series: Mapping[str, Any], path: Path) -> tuple[str, str]:
     if any(failed):
         load.bar(range(len(failed)), failed, color="#d62728", label="failed/s")
     load.set_ylabel("requests/s")
-    load.set_title("soak: three workers under mixed reads and writes")
+    load.set_title(f"soak: {series['label']} under mixed reads and writes")
     latency.plot([t for t, _ in series["p99"]], [p for _, p in series["p99"]], "o-", ms=3, color="#9467bd")
     latency.set_ylabel("p99 latency, ms (5 s windows)")
     at = series["rss_at"]
@@ -287,6 +295,11 @@ def soak(series: Mapping[str, Any], path: Path) -> tuple[str, str]:
             color=SOAK_EVENTS[label],
         )
     load.legend(fontsize=8, loc="lower left")
+    steps = ", ".join(step for step in ("drain", "join", "warmup") if step in {label for _, label in marked})
+    whose = "each worker's" if len(series["rss_mib"]) > 1 else "the worker's"
     return _save(
-        figure, path, "soak: requests/s, p99 latency and each worker's memory over time, drain, join and purges marked"
+        figure,
+        path,
+        f"soak, {series['label']}: requests/s, p99 latency and {whose} memory over time, "
+        f"{steps + ' and ' if steps else ''}purges marked",
     )

@@ -1,28 +1,40 @@
-"""Soak: a three-worker cluster under a steady mixed load for minutes, drained, joined and purged on the way.
+"""Soak: one worker, then a three-worker cluster, under a steady mixed load for minutes while the operator's day
+goes on.
 
 Clients (``soak_load.LoadClient``) read warm and cold ranges through WebHDFS and S3, write (CREATE, PutObject),
-stage and publish (RENAME), while the operator's day goes on: a purge of the whole cluster every
-``purge_every`` seconds, a drain of one worker in the first third (``POST /admin/v1/cluster/drain``; once its job is
-done and the others route without it, it is taken out of the clients' rotation, as a load balancer would be told,
-and stopped when its requests in flight have ended) and, in the second third, that worker started again on its disk
-tier (same identity), back in rotation once every worker routes by the ring of three.
+stage and publish (RENAME), while the operator purges the cache every ``purge_every`` seconds and:
 
-Sampled every second: requests ended and failed, each worker's resident memory (``VmRSS`` of
-``/proc/<pid>/status``); latency p99 per 5 s window. Guaranteed:
+- **on three workers** (Redis), drains worker C in the first third (``POST /admin/v1/cluster/drain``; once its job
+  is done and the others route without it, it is taken out of the clients' rotation, as a load balancer would be
+  told, and stopped when its requests in flight have ended) and, in the second third, starts it again on its disk
+  tier (same identity), back in rotation once every worker routes by the ring of three;
+- **on one worker** (no Redis), at the drain's moment, purges it and runs a warmup of the warm data set
+  (``POST /admin/v1/load``), waiting for its job to end. A lone worker has no peer to hand its pages to and no ring
+  to join again, and stopping it would leave the clients nothing to send to: an outage, not what a soak measures.
+  A warmup is the admin job an operator runs on a lone worker under load (as the Airflow DAG does before its Spark
+  jobs): its ranged GETs meet the clients' reads of the same pages (the purge first, or the clients would have them
+  all cached already), and its job record stays in the worker.
+
+Both start as the other campaigns start one worker and several (``bench.cache_cluster.cache_workers``). Sampled
+every second: requests ended and failed, each worker's resident memory (``VmRSS`` of ``/proc/<pid>/status``);
+latency p99 per 5 s window. Guaranteed:
 
 - **0 failed requests.** A request answered 503 and then done when sent again (``soak_load.ATTEMPTS``) counts as
   *retried*, not failed; any other error, a refused connection or bytes other than those written is a failure.
-  The suite injects no failure: a drain and a join are meant to cost clients nothing.
+  The suite injects no failure: a drain, a join and a warmup are meant to cost clients nothing.
 - **No memory growth once warm**: each worker's highest RSS in the second half of its warm part is at most
-  ``rss_growth_limit`` MiB above its highest in the first half. Warm: past ``WARM_FROM`` of the run and ``warm_up``
+  ``rss_growth_limit`` MiB above its highest in the first half. Warm: past ``warm_from`` of the run and ``warm_up``
   seconds after the worker's last start (its tiers full, its code paths all taken); a worker with fewer than 10
   samples so (the one joined back, in a short run) is not judged, and ``workers_judged_warm`` says how many were.
   Peaks, not a fitted slope: every purge drops RSS by the memory tier's worth and the load fills it again, a
   sawtooth whose least-squares slope over a few periods swings by several MiB a minute either way (it is reported,
   ``rss_slope_kib_per_min``, not judged). A leak raises the peaks: over the long run's 12 warm minutes, 8 MiB
   between halves six minutes apart is about 1.3 MiB a minute; the quick run catches only a fast leak.
+- **The operator's steps done**: purges as planned, and one drain and one join (three workers) or one warmup (one
+  worker) that ended as it should.
 
-Figures: requests/s, p99 and RSS per worker over time, the drain, join and purges marked (``bench.plots.soak``).
+Figures: requests/s, p99 and RSS per worker over time, the operator's steps marked (``bench.plots.soak``), one per
+run (``FIGURES``).
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from bench import plots
-from bench.cache_cluster import CacheCluster, worker_id
+from bench.cache_cluster import Ring, cache_workers, worker_id
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.crash_consistency import CLUSTER
@@ -53,42 +65,72 @@ from infra.s3_emulator import S3Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK_ROOT = ROOT / ".local" / "chaos" / "soak"
-FIGURE = ROOT / "docs" / "img" / "soak.png"
+LABELS = {1: "one worker", 3: "three workers"}
+"""The soak runs on one worker or on three, by these names."""
+FIGURES = {1: ROOT / "docs" / "img" / "soak-one-worker.png", 3: ROOT / "docs" / "img" / "soak.png"}
 BUCKET = "soak"
-WARM_FROM = 0.6
-"""The share of the run after which memory must not grow (the join is at ``JOIN_AT``)."""
 DRAIN_AT, JOIN_AT = 0.15, 0.4
+"""When worker C is drained and started again (three workers), as shares of the run; one worker's warmup is at
+``DRAIN_AT``."""
 WINDOW = 5
 """Seconds per latency window."""
 WORKER_NAMES = ("A", "B", "C")
-GUARANTEE = "0 failed requests (503s retried) through a drain, a join and purges; no memory growth once warm"
+JOB_SECONDS = 120.0
+"""The longest the operator waits for a drain or warmup job to end."""
 
 
 @dataclass(frozen=True)
 class SoakPlan:
-    """One soak: ``seconds`` of load by ``clients`` threads on ``data``, a purge every ``purge_every`` seconds, tiers
-    of ``memory`` and ``disk`` per worker, the most a worker's RSS may grow once warm (MiB, ``rss_growth_limit``) and
-    how long after its start a worker may still be warming up (``warm_up`` seconds)."""
+    """One soak: ``seconds`` of load by ``clients`` threads on ``data`` through ``workers`` workers (1 or 3), a purge
+    every ``purge_every`` seconds, tiers of ``memory`` and ``disk`` per worker, the most a worker's RSS may grow once
+    warm (MiB, ``rss_growth_limit``), the share of the run after which it is judged (``warm_from``: past the join,
+    at ``JOIN_AT``) and how long after its start a worker may still be warming up (``warm_up`` seconds)."""
 
     seconds: float
+    workers: int = 3
     clients: int = 4
     data: DataSet = field(default_factory=lambda: DataSet(warm=8, cold=48, size=4 << 20))
     purge_every: float = 30.0
     memory: str = "16MiB"
     disk: str = "48MiB"
     rss_growth_limit: float = 8.0
+    warm_from: float = 0.6
     warm_up: float = 60.0
 
+    def __post_init__(self) -> None:
+        if self.workers not in LABELS:
+            raise ValueError(f"a soak runs on {' or '.join(map(str, LABELS))} workers, not {self.workers}")
 
-def plan_for(budget: Budget) -> SoakPlan:
-    """3 minutes for the quick budget, 30 for ``FULL``."""
-    return SoakPlan(seconds=1800, purge_every=120) if budget == FULL else SoakPlan(seconds=180)
+    @property
+    def label(self) -> str:
+        """``one worker`` or ``three workers``."""
+        return LABELS[self.workers]
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        """The workers' names in the figure and the counts: ``A``, then ``B`` and ``C``."""
+        return WORKER_NAMES[: self.workers]
+
+    @property
+    def guarantee(self) -> str:
+        """What the run guarantees, its operator's steps named."""
+        steps = "a drain, a join and purges" if self.workers > 1 else "a warmup and purges"
+        return f"0 failed requests (503s retried) through {steps}; no memory growth once warm"
+
+
+def plans(budget: Budget) -> list[SoakPlan]:
+    """One worker and three: 3 minutes each for the quick budget, 30 for ``FULL``."""
+    if budget == FULL:
+        return [SoakPlan(seconds=1800, workers=n, purge_every=120) for n in LABELS]
+    return [SoakPlan(seconds=180, workers=n) for n in LABELS]
 
 
 def soak(budget: Budget = QUICK, *, work_dir: Path | None = None) -> list[GuaranteeResult]:
-    """The soak of ``plan_for(budget)``, its figure in ``docs/img/soak.png``."""
+    """Both soaks of ``plans(budget)``, each in a folder of its own under ``work_dir``, their figures in
+    ``FIGURES``."""
     work = fresh_work_dir("soak", work_dir or WORK_ROOT)
-    return [run(plan_for(budget), work, FIGURE, full=budget == FULL)]
+    full = budget == FULL
+    return [run(plan, work / plan.label.replace(" ", "_"), FIGURES[plan.workers], full=full) for plan in plans(budget)]
 
 
 @dataclass
@@ -99,41 +141,41 @@ class Operator:
     purges: int = 0
     drains: int = 0
     joins: int = 0
+    warmups: int = 0
     pages_not_handed_over: int = 0
     notes: list[str] = field(default_factory=list)
-    """The drain job's last message and the pages it could not give (not a failure: S3 still holds their bytes);
-    kept in the run's ``series.json``."""
+    """The drain or warmup job's last message and the pages a drain could not give (not a failure: S3 still holds
+    their bytes); kept in the run's ``series.json``."""
     problems: list[str] = field(default_factory=list)
 
 
 def run(plan: SoakPlan, work: Path, figure: Path, *, full: bool = False) -> GuaranteeResult:
     """One soak of ``plan`` under ``work``, its figure drawn to ``figure``; its counts and whether it held."""
     started = time.monotonic()
-    mounts = {MOUNT: f"s3://{BUCKET}/lake"}
     with (
         S3Emulator(work / "s3", buckets=[BUCKET]) as s3,
-        CacheCluster(
-            work / "cluster",
-            3,
+        cache_workers(
+            work,
+            plan.workers,
             s3_endpoint=s3.endpoint_url,
-            mounts=mounts,
-            overrides=CLUSTER,
+            mounts={MOUNT: f"s3://{BUCKET}/lake"},
+            overrides=CLUSTER if plan.workers > 1 else None,
             memory_capacity=plan.memory,
             disk_capacity=plan.disk,
-        ) as cluster,
+        ) as (workers, ring),
     ):
         client = s3.client()
         for index in range(plan.data.warm + plan.data.cold):
             client.put_object(Bucket=BUCKET, Key=s3_key(plan.data.path(index)), Body=plan.data.body(index))
-        endpoints = [Endpoint(w.webhdfs_url, w.s3_url) for w in cluster.workers]
+        endpoints = [Endpoint(w.webhdfs_url, w.s3_url) for w in workers]
         timeline, operator, stop = Timeline(), Operator(), threading.Event()
         rotation = Rotation(endpoints)
         clients = [LoadClient(n, plan.data, BUCKET, rotation, timeline, stop) for n in range(plan.clients)]
         threads = [threading.Thread(target=c.run, daemon=True) for c in clients]
-        with _memory_samples(cluster.workers, timeline) as memory:
+        with _memory_samples(workers, timeline) as memory:
             for thread in threads:
                 thread.start()
-            _operate(plan, cluster, endpoints, rotation, timeline, operator)
+            _operate(plan, workers, ring, endpoints, rotation, timeline, operator)
             stop.set()
             for thread in threads:
                 thread.join(60)
@@ -142,8 +184,8 @@ def run(plan: SoakPlan, work: Path, figure: Path, *, full: bool = False) -> Guar
     plots.soak(series, figure)
     counts, violations = _judge(plan, timeline, operator, series)
     return GuaranteeResult.judged(
-        f"soak, three workers, {plan.seconds / 60:g} min",
-        GUARANTEE,
+        f"soak, {plan.label}, {plan.seconds / 60:g} min",
+        plan.guarantee,
         counts,
         violations,
         campaign="soak",
@@ -154,35 +196,43 @@ def run(plan: SoakPlan, work: Path, figure: Path, *, full: bool = False) -> Guar
 
 def _operate(
     plan: SoakPlan,
-    cluster: CacheCluster,
+    workers: list[CacheProcess],
+    ring: Ring,
     endpoints: list[Endpoint],
     rotation: Rotation,
     timeline: Timeline,
     operator: Operator,
 ) -> None:
-    """Purge every ``plan.purge_every`` seconds, drain worker C at ``DRAIN_AT`` of the run and start it again at
-    ``JOIN_AT``, until the run's time is up. A step that fails is a problem and the run goes on."""
+    """Purge every ``plan.purge_every`` seconds until the run's time is up; on three workers drain worker C at
+    ``DRAIN_AT`` of the run and start it again at ``JOIN_AT``, on one warm the warm data set at ``DRAIN_AT``. A step
+    that fails is a problem and the run goes on."""
     rng = random.Random(0)
-    leaving, stayers = cluster.workers[2], cluster.workers[:2]
-    next_purge, drained, joined = plan.purge_every, False, False
+    leaving, stayers = workers[-1], workers[:-1]
+    next_purge, drained, joined = plan.purge_every, False, False  # drained: the step at DRAIN_AT is done
     while (now := timeline.now()) < plan.seconds:
         try:
             if not drained and now >= DRAIN_AT * plan.seconds:
                 drained = True
-                operator.events.append((now, "drain"))
-                _drain(_admin(stayers[0]), leaving, stayers, cluster, endpoints[2], rotation, operator)
-                operator.events.append((timeline.now(), "stopped"))
-                operator.drains += 1
-            elif drained and not joined and not leaving.running and now >= JOIN_AT * plan.seconds:
+                if stayers:
+                    operator.events.append((now, "drain"))
+                    _drain(_admin(stayers[0]), leaving, stayers, ring, endpoints[-1], rotation, operator)
+                    operator.events.append((timeline.now(), "stopped"))
+                    operator.drains += 1
+                else:
+                    operator.events.append((now, "warmup"))
+                    _warm(_admin(leaving), plan.data, operator)
+                    operator.events.append((timeline.now(), "warmed"))
+                    operator.warmups += 1
+            elif stayers and drained and not joined and not leaving.running and now >= JOIN_AT * plan.seconds:
                 joined = True
                 operator.events.append((now, "join"))
                 leaving.start()
-                cluster.wait_for_ring(cluster.workers, 3)
-                rotation.add(endpoints[2])
+                ring(workers)
+                rotation.add(endpoints[-1])
                 operator.joins += 1
             elif now >= next_purge:
                 next_purge += plan.purge_every
-                running = [w for w in cluster.workers if w.running]
+                running = [w for w in workers if w.running]
                 operator.events.append((now, "purge"))
                 _admin(rng.choice(running)).post("purge", {"target": 0.0})
                 operator.purges += 1
@@ -195,7 +245,7 @@ def _drain(
     admin: AdminClient,
     leaving: CacheProcess,
     stayers: list[CacheProcess],
-    cluster: CacheCluster,
+    ring: Ring,
     endpoint: Endpoint,
     rotation: Rotation,
     operator: Operator,
@@ -204,24 +254,46 @@ def _drain(
     the others' invalidations, so what it serves may be stale) and, once its requests in flight have ended and the
     ``stayers`` route without it, stopped. A job that left the ring but could not give some pages (evicted or
     overwritten meanwhile) ends ``failed``: counted and noted, not a problem."""
-    job = admin.post("cluster/drain", {"worker": worker_id(leaving)})
-    deadline = time.monotonic() + 120
-    while job["state"] in ("queued", "running"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the drain job still runs after 120 s: {job}")
-        time.sleep(0.05)
-        job = _admin(leaving).get(job_route(job["id"]))
+    job = _ended(_admin(leaving), admin.post("cluster/drain", {"worker": worker_id(leaving)}))
     rotation.remove(endpoint)
     if job["state"] != "succeeded" and not str(job.get("message", "")).endswith("left the ring"):
         rotation.add(endpoint)
         raise RuntimeError(f"the drain job ended {job['state']}: {job}")
     operator.pages_not_handed_over += len(job.get("errors", []))
     operator.notes += [f"drain: {job['message']}", *(f"{e['path']}: {e['error']}" for e in job["errors"][:3])]
-    cluster.wait_for_ring(stayers, 2)
+    ring(stayers)
     deadline = time.monotonic() + 60
     while not rotation.idle(endpoint) and time.monotonic() < deadline:
         time.sleep(0.05)
     leaving.stop()
+
+
+def _warm(admin: AdminClient, data: DataSet, operator: Operator) -> None:
+    """Purge the worker, then load the warm objects of ``data`` into its disk tier (``POST /admin/v1/load``) and wait
+    for the job to end; one that did not succeed (a page it could not load) is a problem. The purge first, as an
+    operator brings back the pages today's jobs read: else the clients' reads have the warm objects cached already
+    and the job skips them all, where it should fetch them while the clients read them too."""
+    admin.post("purge", {"target": 0.0})
+    job = _ended(admin, admin.post("load", {"paths": [data.folder(warm=True)]}))
+    if job["state"] != "succeeded":
+        raise RuntimeError(f"the warmup job ended {job['state']}: {job}")
+    progress = job["progress"]
+    operator.notes.append(
+        f"warmup: {progress['files_done']} files, {progress['bytes_from_s3']:,} bytes from S3, "
+        f"{progress['bytes_skipped']:,} already cached"
+    )
+
+
+def _ended(admin: AdminClient, job: dict[str, Any]) -> dict[str, Any]:
+    """``job`` once it has ended, asked of ``admin`` (the worker that runs it). Raises ``TimeoutError`` after
+    ``JOB_SECONDS``."""
+    deadline = time.monotonic() + JOB_SECONDS
+    while job["state"] in ("queued", "running"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {job['kind']} job still runs after {JOB_SECONDS:g} s: {job}")
+        time.sleep(0.05)
+        job = admin.get(job_route(job["id"]))
+    return job
 
 
 def _admin(worker: CacheProcess) -> AdminClient:
@@ -273,8 +345,8 @@ def _series(
     windows = [(start, latency[(ended >= start) & (ended < start + WINDOW)]) for start in range(0, seconds, WINDOW)]
     p99 = [(start + WINDOW / 2, float(np.percentile(lat, 99)) * 1000) for start, lat in windows if len(lat)]
     at = np.array([t for t, _ in memory])
-    rss = {name: np.array([s[i] for _, s in memory]) for i, name in enumerate(WORKER_NAMES)}
-    warm_from = WARM_FROM * plan.seconds
+    rss = {name: np.array([s[i] for _, s in memory]) for i, name in enumerate(plan.worker_names)}
+    warm_from = plan.warm_from * plan.seconds
     slopes, growth, warm_since = {}, {}, {}
     for name, values in rss.items():
         up = ~np.isnan(values)
@@ -289,6 +361,7 @@ def _series(
             growth[name] = float(warm_rss[warm_at >= middle].max() - warm_rss[warm_at < middle].max())
             warm_since[name] = since
     return {
+        "label": plan.label,
         "requests_per_second": per_second.tolist(),
         "failed_per_second": failed.tolist(),
         "p99": p99,
@@ -332,7 +405,7 @@ def _judge(
         "worst_5s_p99_ms": round(max((p for _, p in series["p99"]), default=0)),
         **{f"rss_growth_kib_{name}": value for name, value in grown.items()},
         **{f"rss_slope_kib_per_min_{name}": value for name, value in kib.items()},
-        **{f"rss_mib_at_end_{name}": round(_last(series["rss_mib"][name])) for name in WORKER_NAMES},
+        **{f"rss_mib_at_end_{name}": round(_last(values)) for name, values in series["rss_mib"].items()},
         "warm_reads": ops.get("warm OPEN", 0) + ops.get("warm GetObject", 0),
         "cold_reads": ops.get("cold OPEN", 0) + ops.get("cold GetObject", 0),
         "writes": ops.get("CREATE", 0) + ops.get("PutObject", 0) + ops.get("staged CREATE", 0),
@@ -342,6 +415,7 @@ def _judge(
         "pages_not_handed_over": operator.pages_not_handed_over,
         "drains": operator.drains,
         "joins": operator.joins,
+        "warmups": operator.warmups,
     }
     violations = [f"failed: {line}" for line in timeline.failures]
     if failed > len(timeline.failures):
@@ -355,8 +429,10 @@ def _judge(
                 f"worker {name}: RSS peaked {mib:.1f} MiB higher in the second half of its warm part than in the "
                 f"first (limit {plan.rss_growth_limit:g} MiB)"
             )
-    if operator.drains != 1 or operator.joins != 1:
+    if plan.workers > 1 and (operator.drains != 1 or operator.joins != 1):
         violations.append(f"{operator.drains} drains and {operator.joins} joins, not one of each")
+    if plan.workers == 1 and operator.warmups != 1:
+        violations.append(f"{operator.warmups} warmups, not one")
     if operator.purges < int(plan.seconds // plan.purge_every) - 1:
         violations.append(f"only {operator.purges} purges")
     return counts, violations

@@ -65,9 +65,13 @@ class DataSet:
     cold: int
     size: int
 
+    def folder(self, *, warm: bool) -> str:
+        """The cache path of the folder of the warm objects, or of the cold ones."""
+        return f"{MOUNT}/data/{'warm' if warm else 'cold'}"
+
     def path(self, index: int) -> str:
         """The cache path of object ``index`` (warm objects first)."""
-        return f"{MOUNT}/data/{'warm' if index < self.warm else 'cold'}/part-{index:04d}.bin"
+        return f"{self.folder(warm=index < self.warm)}/part-{index:04d}.bin"
 
     def body(self, index: int) -> bytes:
         """The whole of object ``index``."""
