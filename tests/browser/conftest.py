@@ -3,8 +3,10 @@ wired to both, Chromium.
 
 Airflow takes most of a minute to start, so one instance serves every browser test: its ``lakecache_default``
 connection names the lone cache (the purge runbook's), ``lakecache_cluster`` the cluster's first worker (the status
-page's ``?conn_id=``). The fixtures are session-scoped, and ``tests/conftest.py`` hands the whole ``tests/browser``
-folder to one test process so they are built once.
+page's ``?conn_id=``). The fixtures are package-scoped: ``tests/conftest.py`` hands the whole ``tests/browser``
+folder to one test process, so they are built once, and torn down after its last test (Playwright's sync API runs an
+event loop in the main thread while it is open, and an idle Airflow still takes CPU: neither may outlive the
+folder).
 
 The cache's disk tier is small (16 MiB) so that two days of events fill it past the purge form's default target
 (0.6): a purge from the UI has something to do, and the status page shows usage move.
@@ -50,7 +52,7 @@ def day_path(day: str) -> str:
     return f"/warehouse/events/dt={day}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_cache(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheProcess]:
     """A started cache on a bucket of its own holding ``DAYS`` of events, not loaded yet."""
     client = s3_emulator.client()
@@ -74,13 +76,13 @@ def ui_cache(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) 
         remove_bucket(client, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_admin(ui_cache: CacheProcess) -> AdminClient:
     """The tests' own admin client for the cache (setting up and checking, not what the UI does)."""
     return AdminClient(ui_cache.webhdfs_url, ui_cache.token)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_cluster(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[CacheProcess]]:
     """Three workers on a Redis of their own, holding 3 MiB of one object spread over them by block."""
     client = s3_emulator.client()
@@ -102,7 +104,7 @@ def ui_cluster(s3_emulator: S3Emulator, tmp_path_factory: pytest.TempPathFactory
             remove_bucket(client, name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow(
     ui_cache: CacheProcess,
     ui_cluster: list[CacheProcess],
@@ -127,7 +129,7 @@ def airflow(
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium through Playwright."""
     with sync_playwright() as playwright:

@@ -26,7 +26,7 @@ def test_quick_live_campaign_finds_no_server_error_and_the_workers_live(
         failures = "\n".join(f"{f.kind}: {f.message}\n  {f.example}" for f in result.failures)
         assert (result.crashes, result.server_errors) == (0, 0), failures
         assert result.server_alive, result
-        assert result.cases >= 150, result
+        assert result.cases >= 50, result  # a time budget: how many fit in it depends on the host's load
         # The requests reach the handlers: some succeed, most are refused by the API itself, not by HTTP parsing.
         assert sum(n for status, n in result.statuses.items() if status.startswith("2")) > 0, result.statuses
     if plan.workers > 1:  # OPENs went to blocks' owners; the peer API refused calls without the secret
