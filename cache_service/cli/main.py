@@ -136,7 +136,7 @@ def _operate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cache_service import logs, server
+    from cache_service import allocator, logs, server
     from cache_service.api.s3.credentials import api_users
 
     try:
@@ -153,6 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
     from cache_service.cluster.membership import ClusterError
 
     logs.configure(config.server.log_level)
+    allocator.limit_fragmentation()
     try:
         server.serve(config)
     except (ClusterError, IdentityError) as exc:
