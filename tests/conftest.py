@@ -50,7 +50,7 @@ def _file(item: pytest.Item) -> str:
 
 
 SHARED_FOLDERS = ("tests/browser/",)
-"""Folders whose files share session fixtures too costly to build twice (one Airflow for every browser test)."""
+"""Folders whose files share package-scoped fixtures too costly to build twice (one Airflow for every browser test)."""
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
