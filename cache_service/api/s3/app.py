@@ -181,6 +181,9 @@ class S3Api:
         self._reads = service.reads
         self._objects = ObjectHandlers(self._reads, service.uploader, service.status)
         self._multipart = MultipartHandlers(service, uploads)
+        # A worker alone holds the multipart uploads to its mounts (``MultipartHandlers``). In a cluster, S3 does:
+        # its uploads take any part through any worker, and no worker's loss or drain loses an acknowledged part.
+        self._holds_uploads = service.cluster is None
 
     async def handle(self, http: web.Request) -> web.StreamResponse:
         """Answer one request; every failure becomes S3's XML error."""
@@ -285,7 +288,7 @@ class S3Api:
         if cached and op == "PutObject" and not needs_s3(http.headers):
             assert payload is not None
             return await self._objects.put(target, http.headers, payload, request_id)
-        if cached and op == "CreateMultipartUpload" and not needs_s3(http.headers):
+        if cached and op == "CreateMultipartUpload" and self._holds_uploads and not needs_s3(http.headers):
             return await self._multipart.create(http, target, request_id)
         if op == "DeleteObjects":
             assert payload is not None
