@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cache_cluster import CacheCluster, pin_to_core
-from bench.http_reads import BLOCK, USER, WrkRun, write_blob
+from bench.http_reads import BLOCK, USER, WRK_SCRIPT, Target, WrkRun, write_blob, wrk_command, wrk_report
 from bench.nginx import Nginx, require_command
 from cache_service.admin_client import AdminClient, AdminEndpoint, job_route
 from infra.cache_metrics import CacheCounters
@@ -32,35 +32,6 @@ from infra.s3_emulator import S3Emulator
 BUCKET = "lake"
 KEY = "reads/blob.bin"
 CONNECTIONS = 32  # as in http_reads: 16 per wrk process
-
-# As http_reads' script, but the offsets come from the spans of 64 KiB blocks given (those one worker owns).
-WRK_SCRIPT = """
-local block, mode, path, indices
-function init(args)
-  block = tonumber(args[1])
-  mode = args[2]
-  path = args[3]
-  math.randomseed(tonumber(args[4]))
-  indices = {}
-  for first, last in string.gmatch(args[5], "(%d+)-(%d+)") do
-    for i = tonumber(first), tonumber(last) do indices[#indices + 1] = i end
-  end
-end
-function request()
-  local offset = indices[math.random(1, #indices)] * block
-  if mode == "range" then
-    return wrk.format("GET", path, {["Range"] = string.format("bytes=%d-%d", offset, offset + block - 1)})
-  end
-  return wrk.format("GET", string.format("%s&offset=%d&length=%d", path, offset, block))
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "errors": %d, "p50_us": %.1f, "p99_us": %.1f}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 @dataclass(frozen=True)
@@ -98,9 +69,7 @@ class PairRun:
 class Client:
     """One wrk process: where it sends its requests and which 64 KiB blocks it asks for."""
 
-    url: str
-    path: str
-    mode: str
+    target: Target
     spans: str  # "first-last,..." in 64 KiB blocks
 
 
@@ -108,20 +77,21 @@ def run_pair(wrk: str, script: Path, clients: list[Client], *, seconds: int, see
     """Run one wrk process per client at once; returns their reports. Raises ``RuntimeError`` on a failure."""
     processes = []
     for index, client in enumerate(clients):
-        argv = [wrk, "-t1", f"-c{CONNECTIONS // len(clients)}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script)]
-        argv += [client.url + client.path, "--", str(BLOCK), client.mode, client.path, str(seed * 10 + index)]
-        argv.append(client.spans)
+        connections = CONNECTIONS // len(clients)
+        argv = wrk_command(
+            wrk,
+            script,
+            client.target,
+            connections=connections,
+            seconds=seconds,
+            seed=seed * 10 + index,
+            spans=client.spans,
+        )
         processes.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     reports = []
     for process, client in zip(processes, clients, strict=True):
         out, err = process.communicate(timeout=seconds + 60)
-        line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
-        if process.returncode != 0 or line is None:
-            raise RuntimeError(f"wrk failed against {client.url} ({process.returncode}): {err or out}")
-        report = WrkRun(**json.loads(line.removeprefix("WRK_JSON ")))
-        if report.errors or report.requests == 0:
-            raise RuntimeError(f"wrk against {client.url}: {report.errors} errors in {report.requests} requests")
-        reports.append(report)
+        reports.append(wrk_report(client.target, process.returncode, out, err))
     return reports
 
 
@@ -207,10 +177,15 @@ def measure(full: bool, smoke: bool, work: Path, s3: S3Emulator) -> dict[str, An
         _warm(cluster, spans, blob)
         clients = {
             "cluster": [
-                Client(w.webhdfs_url, f"/webhdfs/v1/{KEY}?op=OPEN&user.name={USER}", "webhdfs", spans[w.webhdfs_port])
-                for w in cluster.workers
+                Client(
+                    Target(f"worker {n}", w.webhdfs_url, f"/webhdfs/v1/{KEY}?op=OPEN&user.name={USER}", "webhdfs"),
+                    spans[w.webhdfs_port],
+                )
+                for n, w in enumerate(cluster.workers)
             ],
-            "nginx": [Client(nginx.url, f"/{KEY}", "range", spans[w.webhdfs_port]) for w in cluster.workers],
+            "nginx": [
+                Client(Target("nginx", nginx.url, f"/{KEY}", "range"), spans[w.webhdfs_port]) for w in cluster.workers
+            ],
         }
         with blob.open("rb") as local:
             for owned in spans.values():

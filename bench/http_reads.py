@@ -45,18 +45,22 @@ BUCKET = "bench"
 CACHE_PATH = "/bench/blob.bin"
 USER = "bench"
 
-# wrk calls request() for every request and done() once. Offsets are whole blocks; each run gets its own seed.
+# wrk calls request() for every request and done() once. Offsets are whole blocks, drawn from the spans of block
+# indices given ("first-last,...": the whole file, or the blocks one worker owns); each run gets its own seed.
 WRK_SCRIPT = """
-local block, blocks, mode, path
+local block, mode, path, indices
 function init(args)
   block = tonumber(args[1])
-  blocks = math.floor(tonumber(args[2]) / block)
-  mode = args[3]
-  path = args[4]
-  math.randomseed(tonumber(args[5]))
+  mode = args[2]
+  path = args[3]
+  math.randomseed(tonumber(args[4]))
+  indices = {}
+  for first, last in string.gmatch(args[5], "(%d+)-(%d+)") do
+    for i = tonumber(first), tonumber(last) do indices[#indices + 1] = i end
+  end
 end
 function request()
-  local offset = math.random(0, blocks - 1) * block
+  local offset = indices[math.random(1, #indices)] * block
   if mode == "range" then
     return wrk.format("GET", path, {["Range"] = string.format("bytes=%d-%d", offset, offset + block - 1)})
   end
@@ -115,33 +119,32 @@ class Target:
     mode: str  # "range": Range header; "webhdfs": offset and length parameters
 
 
-def run_wrk(wrk: str, script: Path, target: Target, *, connections: int, seconds: int, size: int, seed: int) -> WrkRun:
-    """One wrk run of random 64 KiB reads against ``target``. Raises ``RuntimeError`` if wrk fails or sees errors."""
-    argv = [
-        wrk,
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        target.url + target.path,
-        "--",
-        str(BLOCK),
-        str(size),
-        target.mode,
-        target.path,
-        str(seed),
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed against {target.name} ({done.returncode}): {done.stderr or done.stdout}")
+def wrk_command(
+    wrk: str, script: Path, target: Target, *, connections: int, seconds: int, seed: int, spans: str
+) -> list[str]:
+    """The command of one wrk run of ``WRK_SCRIPT``: random 64 KiB reads of the blocks in ``spans`` (one thread)."""
+    argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script)]
+    return [*argv, target.url + target.path, "--", str(BLOCK), target.mode, target.path, str(seed), spans]
+
+
+def wrk_report(target: Target, returncode: int, out: str, err: str) -> WrkRun:
+    """What ``WRK_SCRIPT``'s ``done()`` printed. Raises ``RuntimeError`` if wrk failed or saw errors."""
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed against {target.name} ({returncode}): {err or out}")
     result = WrkRun(**json.loads(line.removeprefix("WRK_JSON ")))
     if result.errors or result.requests == 0:
         raise RuntimeError(f"wrk against {target.name}: {result.errors} errors in {result.requests} requests")
     return result
+
+
+def run_wrk(wrk: str, script: Path, target: Target, *, connections: int, seconds: int, size: int, seed: int) -> WrkRun:
+    """One wrk run of random 64 KiB reads of the whole file against ``target``. Raises ``RuntimeError`` on a
+    failure."""
+    spans = f"0-{size // BLOCK - 1}"
+    argv = wrk_command(wrk, script, target, connections=connections, seconds=seconds, seed=seed, spans=spans)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    return wrk_report(target, done.returncode, done.stdout, done.stderr)
 
 
 def process_cpu_seconds(pids: Sequence[int]) -> tuple[float, float]:
