@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from cache_service.cluster.member import MemberState
 from cache_service.cluster.peers import PageRange, PeerReader
-from cache_service.cluster.staging import StagingCopies, StagingHomes
+from cache_service.cluster.staging import StagingCopies, StagingHomes, staged_roots
 from cache_service.cluster.view import ClusterView
 from cache_service.config import WriteConfig
 from cache_service.jobs.model import FileError, Job
@@ -187,9 +187,8 @@ async def hand_over_staging(
 ) -> list[str]:
     """Give every staging directory held here to its home's remaining workers and drop it here; returns the ones
     that could not be handed over (kept)."""
-    roots = sorted({root for entry in staging.walk("/") if (root := write.staging_root(entry.path)) is not None})
     kept = []
-    for root in roots:
+    for root in staged_roots(staging, write):
         if await homes.hand_over(root, copies):
             staging.remove(root)
             staging.prune_empty_parents(root, keep=write.is_staging)

@@ -18,7 +18,7 @@ from cache_service.cluster.membership import Membership
 from cache_service.cluster.peers import PageRange, PeerError, PeerReader
 from cache_service.cluster.routing import BlockRouter
 from cache_service.cluster.rules import SharedRules
-from cache_service.cluster.staging import StagingCopies, StagingHomes
+from cache_service.cluster.staging import HomeKeeper, StagingCopies, StagingHomes
 from cache_service.cluster.view import ClusterView
 from cache_service.cluster.watch import PeerWatch
 from cache_service.config import CacheConfig, WriteConfig
@@ -68,6 +68,7 @@ class ClusterNode:
     homes: StagingHomes
     copies: StagingCopies
     write: WriteConfig
+    keeper: HomeKeeper
     rules: SharedRules | None = None
     """The cluster's pins and TTLs, once joined."""
 
@@ -115,6 +116,7 @@ class ClusterNode:
             homes,
             copies,
             config.write,
+            HomeKeeper(homes, copies, config.write, cluster.heartbeat_interval),
         )
 
     @property
@@ -139,16 +141,19 @@ class ClusterNode:
         self.rules = SharedRules(self.membership, rules)
         await self.rules.join()
         self.watch.start()
+        self.keeper.start()
 
     async def retire(self) -> None:
         """Leave the ring after a drain but keep serving: reads that reach this worker still go to the owners over
         the same connections, streams under way finish, and changes other workers announce still drop what they
         change from this worker's caches."""
+        await self.keeper.stop()
         await self.watch.stop()
         await self.membership.leave(keep_listening=True)
 
     async def leave(self) -> None:
         """Leave the cluster and close the connections to peers."""
+        await self.keeper.stop()
         await self.watch.stop()
         await self.membership.leave()
         await self.peers.close()

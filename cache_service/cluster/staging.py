@@ -4,11 +4,14 @@ that a ring change does not move it. The first active worker of the home takes t
 worker they arrive at, and copies every change to the others before it answers; if it dies or drains, the next one,
 which holds the same files, takes over. A home that lost a worker gains the next active one in ring order, which is
 given a copy of the directory's files (``StagingCopies``, over each worker's WebHDFS port, marked with the cluster's
-secret so the receiver applies it to its own copy only).
+secret so the receiver applies it to its own copy only): at once when the ring changes (``HomeKeeper``), or on the
+next request about the directory, whichever comes first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from cache_service.cluster.member import Member, MemberState
 from cache_service.cluster.membership import PREFIX
 from cache_service.cluster.ring import BlockId
 from cache_service.cluster.view import ClusterView
+from cache_service.config import WriteConfig
 from cache_service.write.staging import StagingArea
 
 log = logging.getLogger(__name__)
@@ -199,6 +203,64 @@ class StagingCopies:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not copy a staging change", extra={"worker": member.id, "error": str(exc)})
             return False
+
+
+def staged_roots(staging: StagingArea, write: WriteConfig) -> list[str]:
+    """The staging directories that have files or directories here, sorted."""
+    return sorted({root for entry in staging.walk("/") if (root := write.staging_root(entry.path)) is not None})
+
+
+@dataclass(eq=False)
+class HomeKeeper:
+    """Grows back, as soon as the ring changes, the homes of the staging directories held here that lost a worker,
+    and gives each worker added to one a copy of its files: a home is back at ``replicas`` copies without waiting for
+    a request about its directory, so the loss of a second worker later still loses no staged byte.
+
+    Only the first live worker of a home grows it (``StagingHomes.home``); the others leave it to that one."""
+
+    homes: StagingHomes
+    copies: StagingCopies
+    write: WriteConfig
+    poll: float
+    _seen: str | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Check the ring every ``poll`` seconds from now on."""
+        self._seen = self.homes.view().digest
+        self._task = asyncio.create_task(self._follow(), name="staging-homes")
+
+    async def stop(self) -> None:
+        """Stop checking."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def regrow(self) -> int:
+        """Grow back every home held here that lost a worker; returns the number of copies given."""
+        given = 0
+        me = self.homes.view().self_id
+        for root in staged_roots(self.copies.staging, self.write):
+            home = await self.homes.home(root)
+            for member in home.joined:
+                if member.id != me and await self.copies.copy_tree(root, member):
+                    given += 1
+                    log.info("a staging home grew back", extra={"root": root, "worker": member.id})
+        return given
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            digest = self.homes.view().digest
+            if digest == self._seen or not self.homes.in_ring():
+                continue
+            self._seen = digest
+            try:
+                await self.regrow()
+            except OSError as exc:  # a staged file or directory changed under the walk: the next change retries
+                log.warning("could not grow the staging homes back", extra={"error": str(exc)})
 
 
 def webhdfs_url(path: str, op: str, user: str, **params: str) -> str:

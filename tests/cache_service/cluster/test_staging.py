@@ -97,6 +97,28 @@ def test_a_staged_file_survives_the_sigkill_of_the_worker_that_took_it_and_is_pu
     assert holders(survivors, first) == []  # published: no staged copy is left anywhere
 
 
+def test_a_home_that_lost_a_worker_grows_back_at_once_so_a_second_loss_loses_nothing(
+    workers: list[CacheProcess], s3_client: S3Client, bucket: str
+) -> None:
+    written = write_task_output(workers[0])
+    first = next(iter(written))
+    home = holders(workers, first)
+    (outsider,) = [w for w in workers if w not in home]
+
+    home[1].kill()
+    wait_for_ring([home[0], outsider], 2)
+    # No request about the directory: the home's remaining worker gives the outsider a copy on its own.
+    wait_until(lambda: all(holders([outsider], path) for path in written), 15, "a copy on the worker added")
+    home[0].kill()
+    wait_for_ring([outsider], 1)
+
+    for path in written:
+        assert webhdfs(outsider, "PUT", path, "RENAME", destination=path.replace(f"{TASK}/", "/lake/out/"))["boolean"]
+    for path, data in written.items():
+        key = path.replace(f"{TASK}/", "lake/out/").lstrip("/")
+        assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+
+
 def test_a_forged_replica_request_is_refused(workers: list[CacheProcess]) -> None:
     request = urllib.request.Request(
         f"{workers[0].webhdfs_url}/webhdfs/v1{TASK}?op=MKDIRS&user.name=etl",
