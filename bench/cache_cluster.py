@@ -10,14 +10,11 @@ cluster, and a ``Ring`` to wait on after restarting them (``restart_all``).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -26,23 +23,9 @@ from types import TracebackType
 from typing import Any
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import wait_for_ring
 from infra.redis_server import RedisServer
 from infra.toml_writer import merge
-
-# Straight to loopback: a proxy configured in the environment must not sit between us and the workers.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def cluster_report(webhdfs_url: str, timeout: float = 10.0) -> dict[str, Any]:
-    """``GET /admin/v1/cluster`` of the worker at ``webhdfs_url``."""
-    with _DIRECT.open(f"{webhdfs_url}/admin/v1/cluster", timeout=timeout) as response:
-        report: dict[str, Any] = json.load(response)
-    return report
-
-
-def worker_id(worker: CacheProcess) -> str:
-    """The worker's id in the cluster (``w-`` and 12 hex digits)."""
-    return str(cluster_report(worker.webhdfs_url)["worker"])
 
 
 def pin_to_core(pid: int, core: int) -> None:
@@ -102,7 +85,7 @@ class CacheCluster:
         try:
             for worker in self.workers:
                 worker.start()
-            self.wait_for_ring(self.workers, len(self.workers))
+            wait_for_ring(self.workers, len(self.workers))
         except BaseException:
             self.stop()
             raise
@@ -114,20 +97,8 @@ class CacheCluster:
         self.workers.append(worker)
         worker.start()
         running = [w for w in self.workers if w.running]
-        self.wait_for_ring(running, len(running))
+        wait_for_ring(running, len(running))
         return worker
-
-    @staticmethod
-    def wait_for_ring(workers: list[CacheProcess], active: int, timeout: float = 60.0) -> None:
-        """Wait until each of ``workers`` counts ``active`` active workers. Raises ``TimeoutError``."""
-        deadline = time.monotonic() + timeout
-        pending = list(workers)
-        while pending:
-            counts = [sum(m["state"] == "active" for m in cluster_report(w.webhdfs_url)["members"]) for w in pending]
-            pending = [w for w, n in zip(pending, counts, strict=True) if n != active]
-            if pending and time.monotonic() > deadline:
-                raise TimeoutError(f"{len(pending)} workers do not see {active} active workers: {counts}")
-            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop every worker, then Redis, and remove the workers' disk tiers (their logs stay)."""
@@ -188,7 +159,7 @@ def cache_workers(
             for worker in cluster.workers:
                 stack.enter_context(around(worker))
         stack.enter_context(cluster)
-        yield cluster.workers, lambda workers: cluster.wait_for_ring(workers, len(workers), timeout=120)
+        yield cluster.workers, lambda workers: wait_for_ring(workers, len(workers), timeout=120)
 
 
 def restart_all(workers: list[CacheProcess], *, kill: bool) -> None:

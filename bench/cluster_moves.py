@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cache_cluster import CacheCluster, worker_id
+from bench.cache_cluster import CacheCluster
 from bench.measured import upload_random
 from cache_service.admin_client import AdminClient, AdminEndpoint, job_route
 from infra.cache_metrics import CacheCounters
 from infra.cache_process import CacheProcess
+from infra.cache_ring import wait_for_ring, worker_id
 from infra.s3_emulator import S3Emulator, s3_client
 
 BUCKET = "lake"
@@ -162,7 +163,7 @@ def one_repetition(work: Path, s3_endpoint: str, digests: dict[str, str], repeti
         leaving, staying = cluster.workers[1], [w for w in cluster.workers if w is not cluster.workers[1]]
         answer = admin.post("cluster/drain", {"worker": worker_id(leaving)})
         job = _wait(admin, answer, answer["job_url"])
-        CacheCluster.wait_for_ring(staying, len(staying))
+        wait_for_ring(staying, len(staying))
         shrunk = block_owners(first, keys)
         drain_seconds = float(job["finished_at"]) - float(job["started_at"])
         drain = MoveRun(

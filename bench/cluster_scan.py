@@ -33,11 +33,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cache_cluster import CacheCluster, cluster_report
+from bench.cache_cluster import CacheCluster
 from bench.spark_scan import BYTES_PER_EVENT, DAYS, FILE_BYTES, upload
 from cache_service.cluster.client_settings import ha_settings
 from infra.cache_metrics import CacheCounters, CacheMetricsError
 from infra.cache_process import REPO_ROOT, CacheProcess
+from infra.cache_ring import cluster_report
 from infra.game_events import game_event_files
 from infra.s3_emulator import S3Emulator
 from infra.service_process import log_tail

@@ -46,12 +46,13 @@ from typing import TYPE_CHECKING
 import pyarrow.dataset as ds
 from pyarrow import fs as pafs
 
-from bench.cache_cluster import QUICK_MEMBERSHIP, CacheCluster, cache_workers, cluster_report
+from bench.cache_cluster import QUICK_MEMBERSHIP, cache_workers
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.served import WRONG, check_read, headline_first, metric_samples
 from cache_service.cluster.client_settings import DEFAULT_NAMESERVICE, ha_settings
 from infra.cache_process import REPO_ROOT, CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring
 from infra.demo import DemoError
 from infra.demo.airflow_home import AirflowHome
 from infra.demo.cluster import ClusterLayout
@@ -315,7 +316,7 @@ def _etl(plan: FaultPlan, work: Path) -> Iterator[tuple[str, S3Faults, EtlWorker
             layout = ClusterLayout.wait(urls) if plan.workers > 1 else None
             home = AirflowHome(work / "airflow", stack, cluster=layout)
             home.migrate()
-            ring = (lambda workers: CacheCluster.wait_for_ring(workers, len(workers))) if layout else None
+            ring = (lambda workers: wait_for_ring(workers, len(workers))) if layout else None
             yield (
                 stack.s3_endpoint,
                 stack.s3_faults,

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from bench import plots
-from bench.cache_cluster import Ring, cache_workers, worker_id
+from bench.cache_cluster import Ring, cache_workers
 from bench.measured import fresh_work_dir
 from bench.reliability.campaign import FULL, QUICK, Budget, GuaranteeResult
 from bench.reliability.crash_consistency import CLUSTER
@@ -61,6 +61,7 @@ from bench.reliability.soak_load import DataSet, LoadClient, Rotation, Timeline
 from bench.reliability.writers import MOUNT, Endpoint, s3_key
 from cache_service.admin_client import AdminClient, AdminEndpoint, job_route
 from infra.cache_process import CacheProcess
+from infra.cache_ring import worker_id
 from infra.s3_emulator import S3Emulator
 
 ROOT = Path(__file__).resolve().parents[2]

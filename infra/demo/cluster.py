@@ -10,32 +10,26 @@ read and write ``webhdfs://<nameservice>/...``, failing over from one worker to 
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cache_service.cluster.client_settings import DEFAULT_NAMESERVICE, ha_settings, spark_defaults
+from infra import cache_ring
 from infra.demo import DemoError
 
 RING_TIMEOUT = 60.0
 """Seconds the workers of a new cluster have to see each other active and agree on the ring."""
 
-# Straight to loopback: a proxy configured in the environment must not sit between us and the workers.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 def cluster_report(webhdfs_url: str, timeout: float = 5.0) -> dict[str, Any]:
     """``GET /admin/v1/cluster`` of the worker at ``webhdfs_url``. Raises ``DemoError`` if it does not answer."""
     try:
-        with _DIRECT.open(f"{webhdfs_url}/admin/v1/cluster", timeout=timeout) as response:
-            report: dict[str, Any] = json.load(response)
+        return cache_ring.cluster_report(webhdfs_url, timeout)
     except (OSError, ValueError) as exc:
         raise DemoError(f"cannot read the cluster from {webhdfs_url}/admin/v1/cluster: {exc}") from exc
-    return report
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def test_warmup_smoke_times_boto3_and_load_jobs_on_one_worker_and_on_three(tmp_p
         sum(cluster["s3_bytes_by_worker"])
         == section.results["plan"]["objects"] * section.results["plan"]["object_bytes"]
     )
-    assert all(r["cpu_seconds"][warmup.MODEL] > 0 for r in runs)
+    # The model's CPU is measured (in clock ticks of 10 ms: one smoke run alone may take less than one).
+    assert sum(r["cpu_seconds"][warmup.MODEL] for r in runs) > 0
     assert not list((tmp_path / "work").glob("boto3-*"))  # every download folder removed
 
 

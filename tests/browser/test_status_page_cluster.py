@@ -13,9 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report
 from tests.browser.airflow_ui import AirflowUi
 from tests.browser.conftest import CLUSTER_CONN_ID, PAGES, WORKERS
-from tests.support.caches import cluster_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.airflow]
 

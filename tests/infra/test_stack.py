@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from infra.cache_process import REPO_ROOT
+from infra.cache_ring import cluster_report, wait_for_ring
 from infra.s3_emulator import s3_client
 from infra.s3_faults import FaultRates
 from infra.s3_model import MODEL_MARKER, S3ModelConfig
 from infra.service_process import http_ok, is_running
 from infra.stack import DEMO_BUCKET, LocalStack, StackInfo
-from tests.support.caches import cluster_report, wait_for_ring
 
 
 def test_local_stack_answers_readyz_and_healthz(tmp_path):

@@ -19,12 +19,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from infra.cache_process import REPO_ROOT, CacheProcess
+from infra.cache_ring import cluster_report
 from infra.s3_emulator import S3Emulator
 from infra.spark_submit import spark_submit_argv, spark_submit_env
 from spark_jobs.telemetry.generator import write_day_to_s3
 from tests.integration.test_spark_webhdfs import STAGING_MARKERS, StagingWatcher, _events, _rows, _rows_from_s3
 from tests.support.cachectl import cachectl
-from tests.support.caches import CacheFactory, cluster_report
+from tests.support.caches import CacheFactory
 from tests.support.metrics import s3_bytes_read, scrape
 
 if TYPE_CHECKING:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import wait_for_ring
 from infra.s3_emulator import S3Emulator
 from infra.toml_writer import merge
 from tests.support.buckets import remove_bucket, unique_bucket_name
@@ -142,24 +141,4 @@ def restart_with_pressure_checks(cache: CacheProcess, interval: str = "200ms", t
     while time.monotonic() < deadline and not scrape(cache.webhdfs_url).get(
         'lakecache_purge_runs_total{trigger="pressure"}'
     ):
-        time.sleep(0.1)
-
-
-def cluster_report(worker: CacheProcess | str) -> dict[str, Any]:
-    """``GET /admin/v1/cluster`` of ``worker`` (a worker, or its WebHDFS URL)."""
-    url = worker if isinstance(worker, str) else worker.webhdfs_url
-    with urllib.request.urlopen(url + "/admin/v1/cluster", timeout=5) as response:
-        report: dict[str, Any] = json.load(response)
-    return report
-
-
-def wait_for_ring(caches: Iterable[CacheProcess | str], size: int, timeout: float = 30.0) -> None:
-    """Wait until every one of ``caches`` routes by a ring of ``size`` active workers."""
-    deadline = time.monotonic() + timeout
-    pending = list(caches)
-    while pending:
-        active = [sum(m["state"] == "active" for m in cluster_report(c)["members"]) for c in pending]
-        pending = [c for c, n in zip(pending, active, strict=True) if n != size]
-        if pending and time.monotonic() > deadline:
-            raise AssertionError(f"{len(pending)} workers still do not see {size} active workers: {active}")
         time.sleep(0.1)

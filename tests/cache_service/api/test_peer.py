@@ -16,8 +16,9 @@ from cache_service.api.peer import PeerApi
 from cache_service.api.webhdfs.staging_relay import FORWARDED
 from cache_service.cluster.staging import REPLICA
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report
 from tests.support.buckets import throwaway_bucket
-from tests.support.caches import cluster_report, lone_cluster_worker
+from tests.support.caches import lone_cluster_worker
 from tests.support.webhdfs import Reply, WebHdfsClient
 
 SIZE = 10

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring
 from infra.s3_emulator import s3_client as emulator_client
 from tests.support.cachectl import cachectl
-from tests.support.caches import cluster_report, wait_for_ring
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring
 from infra.redis_server import RedisServer
 from infra.s3_emulator import s3_client as emulator_client
 from tests.cache_service.cluster.conftest import CLUSTER
 from tests.support.cachectl import cachectl
-from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
+from tests.support.caches import CacheFactory
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ import pytest
 
 from cache_service.cluster.client_settings import ha_settings
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring
 from tests.support.cachectl import Run, cachectl
-from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
 
 

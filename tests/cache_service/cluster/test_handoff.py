@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring, worker_id
 from infra.s3_emulator import s3_client as emulator_client
 from tests.cache_service.cluster.conftest import CLUSTER
 from tests.cache_service.cluster.test_staging import holders
 from tests.support.cachectl import cachectl
-from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
+from tests.support.caches import CacheFactory
 from tests.support.metrics import s3_bytes_read, scrape
 from tests.support.waiting import wait_until
 
@@ -47,10 +48,6 @@ def read_all(worker: CacheProcess, bucket: str, objects: dict[str, bytes]) -> No
 
 def from_s3(workers: list[CacheProcess]) -> float:
     return sum(s3_bytes_read(w.webhdfs_url) for w in workers)
-
-
-def worker_id(worker: CacheProcess) -> str:
-    return str(cluster_report(worker)["worker"])
 
 
 def post(worker: CacheProcess, route: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 
 from infra.cache_process import CacheProcess
-from tests.cache_service.cluster.test_handoff import worker_id
+from infra.cache_ring import wait_for_ring, worker_id
 from tests.support.cachectl import cachectl
-from tests.support.caches import wait_for_ring
 from tests.support.metrics import scrape
 from tests.support.waiting import wait_until
 

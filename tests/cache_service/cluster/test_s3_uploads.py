@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import wait_for_ring
 from infra.s3_emulator import s3_client as emulator_client
-from tests.support.caches import wait_for_ring
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

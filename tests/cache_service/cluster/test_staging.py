@@ -18,9 +18,9 @@ from cache_service.cluster.member import Member, MemberState
 from cache_service.cluster.staging import HOMES, StagingHomes
 from cache_service.cluster.view import ClusterView
 from infra.cache_process import CacheProcess
+from infra.cache_ring import wait_for_ring
 from infra.service_process import http_ok
 from tests.cache_service.async_tests import run_async
-from tests.support.caches import wait_for_ring
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import pytest
 
 from cache_service.cluster.ring import BlockId, Ring
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring
 from infra.s3_emulator import s3_client as emulator_client
-from tests.support.caches import cluster_report, wait_for_ring
 from tests.support.hadoop_shell import fs_shell
 from tests.support.metrics import s3_bytes_read, scrape
 from tests.support.waiting import wait_until

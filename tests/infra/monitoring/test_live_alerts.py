@@ -26,6 +26,7 @@ import yaml
 from aiohttp import web
 
 from infra.cache_process import REPO_ROOT, CacheProcess
+from infra.cache_ring import cluster_report
 from infra.monitoring.deploy import install
 from infra.monitoring.discovery import CACHE_SD_PATH, DiscoveryServer
 from infra.monitoring.generate import generate
@@ -35,7 +36,7 @@ from infra.monitoring.site import Site
 from infra.ports import LOOPBACK, free_port
 from infra.s3_emulator import S3Emulator
 from tests.support.admin import AdminClient
-from tests.support.caches import CacheFactory, cluster_report
+from tests.support.caches import CacheFactory
 from tests.support.fill import load
 from tests.support.waiting import wait_until
 

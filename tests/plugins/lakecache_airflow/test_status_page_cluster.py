@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report
 from infra.redis_server import RedisServer
 from lakecache_airflow.plugin import read_cache
 from lakecache_airflow.status_page import render_page
 from tests.plugins.airflow_home import connection_json
-from tests.support.caches import CacheFactory, cluster_report
+from tests.support.caches import CacheFactory
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 
 from infra.cache_process import CacheProcess
+from infra.cache_ring import cluster_report, wait_for_ring, worker_id
 from infra.s3_emulator import s3_client as emulator_client
 from infra.toml_writer import merge
 from lakecache_airflow.hooks.cache import CacheHook
 from lakecache_airflow.scaling.cache_nodes import NodeCaches
 from tests.cache_service.cluster.conftest import CLUSTER
 from tests.plugins.airflow_home import connection_json
-from tests.support.caches import CacheFactory, cluster_report, wait_for_ring
+from tests.support.caches import CacheFactory
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -62,10 +63,6 @@ class NodeCluster:
         """``worker``'s state as ``seen_from`` lists it."""
         me = worker_id(worker)
         return next((m["state"] for m in cluster_report(seen_from)["members"] if m["id"] == me), "absent")
-
-
-def worker_id(worker: CacheProcess) -> str:
-    return str(cluster_report(worker)["worker"])
 
 
 def node_caches(

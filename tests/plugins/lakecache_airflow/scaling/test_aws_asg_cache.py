@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.parsers import ResponseParserError
 
+from infra.cache_ring import wait_for_ring, worker_id
 from lakecache_airflow.scaling.aws_asg import DRAIN_HOOK, TERMINATING, AutoScalingGroupScaler
 from lakecache_airflow.scaling.cache_nodes import CacheDrainError, LastCacheWorkerError, NodeCaches
 from lakecache_airflow.scaling.retry import Backoff
@@ -24,10 +25,9 @@ from tests.plugins.lakecache_airflow.scaling.cache_support import (
     Timeline,
     node_caches,
     read_all,
-    worker_id,
     write_objects,
 )
-from tests.support.caches import CacheFactory, wait_for_ring
+from tests.support.caches import CacheFactory
 
 FAST = Backoff(attempts=2, base=0.01, cap=0.05)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from infra.cache_ring import wait_for_ring, worker_id
 from lakecache_airflow.scaling.base import Node
 from lakecache_airflow.scaling.cache_nodes import CacheDrainError, CacheJoinTimeoutError, LastCacheWorkerError
 from tests.plugins.lakecache_airflow.scaling.cache_support import (
@@ -12,10 +13,9 @@ from tests.plugins.lakecache_airflow.scaling.cache_support import (
     node_addresses,
     node_caches,
     read_all,
-    worker_id,
     write_objects,
 )
-from tests.support.caches import CacheFactory, wait_for_ring
+from tests.support.caches import CacheFactory
 
 
 @pytest.fixture

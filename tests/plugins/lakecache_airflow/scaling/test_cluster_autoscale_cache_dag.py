@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.cache_ring import worker_id
 from infra.s3_emulator import EMULATOR_CREDENTIALS
 from tests.plugins.airflow_home import REPO_ROOT, AirflowHome, DagRun, connection_json
-from tests.plugins.lakecache_airflow.scaling.cache_support import NodeCluster, read_all, worker_id, write_objects
+from tests.plugins.lakecache_airflow.scaling.cache_support import NodeCluster, read_all, write_objects
 from tests.plugins.lakecache_airflow.scaling.test_aws_asg_cache import Group
 from tests.plugins.lakecache_airflow.scaling.test_cluster_autoscale_dag import windows
 from tests.support.caches import CacheFactory

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.cache_ring import wait_for_ring, worker_id
 from infra.service_process import is_running
 from lakecache_airflow.scaling.cache_nodes import CacheDrainError, CacheJoinTimeoutError
 from lakecache_airflow.scaling.spark_standalone import SparkStandaloneCluster, SparkStandaloneScaler
@@ -18,10 +19,9 @@ from tests.plugins.lakecache_airflow.scaling.cache_support import (
     node_addresses,
     node_caches,
     read_all,
-    worker_id,
     write_objects,
 )
-from tests.support.caches import CacheFactory, wait_for_ring
+from tests.support.caches import CacheFactory
 
 pytestmark = pytest.mark.spark
 

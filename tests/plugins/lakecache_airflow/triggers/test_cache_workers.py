@@ -11,11 +11,12 @@ import time
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from infra.cache_ring import worker_id
 from infra.ports import free_port
 from lakecache_airflow.scaling.base import Node
 from lakecache_airflow.triggers.cache_workers import CacheWorkersJoinedTrigger
 from tests.plugins.airflow_home import connection_json
-from tests.plugins.lakecache_airflow.scaling.cache_support import NodeCluster, node_addresses, worker_id
+from tests.plugins.lakecache_airflow.scaling.cache_support import NodeCluster, node_addresses
 from tests.support.caches import CacheFactory
 
 CONN_ID = "lakecache_nodes"
