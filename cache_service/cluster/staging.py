@@ -238,17 +238,14 @@ class HomeKeeper:
                 await self._task
             self._task = None
 
-    async def regrow(self) -> int:
-        """Grow back every home held here that lost a worker; returns the number of copies given."""
-        given = 0
+    async def regrow(self) -> None:
+        """Grow back every home held here that lost a worker."""
         me = self.homes.view().self_id
         for root in staged_roots(self.copies.staging, self.write):
             home = await self.homes.home(root)
             for member in home.joined:
                 if member.id != me and await self.copies.copy_tree(root, member):
-                    given += 1
                     log.info("a staging home grew back", extra={"root": root, "worker": member.id})
-        return given
 
     async def _follow(self) -> None:
         while True:
@@ -259,8 +256,8 @@ class HomeKeeper:
             self._seen = digest
             try:
                 await self.regrow()
-            except OSError as exc:  # a staged file or directory changed under the walk: the next change retries
-                log.warning("could not grow the staging homes back", extra={"error": str(exc)})
+            except Exception:  # the keeper must outlive any one bad round: the next ring change tries again
+                log.exception("could not grow the staging homes back")
 
 
 def webhdfs_url(path: str, op: str, user: str, **params: str) -> str:

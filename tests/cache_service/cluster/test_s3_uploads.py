@@ -1,5 +1,6 @@
-"""Multipart uploads through the S3 API of a cluster: S3 holds them, so any worker takes any part, and the worker
-that started an upload can die without losing a part it acknowledged."""
+"""Multipart uploads through the S3 API of a cluster: S3 holds them, so any worker takes any part, the worker that
+started an upload can die without losing a part it acknowledged, and the completed object replaces the one every
+worker had cached."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def test_parts_go_through_any_worker_and_survive_the_kill_of_the_one_that_starte
     through = {w.s3_url: emulator_client(w.s3_url) for w in workers}
     key = "lake/uploads/table.parquet"
     parts = [os.urandom(PART), os.urandom(PART), os.urandom(1234)]
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b"the version before")
+    for worker in (other, third):  # its status and its page now cached where these workers keep them
+        assert through[worker.s3_url].get_object(Bucket=bucket, Key=key)["Body"].read() == b"the version before"
 
     upload = through[starter.s3_url].create_multipart_upload(
         Bucket=bucket, Key=key, ContentType="application/x-parquet"
@@ -54,7 +58,7 @@ def test_parts_go_through_any_worker_and_survive_the_kill_of_the_one_that_starte
     )
     whole = b"".join(parts)
     assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == whole
-    for worker in (other, third):
+    for worker in (other, third):  # the completion, forwarded to S3, made every worker forget the version before
         got = through[worker.s3_url].get_object(Bucket=bucket, Key=key)
         assert got["Body"].read() == whole
         assert got["ContentType"] == "application/x-parquet"
