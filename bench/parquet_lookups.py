@@ -17,6 +17,7 @@ import statistics
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import plots
+from bench.lean_http import LeanHttpConnection
 from bench.measured import fresh_work_dir, measured_section
+from bench.nginx import Nginx
 from bench.report import IMG_DIR, markdown_table
 from bench.section import Section
 from bench.spark_scan import event_files, parquet_bytes
@@ -44,7 +47,11 @@ KEY = "lookups/events.parquet"
 USER = "bench"
 STRING_COLUMNS = ("event_type", "platform", "country")
 S3_MODEL, WEBHDFS, S3_API, IN_MEMORY = "S3 model", "cache, WebHDFS", "cache, S3 API", "in memory"
+WEBHDFS_STDLIB = "cache, WebHDFS, http.client"  # the same requests through the standard library's client
+NGINX = "nginx, HTTP ranges"  # the same three requests to a native web server: the floor for any server here
 CACHE_PATHS = {WEBHDFS: "webhdfs", S3_API: "s3_api"}  # the cache's two doors, and their names in target keys
+CACHED = (WEBHDFS, WEBHDFS_STDLIB, S3_API)  # every path through the cache
+SERVED = (*CACHED, NGINX)  # every path that asks a local server
 
 
 @dataclass(frozen=True)
@@ -66,29 +73,36 @@ class Plan:
         return cls(events=1_000_000, row_group_rows=16_384, runs=5, lookups=20)
 
 
-class WebHdfsFile(io.RawIOBase):
-    """A read-only, seekable file over WebHDFS: every read is one ``OPEN`` with ``offset`` and ``length``.
+Get = Callable[[str], tuple[int, "bytes | bytearray"]]
+"""A client's GET: the status and body for a request target (path and query)."""
 
-    Wrap it in ``pyarrow.PythonFile`` to hand it to pyarrow. ``connection`` is kept open between files; it is not
-    thread-safe, and needs not be: ``PythonFile`` serialises reads. Raises ``OSError`` when the server refuses.
+
+def stdlib_get(connection: http.client.HTTPConnection) -> Get:
+    """GETs through the standard library's ``http.client`` on one kept-alive ``connection``."""
+
+    def get(target: str) -> tuple[int, bytes]:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    return get
+
+
+class RangedFile(io.RawIOBase):
+    """A read-only, seekable file of ``size`` bytes whose every read is one ranged request (``_fetch``).
+
+    Wrap it in ``pyarrow.PythonFile`` to hand it to pyarrow. Not thread-safe, and needs not be: ``PythonFile``
+    serialises reads.
     """
 
-    def __init__(self, connection: http.client.HTTPConnection, path: str, user: str = USER) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self._connection = connection
-        self._path = path
-        self._user = user
+        self._size = size
         self._position = 0
-        status = json.loads(self._get("GETFILESTATUS"))
-        self._size = int(status["FileStatus"]["length"])
 
-    def _get(self, op: str, extra: str = "") -> bytes:
-        self._connection.request("GET", f"/webhdfs/v1{self._path}?op={op}&user.name={self._user}{extra}")
-        response = self._connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise OSError(f"WebHDFS {op} {self._path} answered {response.status}: {body[:200]!r}")
-        return body
+    def _fetch(self, offset: int, count: int) -> bytes | bytearray:
+        """``count`` bytes from ``offset``; raises ``OSError`` when the server refuses."""
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -104,12 +118,12 @@ class WebHdfsFile(io.RawIOBase):
         self._position = max(0, base + offset)
         return self._position
 
-    def read(self, size: int | None = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes | bytearray:
         """Up to ``size`` bytes from the current position (to the end when ``size`` is negative or None)."""
         count = self._size - self._position if size is None or size < 0 else min(size, self._size - self._position)
         if count <= 0:
             return b""
-        data = self._get("OPEN", f"&offset={self._position}&length={count}")
+        data = self._fetch(self._position, count)
         self._position += len(data)
         return data
 
@@ -117,6 +131,49 @@ class WebHdfsFile(io.RawIOBase):
         data = self.read(len(buffer))
         memoryview(buffer).cast("B")[: len(data)] = data
         return len(data)
+
+
+class WebHdfsFile(RangedFile):
+    """A file over WebHDFS: ``GETFILESTATUS`` for its size, then one ``OPEN`` with ``offset`` and ``length`` a read.
+
+    ``get`` sends each request (``LeanHttpConnection.get`` or ``stdlib_get``), on a connection kept between files.
+    """
+
+    def __init__(self, get: Get, path: str, user: str = USER) -> None:
+        self._send = get
+        self._path = path
+        self._user = user
+        status = json.loads(self._get("GETFILESTATUS"))
+        super().__init__(int(status["FileStatus"]["length"]))
+
+    def _get(self, op: str, extra: str = "") -> bytes | bytearray:
+        status, body = self._send(f"/webhdfs/v1{self._path}?op={op}&user.name={self._user}{extra}")
+        if status != 200:
+            raise OSError(f"WebHDFS {op} {self._path} answered {status}: {bytes(body[:200])!r}")
+        return body
+
+    def _fetch(self, offset: int, count: int) -> bytes | bytearray:
+        return self._get("OPEN", f"&offset={offset}&length={count}")
+
+
+class HttpRangeFile(RangedFile):
+    """A file on a plain HTTP server (nginx): ``HEAD`` for its size, then one ``GET`` with a ``Range`` a read."""
+
+    def __init__(self, connection: LeanHttpConnection, target: str) -> None:
+        self._connection = connection
+        self._target = target
+        status, headers, _ = connection.request("HEAD", target)
+        if status != 200:
+            raise OSError(f"HEAD {target} answered {status}")
+        super().__init__(int(headers["content-length"]))
+
+    def _fetch(self, offset: int, count: int) -> bytes | bytearray:
+        status, _, body = self._connection.request(
+            "GET", self._target, {"Range": f"bytes={offset}-{offset + count - 1}"}
+        )
+        if status != 206:
+            raise OSError(f"GET {self._target} bytes {offset}+{count} answered {status}")
+        return body
 
 
 Opener = Callable[[], Any]  # a new pyarrow-readable file each call
@@ -176,70 +233,79 @@ def _upload(s3: S3Emulator, plan: Plan) -> tuple[bytes, int]:
 
 def _warm(cache: CacheProcess) -> None:
     """Two whole reads: every page cached, and promoted to the memory tier by its second hit."""
-    connection = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=300)
-    try:
+    with LeanHttpConnection(LOOPBACK, cache.webhdfs_port, timeout=300) as connection:
         for _ in range(2):
-            WebHdfsFile(connection, f"/{KEY}").read()
-    finally:
-        connection.close()
+            WebHdfsFile(connection.get, f"/{KEY}").read()
 
 
 def run(full: bool, *, smoke: bool = False, work_dir: Path | None = None, img_dir: Path = IMG_DIR) -> Section:
     """Time point lookups through the S3 model and through the warm cache; returns the section."""
     plan = Plan.choose(full, smoke)
     work = fresh_work_dir("parquet_lookups", work_dir)
-    with S3Emulator(work, buckets=[BUCKET]) as s3, S3Model(s3.endpoint_url, work) as model:
+    with ExitStack() as stack:
+        s3 = stack.enter_context(S3Emulator(work, buckets=[BUCKET]))
+        model = stack.enter_context(S3Model(s3.endpoint_url, work))
         body, row_groups = _upload(s3, plan)
-        with CacheProcess(
-            work / "cache",
-            s3_endpoint=model.url,
-            mounts={"/lookups": f"s3://{BUCKET}/lookups"},
-            # Warm means data and metadata: no revalidation against S3 while measuring.
-            overrides={"metadata": {"sync_interval": "1h"}},
-        ) as cache:
-            _warm(cache)
-            keys = {
-                "access_key": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                "secret_key": EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
-            }
-            # pyarrow's own S3 client at its defaults, once against the model and once against the cache's S3 API.
-            s3fs = pafs.S3FileSystem(endpoint_override=model.url, scheme="http", **keys)
-            cache_s3 = pafs.S3FileSystem(endpoint_override=f"{LOOPBACK}:{cache.s3_port}", scheme="http", **keys)
-            connection = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=60)
-            openers: dict[str, Opener] = {
-                S3_MODEL: lambda: s3fs.open_input_file(f"{BUCKET}/{KEY}"),
-                WEBHDFS: lambda: pa.PythonFile(WebHdfsFile(connection, f"/{KEY}"), mode="r"),
-                S3_API: lambda: cache_s3.open_input_file(f"{BUCKET}/{KEY}"),
-                # No I/O at all: what pyarrow itself spends, the floor under every path.
-                IN_MEMORY: lambda: pa.BufferReader(body),
-            }
-            rng = np.random.default_rng(5)
-            times: dict[str, list[list[float]]] = {name: [] for name in openers}
-            client_cpu = dict.fromkeys(openers, 0.0)
-            worker_seconds = dict.fromkeys(CACHE_PATHS, 0.0)
-            before = CacheCounters.scrape(cache.webhdfs_url)
-            for index in range(plan.runs):
-                ids = [int(i) for i in rng.integers(0, plan.events, size=plan.lookups)]
-                answers = []
-                for name in sorted(openers, reverse=index % 2 == 1):
-                    answered = _request_seconds(cache.webhdfs_url) if name in CACHE_PATHS else 0.0
-                    run_times, rows, cpu = _timed(openers[name], ids)
-                    if name in CACHE_PATHS:
-                        worker_seconds[name] += _request_seconds(cache.webhdfs_url) - answered
-                    times[name].append(run_times)
-                    client_cpu[name] += cpu
-                    answers.append(rows)
-                if any(rows != answers[0] for rows in answers):
-                    raise RuntimeError("the paths returned different rows for the same lookups")
-            delta = CacheCounters.scrape(cache.webhdfs_url) - before
-            connection.close()
+        cache = stack.enter_context(
+            CacheProcess(
+                work / "cache",
+                s3_endpoint=model.url,
+                mounts={"/lookups": f"s3://{BUCKET}/lookups"},
+                # Warm means data and metadata: no revalidation against S3 while measuring.
+                overrides={"metadata": {"sync_interval": "1h"}},
+            )
+        )
+        _warm(cache)
+        # The same file from nginx, with the settings that served small ranges fastest here (see *Warm HTTP reads*).
+        (work / "www" / KEY).parent.mkdir(parents=True)
+        (work / "www" / KEY).write_bytes(body)
+        nginx = stack.enter_context(Nginx(work / "www", work / "nginx", sendfile=False, tcp_nopush=False))
+        keys = {
+            "access_key": EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "secret_key": EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            "region": EMULATOR_CREDENTIALS["AWS_DEFAULT_REGION"],
+        }
+        # pyarrow's own S3 client at its defaults, once against the model and once against the cache's S3 API.
+        s3fs = pafs.S3FileSystem(endpoint_override=model.url, scheme="http", **keys)
+        cache_s3 = pafs.S3FileSystem(endpoint_override=f"{LOOPBACK}:{cache.s3_port}", scheme="http", **keys)
+        lean = stack.enter_context(LeanHttpConnection(LOOPBACK, cache.webhdfs_port))
+        to_nginx = stack.enter_context(LeanHttpConnection(LOOPBACK, nginx.port))
+        stdlib = http.client.HTTPConnection(LOOPBACK, cache.webhdfs_port, timeout=60)
+        stack.callback(stdlib.close)
+        openers: dict[str, Opener] = {
+            S3_MODEL: lambda: s3fs.open_input_file(f"{BUCKET}/{KEY}"),
+            WEBHDFS: lambda: pa.PythonFile(WebHdfsFile(lean.get, f"/{KEY}"), mode="r"),
+            WEBHDFS_STDLIB: lambda: pa.PythonFile(WebHdfsFile(stdlib_get(stdlib), f"/{KEY}"), mode="r"),
+            S3_API: lambda: cache_s3.open_input_file(f"{BUCKET}/{KEY}"),
+            NGINX: lambda: pa.PythonFile(HttpRangeFile(to_nginx, f"/{KEY}"), mode="r"),
+            # No I/O at all: what pyarrow itself spends, the floor under every path.
+            IN_MEMORY: lambda: pa.BufferReader(body),
+        }
+        rng = np.random.default_rng(5)
+        times: dict[str, list[list[float]]] = {name: [] for name in openers}
+        client_cpu = dict.fromkeys(openers, 0.0)
+        worker_seconds = dict.fromkeys(CACHED, 0.0)
+        before = CacheCounters.scrape(cache.webhdfs_url)
+        for index in range(plan.runs):
+            ids = [int(i) for i in rng.integers(0, plan.events, size=plan.lookups)]
+            answers = []
+            for name in sorted(openers, reverse=index % 2 == 1):
+                answered = _request_seconds(cache.webhdfs_url) if name in CACHED else 0.0
+                run_times, rows, cpu = _timed(openers[name], ids)
+                if name in CACHED:
+                    worker_seconds[name] += _request_seconds(cache.webhdfs_url) - answered
+                times[name].append(run_times)
+                client_cpu[name] += cpu
+                answers.append(rows)
+            if any(rows != answers[0] for rows in answers):
+                raise RuntimeError("the paths returned different rows for the same lookups")
+        delta = CacheCounters.scrape(cache.webhdfs_url) - before
     lookups = plan.runs * plan.lookups
     costs = {
         "client_cpu_ms_per_lookup": {name: seconds * 1000 / lookups for name, seconds in client_cpu.items()},
         "worker_ms_per_lookup": {name: seconds * 1000 / lookups for name, seconds in worker_seconds.items()},
     }
-    return _section(plan, len(body), row_groups, times, costs, delta, model, full=full, img_dir=img_dir)
+    return _section(plan, len(body), row_groups, times, costs, delta, model, nginx.version, full=full, img_dir=img_dir)
 
 
 def _section(
@@ -250,15 +316,16 @@ def _section(
     costs: dict[str, dict[str, float]],
     delta: CacheCounters,
     model: S3Model,
+    nginx_version: str,
     *,
     full: bool,
     img_dir: Path,
 ) -> Section:
     medians = {name: [statistics.median(run) for run in runs] for name, runs in times.items()}
     bound = [s / m for s, m in zip(medians[S3_MODEL], medians[IN_MEMORY], strict=True)]
-    speedups = {p: [s / c for s, c in zip(medians[S3_MODEL], medians[p], strict=True)] for p in CACHE_PATHS}
+    speedups = {p: [s / c for s, c in zip(medians[S3_MODEL], medians[p], strict=True)] for p in SERVED}
     # A path's speedup over the bound's, run by run: the in-memory time over the path's, measured side by side.
-    fractions = {p: [s / b for s, b in zip(speedups[p], bound, strict=True)] for p in CACHE_PATHS}
+    fractions = {p: [s / b for s, b in zip(speedups[p], bound, strict=True)] for p in SERVED}
     speedup = {p: statistics.median(v) for p, v in speedups.items()}
     fraction = {p: statistics.median(v) for p, v in fractions.items()}
     pooled = {name: [t for run in runs for t in run] for name, runs in times.items()}
@@ -300,9 +367,15 @@ def _section(
         "every path in each run, which answer the same rows. **S3 model**: pyarrow's `S3FileSystem` at its defaults "
         f"through the latency model ({model.latency_ms:g} ms to first byte, {model.bandwidth_mbps:g} MB/s per "
         "connection; see *The S3 latency model* above). **cache, WebHDFS**: pyarrow over WebHDFS `OPEN` with "
-        "`offset`/`length`, through a `pyarrow.PythonFile` over a small client on the standard library's "
-        "`http.client` that keeps one connection open (`bench.parquet_lookups.WebHdfsFile`). **cache, S3 API**: the "
-        "same `S3FileSystem`, at the same defaults, pointed at the cache's S3 port. The file is warm in the cache's "
+        "`offset`/`length`, through a `pyarrow.PythonFile` (`bench.parquet_lookups.WebHdfsFile`) over one kept-alive "
+        "connection of a lean client that reads each body straight into one buffer (`bench.lean_http`); **cache, "
+        "WebHDFS, http.client**: the same requests through the standard library's `http.client`, whose header "
+        "parsing and buffered reads cost more per request than the cache's answer. **cache, S3 API**: the "
+        "same `S3FileSystem`, at the same defaults, pointed at the cache's S3 port. **nginx, HTTP ranges**: the same "
+        f"three requests (a HEAD, then a `Range:` GET a read) through the lean client to {nginx_version} "
+        "serving the same file from the page cache (`sendfile off; tcp_nopush off`, the settings that served small "
+        "ranges fastest here: see *Warm HTTP reads*): what a lookup of three requests costs on this host with a "
+        "native web server behind them, the floor under any server. The file is warm in the cache's "
         "memory (the cache itself reads S3 through the same model, and read "
         f"{delta.s3_bytes_read:,.0f} bytes of it while measuring; it served {mib['memory']:,.1f} MiB from memory, "
         f"{mib['disk']:,.1f} MiB from disk and {mib['s3']:,.1f} MiB from S3). A lookup is a HEAD or GETFILESTATUS, "
@@ -328,8 +401,8 @@ def _section(
         )
         + f"\nSpeedup over the S3 model, median of per-run ratios: WebHDFS **{speedup[WEBHDFS]:.1f}x**, S3 API "
         f"**{speedup[S3_API]:.1f}x**, against **{statistics.median(bound):.1f}x** in memory, the most any cache could "
-        f"give here: **{fraction[WEBHDFS]:.2f}** and **{fraction[S3_API]:.2f}** of it.\n\n"
-        + f"![{image[0]}]({image[1]})\n"
+        f"give here: **{fraction[WEBHDFS]:.2f}** and **{fraction[S3_API]:.2f}** of it. The same three requests "
+        f"to nginx: **{speedup[NGINX]:.1f}x**, **{fraction[NGINX]:.2f}** of it.\n\n" + f"![{image[0]}]({image[1]})\n"
     )
     return measured_section(
         "parquet_lookups",

@@ -87,7 +87,7 @@ def sequential(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
 
 def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
     """Point lookups: every lookup's time through each path, on a log scale."""
-    figure, axes = plt.subplots(figsize=(6.5, 3.6))
+    figure, axes = plt.subplots(figsize=(8.5, 3.8))
     series = results["lookup_ms"]
     names = list(series)
     axes.boxplot([series[n] for n in names], whis=(1, 99), showfliers=False)
@@ -98,7 +98,7 @@ def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
         "Parquet point lookup: footer + one row group\n(boxes: quartiles; whiskers: 1st to 99th percentile)",
         fontsize=10,
     )
-    return _save(figure, path, "Parquet point lookups: S3 model, warm cache over WebHDFS and the S3 API, in memory")
+    return _save(figure, path, "Parquet point lookups: S3 model, warm cache over WebHDFS and the S3 API, nginx, in memory")
 
 
 def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
