@@ -77,8 +77,9 @@ class StagingHomes:
 
         A home that lost workers is grown back to ``replicas`` live workers only by the worker that will give the
         new ones a copy of the files: its first live worker, or this one if ``holder`` (a draining worker handing it
-        over). A home none of whose workers is live stays as it is, and empty: its files are on the disks of workers
-        that will be back, and a new home would hide them.
+        over). The workers added are in ``joined``, and recorded in Redis only once they took their copy (``grow``).
+        A home none of whose workers is live stays as it is, and empty: its files are on the disks of workers that
+        will be back, and a new home would hide them.
         """
         view = self.view()
         try:
@@ -101,21 +102,39 @@ class StagingHomes:
                 member = view.members[worker]
                 if worker not in taken and self.usable([member]):
                     joined.append(member)
-            ids = [m.id for m in (*live, *joined)]
-            await self._write(root, ids)
-        self._known[root] = ids
+            if not joined:  # none to add: the record names the live ones, so a worker back later is not primary
+                ids = [m.id for m in live]
+                await self._write(root, ids)
+        if not joined:
+            self._known[root] = ids
         # Every draining worker, not only the record's: a home regrown without one no longer names it.
         leaving = tuple(m for m in view.members.values() if m.state is MemberState.DRAINING and m.id != view.self_id)
         return Home(tuple(live) + tuple(joined), tuple(joined), leaving)
 
+    async def grow(self, root: str, home: Home, copies: StagingCopies) -> tuple[Home, bool]:
+        """Give each worker that ``home`` (of staging directory ``root``, held here) ``joined`` a copy of the files,
+        then record the home in Redis with those that took it. A worker whose copy failed is left out of the record
+        and of the home returned, so that the next look at the home (the next request about the directory, or the
+        next round of ``HomeKeeper``) adds and copies to it again: a home never names a worker that lacks its files.
+        Returns the home and whether every worker added took its copy."""
+        if not home.joined:
+            return home, True
+        me = self.view().self_id
+        took = [m for m in home.joined if m.id == me or await copies.copy_tree(root, m)]
+        members = tuple(m for m in home.members if m not in home.joined or m in took)
+        ids = [m.id for m in members]
+        await self._write(root, ids)
+        self._known[root] = ids
+        return Home(members, tuple(took), home.leaving), len(took) == len(home.joined)
+
     async def hand_over(self, root: str, copies: StagingCopies) -> bool:
         """Give staging directory ``root``, held here, to the workers now in its home (this worker is draining: it is
         no longer among them); True once every one of them has a copy."""
-        home = await self.home(root, holder=True)
-        view = self.view()
-        given = [m for m in home.members if m.id != view.self_id]
-        results = [await copies.copy_tree(root, m) for m in given]
-        return bool(given) and all(results)
+        home, complete = await self.grow(root, await self.home(root, holder=True), copies)
+        me = self.view().self_id
+        given = [m for m in home.members if m.id != me]
+        results = [await copies.copy_tree(root, m) for m in given if m not in home.joined]
+        return bool(given) and complete and all(results)
 
     async def forget(self, root: str) -> None:
         """Staging directory ``root`` is gone: drop its home."""
@@ -214,7 +233,8 @@ def staged_roots(staging: StagingArea, write: WriteConfig) -> list[str]:
 class HomeKeeper:
     """Grows back, as soon as the ring changes, the homes of the staging directories held here that lost a worker,
     and gives each worker added to one a copy of its files: a home is back at ``replicas`` copies without waiting for
-    a request about its directory, so the loss of a second worker later still loses no staged byte.
+    a request about its directory, so the loss of a second worker later still loses no staged byte. A round in
+    which a copy failed is tried again every ``poll`` seconds until every copy is taken.
 
     Only the first live worker of a home grows it (``StagingHomes.home``); the others leave it to that one."""
 
@@ -238,14 +258,15 @@ class HomeKeeper:
                 await self._task
             self._task = None
 
-    async def regrow(self) -> None:
-        """Grow back every home held here that lost a worker."""
-        me = self.homes.view().self_id
+    async def regrow(self) -> bool:
+        """Grow back every home held here that lost a worker; True when every worker added took its copy."""
+        complete = True
         for root in staged_roots(self.copies.staging, self.write):
-            home = await self.homes.home(root)
+            home, grown = await self.homes.grow(root, await self.homes.home(root), self.copies)
+            complete = complete and grown
             for member in home.joined:
-                if member.id != me and await self.copies.copy_tree(root, member):
-                    log.info("a staging home grew back", extra={"root": root, "worker": member.id})
+                log.info("a staging home grew back", extra={"root": root, "worker": member.id})
+        return complete
 
     async def _follow(self) -> None:
         while True:
@@ -255,9 +276,12 @@ class HomeKeeper:
                 continue
             self._seen = digest
             try:
-                await self.regrow()
+                complete = await self.regrow()
             except Exception:  # the keeper must outlive any one bad round: the next ring change tries again
                 log.exception("could not grow the staging homes back")
+                complete = True
+            if not complete:
+                self._seen = None  # a copy failed: try again next round, not only at the next ring change
 
 
 def webhdfs_url(path: str, op: str, user: str, **params: str) -> str:

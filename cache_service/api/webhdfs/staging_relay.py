@@ -105,9 +105,7 @@ class StagingRelay:
     async def _serve(
         self, request: web.Request, op: str, path: str, root: str, home: Home, local: Local
     ) -> web.StreamResponse:
-        for member in home.joined:
-            if member.id != self.worker:
-                await self.copies.copy_tree(root, member)
+        home, _ = await self.homes.grow(root, home, self.copies)
         response = await local()
         if request.method not in _CHANGING or op in _NOT_COPIED or response.status not in (200, 201):
             return response
@@ -119,10 +117,8 @@ class StagingRelay:
         if failed:
             for member in failed:
                 self.suspect(member.id)
-            regrown = await self.homes.home(root)  # the failed workers give way to the next live ones
-            for member in regrown.joined:
-                if member.id != self.worker:
-                    await self.copies.copy_tree(root, member)
+            # The failed workers give way to the next live ones, which get a copy of the files.
+            await self.homes.grow(root, await self.homes.home(root), self.copies)
         if op == "DELETE" and path == root:
             await self.homes.forget(root)
         return response

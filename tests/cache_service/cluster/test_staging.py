@@ -3,6 +3,7 @@ and still publishable after the SIGKILL of the worker that first took them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -13,12 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from cache_service.cluster.member import Member, MemberState
-from cache_service.cluster.staging import HOMES, StagingHomes
+from cache_service.cluster.staging import HOMES, REPLICA, HomeKeeper, StagingCopies, StagingHomes
 from cache_service.cluster.view import ClusterView
+from cache_service.config import WriteConfig
+from cache_service.write.staging import StagingArea
 from infra.cache_process import CacheProcess
 from infra.cache_ring import wait_for_ring
+from infra.ports import free_port
 from infra.service_process import http_ok
 from tests.cache_service.async_tests import run_async
 from tests.support.waiting import wait_until
@@ -227,3 +232,64 @@ async def test_a_draining_worker_of_a_home_is_told_of_moves_and_deletions_not_gi
     assert [m.id for m in home.members] == ["w-a", "w-d"]  # w-d takes w-c's place, and a copy of the files
     assert [m.id for m in home.joined] == ["w-d"]
     assert [m.id for m in home.leaving] == ["w-c"]  # it may hold a copy sent before its drain was known
+
+
+@run_async
+async def test_a_worker_whose_copy_failed_is_left_out_of_the_home_and_given_the_files_again(
+    redis_url: str, tmp_path: Path
+) -> None:
+    root = "/out/job-copy-failed/_temporary"
+    staging = StagingArea(tmp_path / "staging")
+    staging.mkdirs(f"{root}/0")
+    upload = staging.new_file(f"{root}/0/part-00000")
+    upload.write_bytes(b"staged bytes")
+    staging.commit(upload, f"{root}/0/part-00000")
+    port = free_port()
+    a = Member("w-a", "http://127.0.0.1:1", "http://a-s3", state=MemberState.ACTIVE)
+    b = Member("w-b", f"http://127.0.0.1:{port}", "http://b-s3", state=MemberState.ACTIVE)
+    views = [ClusterView("w-a", {"w-a": a}, 1 << 20)]
+    client = aioredis.Redis.from_url(redis_url)
+    copies = StagingCopies(staging, "cluster-secret", timeout=2)
+    homes = StagingHomes(client, lambda: views[-1], replicas=2)
+    keeper = HomeKeeper(homes, copies, WriteConfig(), poll=0.05)
+    received: list[tuple[str, str]] = []
+
+    async def worker_b(request: web.Request) -> web.Response:
+        assert request.headers[REPLICA] == "cluster-secret"
+        received.append((request.query["op"], request.path))
+        await request.read()
+        return web.Response(status=201)
+
+    async def record() -> list[str] | None:
+        raw = await client.get(HOMES + root)
+        return json.loads(raw) if raw is not None else None
+
+    runner = web.AppRunner(web.Application())
+    runner.app.router.add_route("PUT", "/{tail:.*}", worker_b)
+    await client.set(HOMES + root, json.dumps(["w-a", "w-gone"]))  # its home before w-gone was lost
+    try:
+        keeper.start()
+        views.append(ClusterView("w-a", {"w-a": a, "w-b": b}, 1 << 20))  # w-b joins the ring; nothing listens yet
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if await record() == ["w-a"]:
+                break
+        # The copy to w-b failed: the home does not name it, as it would a worker holding the files.
+        assert await record() == ["w-a"]
+        assert [m.id for m in (await homes.home(root)).joined] == ["w-b"]  # still to be added, so tried again
+
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()  # w-b answers now: the keeper's next round gives it
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if await record() == ["w-a", "w-b"]:
+                break
+        assert await record() == ["w-a", "w-b"]
+        assert ("CREATE", f"/webhdfs/v1{root}/0/part-00000") in received
+    finally:
+        await keeper.stop()
+        await copies.close()
+        await runner.cleanup()
+        await client.delete(HOMES + root)
+        await client.aclose()
+
