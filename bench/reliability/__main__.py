@@ -53,11 +53,15 @@ def main(
             continue
         print(f"chaos: {name} ({'full' if full else 'quick'})", file=sys.stderr, flush=True)
         began = time.monotonic()
+        # Each result says on which commit it began, when it ended and with which budget: --only keeps older ones.
+        commit = machine()["commit"]
         try:
-            fresh[name] = [report.as_json(r) for r in campaign(budget)]
+            outcome = [report.as_json(r) for r in campaign(budget)]
         except Exception as exc:  # the other campaigns still run, and the page says this one did not finish
             traceback.print_exc()
-            fresh[name] = [report.as_json(_unfinished(name, exc, full, began))]
+            outcome = [report.as_json(_unfinished(name, exc, full, began))]
+        ran = {"at": _minute(dt.datetime.now(dt.UTC)), "commit": commit, "full": full}
+        fresh[name] = [r | {"ran": ran} for r in outcome]
         broken += [r["name"] for r in fresh[name] if not r["ok"]]
         held = "held" if all(r["ok"] for r in fresh[name]) else "BROKEN"
         print(f"chaos: {name} {held} in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
@@ -68,11 +72,15 @@ def main(
     payload = {"generated_at": now.isoformat(timespec="seconds"), "full": full, "machine": host, "campaigns": ordered}
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    doc.write_text(report.render(ordered, now.strftime("%Y-%m-%d %H:%M UTC"), full, host))
+    doc.write_text(report.render(ordered, _minute(now), host))
     print(f"chaos: wrote {doc} and {results} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     for name in broken:
         print(f"chaos: BROKEN: {name}", file=sys.stderr)
     return 1 if broken else 0
+
+
+def _minute(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _unfinished(name: str, exc: Exception, full: bool, started: float) -> GuaranteeResult:

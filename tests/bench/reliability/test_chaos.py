@@ -11,6 +11,7 @@ import pytest
 from bench.reliability.__main__ import main
 from bench.reliability.campaign import QUICK, Budget, CampaignResult, Failure, GuaranteeResult
 from bench.reliability.suite import CAMPAIGNS, Result
+from bench.report import machine
 
 
 def held(budget: Budget) -> list[Result]:
@@ -58,8 +59,10 @@ def test_the_page_has_a_summary_and_a_table_per_campaign_and_a_broken_guarantee_
         assert f"Reproduce: `{command}`" in page
     assert page.index("## Held one") < page.index("## Broken one") < page.index("## Fuzzing")
     summary = page.split("## Summary")[1].split("\n## ")[0]
-    assert "| writes, one worker | nothing lost | acknowledged 1,200, lost 0 | held |" in summary
-    assert "| writes, three workers | nothing lost | acknowledged 900, lost 2 | **broken** |" in summary
+    commit = machine()["commit"]
+    assert "| writes, one worker | nothing lost | acknowledged 1,200, lost 0 | held | " in summary
+    assert "| writes, three workers | nothing lost | acknowledged 900, lost 2 | **broken** | " in summary
+    assert summary.count(f", {commit}, quick |") == 3  # each result says when, on which commit, with which budget
     assert "fuzz_sigv4" in summary
     assert "- `lost: lake/a \\| gone`" in page
     stored = json.loads(results.read_text())
@@ -73,10 +76,16 @@ def test_only_runs_the_campaign_named_and_keeps_the_others_last_results(tmp_path
     results, doc = tmp_path / "reliability.json", tmp_path / "reliability.md"
     assert main([], campaigns=campaigns, results=results, doc=doc) == 1
 
+    stored = json.loads(results.read_text())["campaigns"]
+    stored["broken_one"][0]["ran"] = {"at": "2026-01-02 03:04 UTC", "commit": "0ld0ne", "full": True}
+    results.write_text(json.dumps({"campaigns": stored}))
+
     status = main(["--only", "held_one"], campaigns=campaigns, results=results, doc=doc)
 
     assert status == 0  # what broke earlier is still on the page, but this run broke nothing
-    assert "**broken**" in doc.read_text()
+    page = doc.read_text()
+    assert "**broken**" in page
+    assert "| **broken** | 2026-01-02 03:04 UTC, 0ld0ne, full |" in page  # a kept result still says when it ran
 
 
 def test_a_fuzzing_failure_is_listed_with_its_kind(tmp_path: Path) -> None:
