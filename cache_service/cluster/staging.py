@@ -210,14 +210,16 @@ class StagingCopies:
             return True
 
     async def send(self, member: Member, method: str, path_qs: str, body: object = None) -> bool:
-        """``method path_qs`` on ``member``'s WebHDFS port as a copy; True when it applied it."""
+        """``method path_qs`` on ``member``'s WebHDFS port as a copy; True when it applied it. A refusal (a 4xx, say
+        a parent that is a file there) means its copy differs from this one's, so it counts as a failure too; only
+        404 does not, a file already gone there (a deletion or move copied twice)."""
         try:
             async with self.client().request(
                 method, member.webhdfs_url + path_qs, data=body, headers={REPLICA: self.secret}
             ) as answer:
-                await answer.read()
-                if answer.status >= 500:
-                    raise aiohttp.ClientError(f"{member.id} answered {answer.status}")
+                text = await answer.read()
+                if answer.status >= 400 and answer.status != 404:
+                    raise aiohttp.ClientError(f"{member.id} answered {answer.status}: {text[:200]!r}")
                 return True
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not copy a staging change", extra={"worker": member.id, "error": str(exc)})

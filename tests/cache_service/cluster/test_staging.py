@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from cache_service.cluster.view import ClusterView
 from cache_service.config import WriteConfig
 from cache_service.write.staging import StagingArea
 from infra.cache_process import CacheProcess
-from infra.cache_ring import wait_for_ring
+from infra.cache_ring import wait_for_ring, worker_id
 from infra.ports import free_port
 from infra.service_process import http_ok
 from tests.cache_service.async_tests import run_async
@@ -122,6 +123,30 @@ def test_a_home_that_lost_a_worker_grows_back_at_once_so_a_second_loss_loses_not
     for path, data in written.items():
         key = path.replace(f"{TASK}/", "lake/out/").lstrip("/")
         assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+
+
+def test_a_copy_a_worker_refuses_does_not_count_and_the_file_goes_to_another_worker(
+    workers: list[CacheProcess], redis_url: str
+) -> None:
+    written = write_task_output(workers[0], files=1)
+    home = holders(workers, next(iter(written)))
+    with redis.Redis.from_url(redis_url) as client:
+        primary_id, replica_id = json.loads(client.get(HOMES + ROOT) or b"[]")
+    by_id = {worker_id(w): w for w in workers}
+    primary, replica = by_id[primary_id], by_id[replica_id]
+    (outsider,) = [w for w in workers if w not in home]
+    # The replica's copy differs: a file where the directory the next write goes into will be.
+    (clash,) = Path(replica.state_dir).rglob(f"staging{TASK}")
+    (clash / "sub").write_bytes(b"not a directory")
+
+    path = f"{TASK}/sub/part-00000.bin"
+    data = os.urandom(100_000)
+    webhdfs(workers[0], "PUT", path, "CREATE", data, data="true", overwrite="false")
+
+    # The replica refused its copy (a 4xx): the write is on the outsider, which took the replica's place, too.
+    assert holders(workers, path) == [w for w in workers if w in (primary, outsider)]
+    with redis.Redis.from_url(redis_url) as client:
+        assert json.loads(client.get(HOMES + ROOT) or b"[]") == [primary_id, worker_id(outsider)]
 
 
 def test_a_forged_replica_request_is_refused(workers: list[CacheProcess]) -> None:
