@@ -102,7 +102,7 @@ class StagingHomes:
                 member = view.members[worker]
                 if worker not in taken and self.usable([member]):
                     joined.append(member)
-            if not joined:  # none to add: the record names the live ones, so a worker back later is not primary
+            if not joined and live:  # none to add: the record names the live ones, so one back later is not primary
                 ids = [m.id for m in live]
                 await self._write(root, ids)
         if not joined:
@@ -123,8 +123,9 @@ class StagingHomes:
         took = [m for m in home.joined if m.id == me or await copies.copy_tree(root, m)]
         members = tuple(m for m in home.members if m not in home.joined or m in took)
         ids = [m.id for m in members]
-        await self._write(root, ids)
-        self._known[root] = ids
+        if ids:  # else the record stays: an empty one would tell the other workers that nobody holds the files
+            await self._write(root, ids)
+            self._known[root] = ids
         return Home(members, tuple(took), home.leaving), len(took) == len(home.joined)
 
     async def hand_over(self, root: str, copies: StagingCopies) -> bool:
