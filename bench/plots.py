@@ -98,7 +98,9 @@ def parquet_lookups(results: Mapping[str, Any], path: Path) -> tuple[str, str]:
         "Parquet point lookup: footer + one row group\n(boxes: quartiles; whiskers: 1st to 99th percentile)",
         fontsize=10,
     )
-    return _save(figure, path, "Parquet point lookups: S3 model, warm cache over WebHDFS and the S3 API, nginx, in memory")
+    return _save(
+        figure, path, "Parquet point lookups: S3 model, warm cache over WebHDFS and the S3 API, nginx, in memory"
+    )
 
 
 def spark_scan(results: Mapping[str, Any], path: Path) -> tuple[str, str]:

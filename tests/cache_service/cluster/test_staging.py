@@ -317,4 +317,3 @@ async def test_a_worker_whose_copy_failed_is_left_out_of_the_home_and_given_the_
         await runner.cleanup()
         await client.delete(HOMES + root)
         await client.aclose()
-
