@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 _HEAD_END = b"\r\n\r\n"
 _MOST_HEAD_BYTES = 64 * 1024
-_RECEIVE_BYTES = 256 * 1024
+_HEAD_RECEIVE_BYTES = 4096  # a head is a few hundred bytes: the body's rest goes straight into its buffer
 
 
 class LeanHttpConnection:
@@ -117,7 +117,7 @@ class LeanHttpConnection:
                 self.close()
                 raise OSError(f"a response head over {_MOST_HEAD_BYTES} bytes")
             searched = max(0, len(pending) - len(_HEAD_END) + 1)
-            chunk = sock.recv(_RECEIVE_BYTES)
+            chunk = sock.recv(_HEAD_RECEIVE_BYTES)
             if not chunk:
                 if not pending:
                     raise _ClosedWhileIdleError

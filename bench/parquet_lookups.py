@@ -16,6 +16,7 @@ import json
 import statistics
 import time
 import urllib.request
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -100,9 +101,9 @@ class RangedFile(io.RawIOBase):
         self._size = size
         self._position = 0
 
+    @abstractmethod
     def _fetch(self, offset: int, count: int) -> bytes | bytearray:
         """``count`` bytes from ``offset``; raises ``OSError`` when the server refuses."""
-        raise NotImplementedError
 
     def readable(self) -> bool:
         return True

@@ -175,11 +175,11 @@ def _summary(campaigns: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
                 claim = f"{r['target']} ({r['engine']}): no crash, no 5xx, answers as documented, worker alive"
                 counts = [(k, r[k]) for k in ("cases", "crashes", "server_errors", "nonconforming") if k in r]
             shown = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts)
-            rows.append([_cell(r["name"]), _cell(claim), shown, "held" if r["ok"] else "**broken**", ran(r)])
+            rows.append([_cell(r["name"]), _cell(claim), shown, "held" if r["ok"] else "**broken**", _ran(r)])
     return markdown_table(["campaign", "guarantee", "counts", "", "ran"], rows, "lllll")
 
 
-def ran(result: Mapping[str, Any]) -> str:
+def _ran(result: Mapping[str, Any]) -> str:
     """When ``result``'s campaign ended, the commit it ran on and its budget; "-" for a result that does not say."""
     stamp = result.get("ran")
     if not stamp:
@@ -191,7 +191,7 @@ def _guarantee_table(results: Sequence[Mapping[str, Any]]) -> str:
     names = list(dict.fromkeys(k for r in results for k in r["counts"]))
     rows = [[k.replace("_", " ")] + [f"{r['counts'].get(k, 0):,}" for r in results] for k in names]
     rows.append(["seconds"] + [f"{r['seconds']:g}" for r in results])
-    rows.append(["ran"] + [ran(r) for r in results])
+    rows.append(["ran"] + [_ran(r) for r in results])
     rows.append(["guarantee"] + ["held" if r["ok"] else "**broken**" for r in results])
     return markdown_table(["", *(_cell(r["name"]) for r in results)], rows, "l" + "r" * len(results))
 
@@ -202,7 +202,7 @@ def _inputs_table(results: Sequence[Mapping[str, Any]]) -> str:
         alive = {None: "-", True: "yes", False: "**no**"}[r.get("server_alive")]
         counted = ("cases", "crashes", "server_errors", "upstream_errors", "nonconforming")
         figures = [f"{r.get(k, 0):,}" for k in counted]
-        rows.append([_cell(r["name"]), _cell(r["target"]), r["engine"], *figures, alive, f"{r['seconds']:g}", ran(r)])
+        rows.append([_cell(r["name"]), _cell(r["target"]), r["engine"], *figures, alive, f"{r['seconds']:g}", _ran(r)])
     header = ["campaign", "target", "engine", "inputs", "crashes", "5xx", "upstream", "nonconforming", "worker alive"]
     return markdown_table([*header, "seconds", "ran"], rows, "lllrrrrrlrl")
 
