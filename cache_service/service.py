@@ -136,6 +136,9 @@ class CacheService:
         if node is None:
             raise DrainRefusedError("this worker is not in a cluster ([cluster] redis_url is empty)")
         check_drainable(node.view, self.worker_id)
+        # The view says DRAINING only once the job has begun: until then, the job itself says a drain is under way.
+        if any(job.kind == "drain" and not job.state.finished for job in self.manager.jobs_registry.list()):
+            raise DrainRefusedError(f"worker {self.worker_id} is already draining")
         limit = budget if budget is not None else (self.config.cluster.handoff_budget or None)
 
         async def run(job: Job) -> None:

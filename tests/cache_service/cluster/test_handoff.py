@@ -137,6 +137,19 @@ def test_a_drain_hands_its_staging_directories_to_their_home_and_loses_no_staged
     assert s3_client.get_object(Bucket=bucket, Key="lake/out/part-0")["Body"].read() == data
 
 
+def test_a_second_drain_asked_before_the_first_has_begun_is_refused(workers: list[CacheProcess]) -> None:
+    leaving = workers[2]
+    # Both to the worker itself, back to back: its view still says active when the second arrives.
+    status, job = post(leaving, "cluster/drain", {"worker": worker_id(leaving)})
+    again_status, again = post(leaving, "cluster/drain", {"worker": worker_id(leaving)})
+
+    assert status == 202, job
+    assert (again_status, again.get("error", {}).get("code")) == (409, "Conflict"), again
+    assert "already draining" in again["error"]["message"]
+    wait_until(lambda: fetch(job["job_url"])["state"] == "succeeded", timeout=20)
+    wait_for_ring(workers[:2], 2)
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "says"),
     [
